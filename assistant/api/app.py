@@ -1,0 +1,68 @@
+"""The HTTP app: OpenAI-compatible API, our conversation API, health, and the views mounted on one port."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from assistant.api import conversation_routes, openai_routes
+from assistant.api.errors import install_error_handlers
+from assistant.conversation import ConversationService
+
+log = logging.getLogger(__name__)
+VIEWS_ENTRY_POINT_GROUP = "assistant.views"
+
+
+def discover_views() -> dict[str, Callable]:
+    """Views (Gradio pages) register themselves under the `assistant.views` entry-point group."""
+    return {ep.name: ep for ep in entry_points(group=VIEWS_ENTRY_POINT_GROUP)}
+
+
+def create_app(service: ConversationService, mount_views: bool = True,
+               on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """Build the app; the engine starts with the app and stops (whole vLLM process group) with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await service.engine.start()
+        app.state.started_at = time.time()
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            await service.engine.stop()
+            service.store.close()
+
+    app = FastAPI(title="assistant", version="0.1.0", lifespan=lifespan,
+                  description="Customer-service assistant: OpenAI-compatible API and conversation API.")
+    app.state.service = service
+    app.state.started_at = time.time()
+    install_error_handlers(app)
+    app.include_router(openai_routes.router)
+    app.include_router(conversation_routes.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        healthy = await service.engine.health()
+        return {"status": "ok" if healthy else "degraded", "engine": service.engine.name,
+                "engine_healthy": healthy, "models": service.engine.model_names()}
+
+    if mount_views:
+        views = discover_views()
+        for name, entry in views.items():
+            try:
+                entry.load()(app, service)
+            except Exception:  # a broken view must not take the API down
+                log.exception("view '%s' failed to mount", name)
+        if "chat" in views:
+            @app.get("/", include_in_schema=False)
+            async def root() -> RedirectResponse:
+                return RedirectResponse("/chat/")
+    return app

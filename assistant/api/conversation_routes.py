@@ -1,0 +1,67 @@
+"""Our conversation API: create a conversation, post a customer message (answer streamed as SSE), read history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from assistant.api.schemas import CreateConversationRequest, PostMessageRequest
+from assistant.api.streaming import SSE_HEADERS, sse, start_stream
+from assistant.conversation import AnswerEvent, ConversationService
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+def _service(request: Request) -> ConversationService:
+    return request.app.state.service
+
+
+@router.post("", status_code=201)
+async def create_conversation(request: Request, body: CreateConversationRequest | None = None) -> dict:
+    body = body or CreateConversationRequest()
+    return await _service(request).create_conversation(body.customer_id, body.channel, body.metadata)
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(request: Request, conversation_id: str) -> dict:
+    store = _service(request).store
+    conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
+    conversation["messages"] = await asyncio.to_thread(store.messages, conversation_id)
+    return conversation
+
+
+@router.get("/{conversation_id}/messages")
+async def list_messages(request: Request, conversation_id: str) -> dict:
+    return {"messages": await asyncio.to_thread(_service(request).store.messages, conversation_id)}
+
+
+@router.post("/{conversation_id}/messages")
+async def post_message(request: Request, conversation_id: str, body: PostMessageRequest):
+    """Store the customer's message, then answer it: SSE events `accepted`, `delta`..., `done` (or `error`)."""
+    events = await start_stream(_service(request).answer(conversation_id, body.content))
+    if not body.stream:
+        return await _collect(events)
+    return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _sse(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
+    async for event in events:
+        yield sse(event.data, event.type)
+
+
+async def _collect(events: AsyncIterator[AnswerEvent]) -> dict:
+    result: dict = {"answer": "", "status": None}
+    async for event in events:
+        if event.type == "accepted":
+            result["message_id"] = event.data["message_id"]
+            result["answer_id"] = event.data.get("answer_id")
+        elif event.type == "delta":
+            result["answer"] += event.data["text"]
+        elif event.type in ("done", "error"):
+            result["status"] = event.data["status"]
+            if event.type == "error":
+                result["error"] = event.data["message"]
+    return result

@@ -1,0 +1,110 @@
+"""OpenAI-compatible endpoints: `/v1/models` and `/v1/chat/completions` (streaming and not)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from assistant.api.errors import APIError, error_body
+from assistant.api.schemas import ChatCompletionRequest
+from assistant.api.streaming import SSE_HEADERS, sse, start_stream
+from assistant.conversation import ConversationService, validate_text
+from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+def _service(request: Request) -> ConversationService:
+    return request.app.state.service
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict:
+    created = int(request.app.state.started_at)
+    return {
+        "object": "list",
+        "data": [{"id": name, "object": "model", "created": created, "owned_by": "assistant"}
+                 for name in _service(request).engine.model_names()],
+    }
+
+
+def _prepare(service: ConversationService, body: ChatCompletionRequest) -> tuple[list[ChatMessage], GenerationParams]:
+    available = service.engine.model_names()
+    if body.model not in available:
+        raise APIError(404, f"model '{body.model}' not found; available: {', '.join(available)}",
+                       "not_found_error", "model")
+    if not body.messages:
+        raise APIError(400, "'messages' is empty: send at least one message", param="messages")
+    messages = []
+    for index, message in enumerate(body.messages):
+        text = message.text()
+        validate_text(text or " ", service.settings.max_message_chars, f"messages[{index}].content")
+        messages.append(ChatMessage("system" if message.role == "developer" else message.role, text))
+    if not messages[-1].content.strip():
+        raise APIError(400, f"'messages[{len(messages) - 1}].content' is empty", param="messages")
+    defaults = service.default_params()
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    params = GenerationParams(
+        max_new_tokens=body.max_completion_tokens or body.max_tokens or defaults.max_new_tokens,
+        temperature=defaults.temperature if body.temperature is None else body.temperature,
+        top_p=body.top_p or defaults.top_p,
+        stop=stop,
+    )
+    return messages, params
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request, body: ChatCompletionRequest):
+    service = _service(request)
+    messages, params = _prepare(service, body)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    deltas = await start_stream(service.engine.stream_chat(messages, params))
+    if not body.stream:
+        return await _complete(deltas, completion_id, created, body.model)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    stream = _chunks(deltas, completion_id, created, body.model, include_usage)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _complete(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str) -> dict:
+    text, final = [], Delta(finish_reason="stop")
+    async for delta in deltas:
+        text.append(delta.text)
+        if delta.finish_reason:
+            final = delta
+    prompt, completion = final.prompt_tokens or 0, final.completion_tokens or 0
+    return {
+        "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
+                     "finish_reason": final.finish_reason, "logprobs": None}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
+async def _chunks(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str,
+                  include_usage: bool) -> AsyncIterator[str]:
+    def chunk(delta: dict, finish_reason: str | None = None) -> dict:
+        return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+
+    yield sse(chunk({"role": "assistant", "content": ""}))
+    try:
+        async for delta in deltas:
+            if delta.text:
+                yield sse(chunk({"content": delta.text}))
+            if delta.finish_reason:
+                yield sse(chunk({}, delta.finish_reason))
+                if include_usage:
+                    prompt, completion = delta.prompt_tokens or 0, delta.completion_tokens or 0
+                    yield sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                               "model": model, "choices": [],
+                               "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                         "total_tokens": prompt + completion}})
+    except EngineError as exc:
+        yield sse(error_body(f"the answer broke off: {exc}", "engine_error"))
+    yield sse("[DONE]")

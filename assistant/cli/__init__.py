@@ -1,0 +1,71 @@
+"""The `assistant` command. Subcommands are registered here, in one place, and imported only when run.
+
+Each command module offers `add_arguments(parser)` and `run(args) -> int` and imports heavy libraries
+inside `run`, so `assistant --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (words, module, one-line help)
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("serve",), "assistant.cli.serve", "start the model, vLLM, the API and the chat page"),
+    (("chat",), "assistant.cli.chat", "chat in the terminal with a running server or an in-process model"),
+    (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
+    (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
+]
+
+GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)"}
+
+EPILOG = """examples:
+  assistant serve                          # demo company, default model, vLLM, http://127.0.0.1:8000
+  assistant serve --engine transformers    # no vLLM: in-process transformers engine
+  assistant chat                           # talk to the running server from the terminal
+  assistant config show
+  assistant bench serve --concurrency 1,4,16 --json
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Build and run a company's customer-service chat assistant.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="assistant 0.1.0")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for words, module_name, help_text in COMMANDS:
+        subparsers = top
+        if len(words) == 2:
+            if words[0] not in groups:
+                group = top.add_parser(words[0], help=GROUP_HELP.get(words[0]))
+                groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+            subparsers = groups[words[0]]
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(words[-1], help=help_text, description=module.__doc__,
+                                    epilog=getattr(module, "EXAMPLES", None),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 0
+    from assistant.config import ConfigError
+    from assistant.model_files import ModelNotFoundError
+
+    try:
+        return args._run(args) or 0
+    except (ConfigError, ModelNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

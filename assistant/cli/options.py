@@ -1,0 +1,42 @@
+"""Command-line flags that map onto settings keys (the highest-precedence layer)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+# flag -> (settings key, help)
+SETTINGS_FLAGS: dict[str, tuple[str, str]] = {
+    "--model": ("model", "'default', an HF model folder, a .gguf file or a hub id"),
+    "--engine": ("engine", "vllm (default) or transformers"),
+    "--llm-url": ("llm_url", "use an external OpenAI-compatible server (…/v1) instead of starting vLLM"),
+    "--host": ("host", "address the API listens on"),
+    "--port": ("port", "port of the API and the chat page"),
+    "--database-url": ("database_url", "SQLAlchemy URL (default: a SQLite file under home)"),
+    "--home": ("home", "folder for the model cache, database and logs"),
+    "--vllm-port": ("vllm.port", "port of the managed vLLM server"),
+}
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: ./assistant.yaml if present)")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None = None) -> None:
+    add_config_flag(parser)
+    for flag in flags or list(SETTINGS_FLAGS):
+        key, help_text = SETTINGS_FLAGS[flag]
+        parser.add_argument(flag, dest=f"setting:{key}", default=None, help=help_text,
+                            type=int if key.endswith("port") else str)
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {name.split(":", 1)[1]: value for name, value in vars(args).items()
+            if name.startswith("setting:") and value is not None}
+
+
+def load_from_args(args: argparse.Namespace):
+    """Settings for a command: config file, environment, then this command's flags."""
+    from assistant.config import load_settings
+
+    return load_settings(getattr(args, "config", None), flag_values(args))

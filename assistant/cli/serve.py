@@ -1,0 +1,51 @@
+"""Start the assistant: prepare the model, start vLLM (or the transformers engine), serve the API and chat page.
+
+With nothing configured it runs the demo company on the packaged default model. Ctrl-C stops everything,
+the vLLM process group included.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from assistant.cli.options import add_settings_flags, load_from_args
+
+EXAMPLES = """examples:
+  assistant serve
+  assistant serve --engine transformers --port 8080
+  assistant serve --model ./my-model-folder
+  assistant serve --llm-url http://gpu-box:8000/v1
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_flags(parser)
+    parser.add_argument("--no-ui", action="store_true", help="serve the API only, without the Gradio views")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+    from rich.console import Console
+
+    from assistant.runtime import build_service
+
+    console = Console(stderr=True)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loaded = load_from_args(args)
+    settings = loaded.settings
+    service = build_service(loaded, console=console)
+
+    from assistant.api.app import create_app
+
+    url = f"http://{settings.host}:{settings.port}"
+
+    def ready() -> None:
+        console.print(f"\n[bold green]assistant is ready[/bold green] — chat page: {url}/chat/  "
+                      f"API: {url}/v1  docs: {url}/docs  (Ctrl-C to stop)\n")
+
+    app = create_app(service, mount_views=not args.no_ui, on_ready=ready)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0

@@ -1,0 +1,208 @@
+"""Settings: defaults < YAML file < environment (ASSISTANT_*) < CLI flags, with where each value came from.
+
+Environment variables are `ASSISTANT_<SECTION>__<KEY>` for nested keys (`ASSISTANT_VLLM__PORT=8100`)
+and `ASSISTANT_<KEY>` for top-level ones (`ASSISTANT_ENGINE=transformers`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "ASSISTANT_"
+DEFAULT_CONFIG_FILE = "assistant.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and its source."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class VLLMSettings(_Section):
+    """The managed vLLM server (ignored when `llm_url` points at an external server)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8011, ge=1, le=65535)
+    dtype: str = "float32"
+    max_model_len: int = Field(2048, ge=128)
+    kv_cache_gb: float = Field(1.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    enforce_eager: bool = True
+    startup_timeout_s: float = Field(300.0, gt=0)
+    max_restarts: int = Field(5, ge=0)
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class TransformersSettings(_Section):
+    """The in-process transformers engine (continuous batching with a paged KV cache)."""
+
+    kv_cache_tokens: int = Field(16384, ge=256, description="tokens the paged KV cache holds, all requests together")
+    max_batch_tokens: int = Field(2048, ge=64, description="tokens processed in one forward pass")
+
+
+class GenerationSettings(_Section):
+    """Defaults for answers; OpenAI-compatible requests may override them."""
+
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.3, ge=0, le=2)
+    top_p: float = Field(0.9, gt=0, le=1)
+
+
+class Settings(_Section):
+    """Everything `assistant` reads from the user."""
+
+    company_name: str = "Lumen Outfitters"
+    system_prompt: str = (
+        "You are the customer-support assistant of {company}. Answer briefly and politely. "
+        "If you are not sure, say so and offer to connect the customer with a human agent."
+    )
+    model: str = Field("default", description="'default', an HF model folder, a .gguf file or a hub id")
+    engine: Literal["vllm", "transformers"] = "vllm"
+    llm_url: str | None = Field(None, description="an external OpenAI-compatible server, e.g. http://host:8000/v1")
+    llm_api_key: str | None = None
+    home: Path = Field(Path("~/.assistant"), description="models cache, database and logs")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite file under home")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_message_chars: int = Field(4000, ge=1)
+    max_history_messages: int = Field(20, ge=1)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
+    transformers: TransformersSettings = Field(default_factory=TransformersSettings)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_dir / "logs"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_dir / 'assistant.db'}"
+
+    def rendered_system_prompt(self) -> str:
+        return self.system_prompt.replace("{company}", self.company_name)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _known_keys() -> set[str]:
+    keys = set()
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.update(f"{name}.{sub}" for sub in annotation.model_fields)
+        else:
+            keys.add(name)
+    return keys
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return _flatten(data)
+
+
+def _read_env(environ: dict[str, str]) -> dict[str, str]:
+    flat = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "CONFIG":
+            flat[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
+    return flat
+
+
+class LoadedSettings(BaseModel):
+    """Validated settings plus the source of every value (`default`, a file, `env NAME` or `flag`)."""
+
+    settings: Settings
+    sources: dict[str, str]
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> LoadedSettings:
+    """Merge the layers in precedence order and validate; errors name key, value and source."""
+    environ = dict(os.environ if environ is None else environ)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    path = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        layers.append((str(path), _read_yaml(path)))
+    layers.append(("env", _read_env(environ)))
+    layers.append(("flag", {k: v for k, v in (flags or {}).items() if v is not None}))
+
+    known = _known_keys()
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for source, values in layers:
+        for key, value in values.items():
+            label = f"env {ENV_PREFIX}{key.upper().replace('.', '__')}" if source == "env" else source
+            if key not in known:
+                raise ConfigError(f"unknown setting '{key}' (from {label}); known settings: {', '.join(sorted(known))}")
+            merged[key] = value
+            sources[key] = label
+    try:
+        settings = Settings.model_validate(_nest(merged))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{key}={merged.get(key)!r} (from {sources.get(key, 'default')}): {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+    for key in known:
+        sources.setdefault(key, "default")
+    return LoadedSettings(settings=settings, sources=sources)
+
+
+def settings_table(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
+    """(key, value, source) rows for `assistant config show`."""
+    flat = _flatten(loaded.settings.model_dump(mode="json"))
+    return [(key, repr(flat[key]) if isinstance(flat[key], str) else str(flat[key]), loaded.sources[key])
+            for key in sorted(flat)]

@@ -1,0 +1,120 @@
+"""The conversation engine: store the customer's message, answer it from the model, store the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.config import Settings
+from assistant.engines.base import EngineError, GenerationParams, LLMEngine
+from assistant.prompt import build_chat_messages
+from assistant.store import Store
+
+
+class InvalidMessageError(ValueError):
+    """The customer's message cannot be accepted (empty, too long)."""
+
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ConversationClosedError(ValueError):
+    pass
+
+
+@dataclass
+class AnswerEvent:
+    """One step of an answer: `accepted` (customer message stored), `delta`, `done` or `error`."""
+
+    type: str
+    data: dict[str, Any]
+
+
+def validate_text(text: str, max_chars: int, field: str = "content") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
+    if len(text) > max_chars:
+        raise InvalidMessageError(
+            f"'{field}' has {len(text)} characters; the limit is {max_chars} (setting max_message_chars)", 413,
+        )
+    return text
+
+
+class ConversationService:
+    """Ties settings, store and engine together for one deployment."""
+
+    def __init__(self, settings: Settings, store: Store, engine: LLMEngine):
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+
+    @property
+    def model_name(self) -> str:
+        names = self.engine.model_names()
+        return names[0] if names else "unknown"
+
+    def default_params(self) -> GenerationParams:
+        g = self.settings.generation
+        return GenerationParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p)
+
+    async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
+                                  metadata: dict | None = None) -> dict[str, Any]:
+        return await asyncio.to_thread(self.store.create_conversation, customer_id, channel, metadata)
+
+    async def answer(self, conversation_id: str, text: str) -> AsyncIterator[AnswerEvent]:
+        """Commit the customer message, then stream the answer; the answer is committed when it ends.
+
+        A stream that breaks (engine failure, client gone) leaves the partial answer stored as `partial`.
+        """
+        validate_text(text, self.settings.max_message_chars)
+        conversation = await asyncio.to_thread(self.store.get_conversation, conversation_id)
+        if conversation["status"] == "closed":
+            raise ConversationClosedError(f"conversation '{conversation_id}' is closed")
+        user_id = await asyncio.to_thread(self.store.add_message, conversation_id, "user", text)
+        if conversation["status"] != "bot":  # a human has it or is about to: the bot stays silent
+            yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
+            yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
+            return
+        history = await asyncio.to_thread(
+            self.store.messages, conversation_id, self.settings.max_history_messages,
+        )
+        messages = build_chat_messages(self.settings.rendered_system_prompt(), history)
+        answer_id = await asyncio.to_thread(
+            self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
+        )
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
+        async for event in self._stream_and_store(answer_id, messages):
+            yield event
+
+    async def _stream_and_store(self, answer_id: int, messages) -> AsyncIterator[AnswerEvent]:
+        started = time.perf_counter()
+        parts: list[str] = []
+        final = None
+        outcome = ("partial", "the stream was interrupted before the answer ended")
+        try:
+            async for delta in self.engine.stream_chat(messages, self.default_params()):
+                if delta.text:
+                    parts.append(delta.text)
+                    yield AnswerEvent("delta", {"text": delta.text})
+                if delta.finish_reason:
+                    final = delta
+            outcome = ("complete", None)
+        except EngineError as exc:
+            outcome = ("partial" if parts else "error", str(exc))
+            yield AnswerEvent("error", {"message": f"the assistant could not finish its answer: {exc}",
+                                        "message_id": answer_id, "status": outcome[0]})
+        finally:
+            # synchronous on purpose: this must run even when the task is being cancelled
+            self.store.finish_message(
+                answer_id, "".join(parts), outcome[0], outcome[1],
+                prompt_tokens=final.prompt_tokens if final else None,
+                completion_tokens=final.completion_tokens if final else None,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        if outcome[0] == "complete":
+            yield AnswerEvent("done", {"message_id": answer_id, "status": "complete",
+                                       "finish_reason": final.finish_reason if final else "stop"})

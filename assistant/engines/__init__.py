@@ -1,0 +1,27 @@
+"""LLM engines behind one interface (`base.LLMEngine`): vLLM (managed or external URL) and transformers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from assistant.engines.base import LLMEngine
+    from assistant.model_files import ResolvedModel
+
+
+def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
+    """The engine the settings ask for: an external URL wins, then `engine` (vllm or transformers)."""
+    if settings.llm_url:
+        from assistant.engines.openai_http import OpenAIHTTPEngine
+
+        return OpenAIHTTPEngine(settings.llm_url, api_key=settings.llm_api_key)
+    if model is None:
+        raise ValueError("a local engine needs a resolved model")
+    if settings.engine == "transformers":
+        from assistant.engines.transformers_engine import TransformersEngine
+
+        return TransformersEngine(model.path, model.name, settings.generation, settings.transformers)
+    from assistant.engines.vllm_engine import ManagedVLLMEngine
+
+    return ManagedVLLMEngine(model.path, model.name, settings.vllm, settings.logs_dir)

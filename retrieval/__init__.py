@@ -1,0 +1,1 @@
+"""Retrieval: loaders, chunking, embeddings, FAISS and lexical indexes, evaluation (see DESIGN.md)."""

@@ -1,0 +1,67 @@
+import threading
+
+import pytest
+from sqlalchemy import inspect, text
+
+from assistant.store import ConversationNotFoundError, Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    yield store
+    store.close()
+
+
+def test_schema_is_migrated_with_wal(store):
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"conversations", "messages", "feedback", "handoffs", "alembic_version"} <= tables
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_messages_committed_in_order_and_finished(store):
+    conversation = store.create_conversation(customer_id="c-1", channel="web")
+    user_id = store.add_message(conversation["id"], "user", "Where is my parcel?")
+    answer_id = store.add_message(conversation["id"], "assistant", "", status="streaming", model="m")
+    store.finish_message(answer_id, "It ships tomorrow.", "complete", completion_tokens=5)
+    messages = store.messages(conversation["id"])
+    assert [m["id"] for m in messages] == [user_id, answer_id]
+    assert messages[1]["content"] == "It ships tomorrow." and messages[1]["status"] == "complete"
+    assert messages[1]["completed_at"].endswith("+00:00")
+    assert [m["id"] for m in store.messages(conversation["id"], limit=1)] == [answer_id]
+
+
+def test_unknown_conversation(store):
+    with pytest.raises(ConversationNotFoundError, match="no conversation with id 'missing'"):
+        store.add_message("missing", "user", "hello")
+    with pytest.raises(ConversationNotFoundError):
+        store.messages("missing")
+
+
+def test_reopening_keeps_data_and_does_not_remigrate(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    first = Store(url)
+    conversation = first.create_conversation()
+    first.add_message(conversation["id"], "user", "kept")
+    first.close()
+    second = Store(url)
+    assert second.messages(conversation["id"])[0]["content"] == "kept"
+    second.close()
+
+
+def test_concurrent_writers_lose_nothing(store):
+    conversation = store.create_conversation()
+
+    def write(worker: int) -> None:
+        for i in range(20):
+            store.add_message(conversation["id"], "user", f"{worker}-{i}")
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    contents = {m["content"] for m in store.messages(conversation["id"])}
+    assert contents == {f"{w}-{i}" for w in range(4) for i in range(20)}
