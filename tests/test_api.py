@@ -1,0 +1,147 @@
+"""The HTTP API on the tiny model with the real transformers engine."""
+
+import pytest
+
+from tests.sse import read_events
+
+
+def model_name(client) -> str:
+    return client.get("/v1/models").json()["data"][0]["id"]
+
+
+def test_models_and_health(client):
+    models = client.get("/v1/models").json()
+    assert models["object"] == "list" and models["data"][0]["object"] == "model"
+    health = client.get("/healthz").json()
+    assert health["engine"] == "transformers" and health["engine_healthy"] is True
+
+
+def test_chat_completion_non_streaming(client):
+    body = {"model": model_name(client), "messages": [{"role": "user", "content": "Where is my order?"}],
+            "max_tokens": 5}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["object"] == "chat.completion"
+    assert data["choices"][0]["message"]["role"] == "assistant"
+    assert data["usage"]["completion_tokens"] <= 5 and data["usage"]["prompt_tokens"] > 0
+    assert data["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_chat_completion_streaming_with_usage(client):
+    body = {"model": model_name(client), "messages": [{"role": "user", "content": "Refund please"}],
+            "max_tokens": 6, "stream": True, "stream_options": {"include_usage": True}}
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [data for _, data in read_events(response.iter_lines())]
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    finishes = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert len(finishes) == 1
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] <= 6
+
+
+def test_openai_client_works_against_v1(client):
+    openai = pytest.importorskip("openai")
+    oai = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
+    assert [m.id for m in oai.models.list()] == [model_name(client)]
+    reply = oai.chat.completions.create(model=model_name(client), max_tokens=4,
+                                        messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.role == "assistant"
+    pieces = list(oai.chat.completions.create(model=model_name(client), max_tokens=4, stream=True,
+                                              messages=[{"role": "user", "content": "hi"}]))
+    assert pieces and pieces[-1].choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "phrase"),
+    [
+        ({"model": "gpt-17", "messages": [{"role": "user", "content": "hi"}]}, 404, "model 'gpt-17' not found"),
+        ({"model": "MODEL", "messages": []}, 400, "'messages' is empty"),
+        ({"model": "MODEL", "messages": [{"role": "user", "content": "  "}]}, 400, "is empty"),
+        ({"model": "MODEL", "messages": [{"role": "user", "content": "x" * 5000}]}, 413, "limit is 4000"),
+        ({"model": "MODEL", "messages": [{"role": "wizard", "content": "hi"}]}, 422, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, 422, "'model'"),
+    ],
+)
+def test_openai_bad_requests_are_clear_4xx(client, body, status, phrase):
+    if body.get("model") == "MODEL":
+        body["model"] = model_name(client)
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == status
+    assert phrase in response.json()["error"]["message"]
+
+
+def test_malformed_json_is_400(client):
+    response = client.post("/v1/chat/completions", content=b'{"model": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "malformed JSON" in response.json()["error"]["message"]
+
+
+def test_conversation_streams_and_stores_both_messages(client):
+    conversation = client.post("/api/conversations", json={"customer_id": "cust-7", "channel": "web"})
+    assert conversation.status_code == 201
+    cid = conversation.json()["id"]
+    with client.stream("POST", f"/api/conversations/{cid}/messages", json={"content": "Can I return shoes?"}) as r:
+        assert r.status_code == 200
+        events = read_events(r.iter_lines())
+    names = [name for name, _ in events]
+    assert names[0] == "accepted" and names[-1] == "done"
+    streamed = "".join(data["text"] for name, data in events if name == "delta")
+    history = client.get(f"/api/conversations/{cid}").json()
+    assert history["customer_id"] == "cust-7"
+    user, answer = history["messages"]
+    assert (user["role"], user["content"], user["status"]) == ("user", "Can I return shoes?", "complete")
+    assert (answer["role"], answer["status"], answer["content"]) == ("assistant", "complete", streamed)
+    assert events[-1][1]["message_id"] == answer["id"]
+
+
+def test_conversation_non_streaming_and_history_grows(client):
+    cid = client.post("/api/conversations").json()["id"]
+    first = client.post(f"/api/conversations/{cid}/messages", json={"content": "hello", "stream": False}).json()
+    second = client.post(f"/api/conversations/{cid}/messages", json={"content": "again", "stream": False}).json()
+    assert first["status"] == second["status"] == "complete"
+    messages = client.get(f"/api/conversations/{cid}/messages").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[3]["content"] == second["answer"]
+
+
+def test_conversation_bad_input_keeps_what_was_stored(client):
+    cid = client.post("/api/conversations").json()["id"]
+    client.post(f"/api/conversations/{cid}/messages", json={"content": "first", "stream": False})
+    before = client.get(f"/api/conversations/{cid}/messages").json()["messages"]
+    cases = [
+        ({"content": ""}, 400, "'content' is empty"),
+        ({"content": "y" * 4001}, 413, "4001 characters"),
+        ({"text": "wrong field"}, 422, "content"),
+    ]
+    for body, status, phrase in cases:
+        response = client.post(f"/api/conversations/{cid}/messages", json=body)
+        assert response.status_code == status, body
+        assert phrase in response.json()["error"]["message"]
+    bad_json = client.post(f"/api/conversations/{cid}/messages", content=b"{nope",
+                           headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400
+    assert client.get(f"/api/conversations/{cid}/messages").json()["messages"] == before
+
+
+def test_unknown_conversation_is_404(client):
+    for response in (client.get("/api/conversations/unknown"),
+                     client.post("/api/conversations/unknown/messages", json={"content": "hi"})):
+        assert response.status_code == 404
+        assert "no conversation with id 'unknown'" in response.json()["error"]["message"]
+
+
+def test_message_size_limit_is_configurable(make_client):
+    client = make_client(max_message_chars=10)
+    cid = client.post("/api/conversations").json()["id"]
+    response = client.post(f"/api/conversations/{cid}/messages", json={"content": "x" * 11})
+    assert response.status_code == 413 and "limit is 10" in response.json()["error"]["message"]
+
+
+def test_chat_page_is_served(client):
+    assert client.get("/", follow_redirects=False).headers["location"] == "/chat/"
+    page = client.get("/chat/")
+    assert page.status_code == 200 and "Lumen Outfitters" in page.text

