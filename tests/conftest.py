@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests.tiny_model import build_tiny_llama  # noqa: E402
+from tests.tiny_model import build_tiny_llama
 
 
 @pytest.fixture(scope="session")

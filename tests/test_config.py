@@ -40,7 +40,7 @@ def test_bad_env_value_names_the_variable():
 
 def test_unknown_key_is_refused_with_the_known_ones(tmp_path):
     config = write(tmp_path, "prot: 9000\n")
-    with pytest.raises(ConfigError, match="unknown setting 'prot'.*port"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'prot'.*port"):
         load_settings(config, environ={})
 
 

@@ -51,7 +51,7 @@ class ManagedVLLMEngine:
                 await asyncio.to_thread(self.process.start, False)
                 self._ready.set()
                 log.warning("vLLM is back after restart %d", self.process.restarts)
-            except Exception:  # noqa: BLE001 - the loop retries until max_restarts
+            except Exception:
                 log.exception("vLLM restart failed")
 
     async def stop(self) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,16 +36,23 @@ def _is_cpu_build() -> bool:
         return True
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+
+
 def _last_error(log_path: Path) -> str:
-    """The most telling line of a failed vLLM log: the last error or exception line, else the last line."""
+    """The cause in a failed vLLM log: the last exception line (with its first detail line), else the last line."""
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
         return "no log"
+    for index in range(len(lines) - 1, -1, -1):
+        if _EXCEPTION_LINE.match(lines[index]):
+            detail = lines[index + 1].strip() if index + 1 < len(lines) and lines[index + 1][:1].isspace() else ""
+            return f"{lines[index].strip()} {detail}".strip()[:600]
     for line in reversed(lines):
-        if any(word in line for word in ("Error", "error:", "Exception", "CRITICAL")):
-            return line.strip()[-400:]
-    return lines[-1].strip()[-400:] if lines else "empty log"
+        if " ERROR " in line:
+            return line.strip()[-600:]
+    return lines[-1].strip()[-600:] if lines else "empty log"
 
 
 class VLLMProcess:
@@ -118,7 +127,8 @@ class VLLMProcess:
         with console.status("") as status:
             while True:
                 elapsed = time.monotonic() - started
-                status.update(f"Starting vLLM on {self.settings.host}:{self.settings.port} ({elapsed:.0f}s; log {self.log_path})")
+                status.update(f"Starting vLLM on {self.settings.host}:{self.settings.port} "
+                              f"({elapsed:.0f}s; log {self.log_path})")
                 if self.proc is None or self.proc.poll() is not None:
                     code = None if self.proc is None else self.proc.returncode
                     raise VLLMStartError(
@@ -177,10 +187,8 @@ def _die_with_parent() -> None:
 
 
 def _signal_group(group: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(group: int) -> bool:

@@ -1,0 +1,1 @@
+"""Benchmarks behind `assistant bench ...`; results go to bench/results/."""

@@ -1,0 +1,197 @@
+"""`assistant bench serve`: (a) our API over vLLM, (b) vLLM direct, (c) our API over transformers,
+(d) sequential `model.generate`, at several concurrency levels; JSON + markdown under bench/results/.
+
+Our API runs as its own `assistant serve` process (as in production), so the load generator in this
+process does not share an interpreter with the server it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from assistant.api.background import free_port
+from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run_level
+
+TARGETS = {
+    "a": "our API over vLLM",
+    "b": "vLLM direct",
+    "c": "our API over transformers",
+    "d": "sequential model.generate",
+}
+
+
+@contextmanager
+def served(engine: str, model: str, home: Path, log_path: Path, console: Console):
+    """Run `assistant serve --no-ui` in its own process group; yields (api url, vllm url)."""
+    port, vllm_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
+           "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
+    env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0")
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    api = f"http://127.0.0.1:{port}"
+    try:
+        with console.status(f"starting `assistant serve --engine {engine}` (log: {log_path})"):
+            deadline = time.monotonic() + 600
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"assistant serve exited with {proc.returncode}; see {log_path}")
+                try:
+                    if httpx.get(f"{api}/healthz", timeout=2).json().get("engine_healthy"):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"assistant serve did not become healthy; see {log_path}")
+                time.sleep(1)
+        yield f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def sequential_generate(model_path: str, requests: int, max_tokens: int) -> LevelResult:
+    """(d): one `model.generate` call after another, greedy, same prompts."""
+    import torch
+    from transformers.generation.streamers import BaseStreamer
+
+    from assistant.engines.base import ChatMessage
+    from assistant.engines.transformers_engine import chat_input_ids, load_model
+
+    tokenizer, model = load_model(model_path)
+
+    class FirstToken(BaseStreamer):
+        def __init__(self):
+            self.calls, self.first = 0, None
+
+        def put(self, value):
+            self.calls += 1
+            if self.calls == 2 and self.first is None:  # the first put is the prompt
+                self.first = time.perf_counter()
+
+        def end(self):
+            pass
+
+    def generate(question: str) -> tuple[float, int]:
+        ids = torch.tensor([chat_input_ids(tokenizer, [ChatMessage("user", question)])])
+        streamer = FirstToken()
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                                 do_sample=False, streamer=streamer, pad_token_id=tokenizer.eos_token_id)
+        return ((streamer.first or time.perf_counter()) - started) * 1000, out.shape[1] - ids.shape[1]
+
+    generate(SUPPORT_QUESTIONS[0])  # warm-up
+    ttfts, tokens = [], 0
+    started = time.perf_counter()
+    for i in range(requests):
+        ttft, count = generate(SUPPORT_QUESTIONS[i % len(SUPPORT_QUESTIONS)])
+        ttfts.append(ttft)
+        tokens += count
+    wall = time.perf_counter() - started
+    return LevelResult("d", 1, requests, 0, tokens, round(wall, 3), round(tokens / wall, 2),
+                       round(percentile(ttfts, 50), 1), round(percentile(ttfts, 95), 1))
+
+
+def markdown_table(results: list[dict], meta: dict) -> str:
+    lines = [
+        f"# bench serve — {meta['model']} — {meta['date']}",
+        "",
+        f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
+        "per client, greedy decoding, streamed.",
+        "",
+        "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| ({r['target']}) {TARGETS[r['target']]} | {r['concurrency']} | {r['requests']} | "
+                     f"{r['errors']} | {r['tokens_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p95_ms']} |")
+    if meta.get("ratios"):
+        lines += ["", "| ratio | value |", "|---|---:|"]
+        lines += [f"| {name} | {value} |" for name, value in meta["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def ratios(results: list[dict], top: int) -> dict[str, float]:
+    by = {(r["target"], r["concurrency"]): r["tokens_per_s"] for r in results}
+    d = by.get(("d", 1))
+    out = {}
+    if ("a", top) in by and d:
+        out[f"(a)@{top} / (d) tokens/s"] = round(by[("a", top)] / d, 2)
+    if ("a", top) in by and by.get(("b", top)):
+        out[f"(a)@{top} / (b)@{top} tokens/s"] = round(by[("a", top)] / by[("b", top)], 3)
+    if ("c", top) in by and d:
+        out[f"(c)@{top} / (d) tokens/s"] = round(by[("c", top)] / d, 2)
+    return out
+
+
+def run_benchmark(args) -> int:
+    from assistant.cli.options import load_from_args
+    from assistant.model_files import resolve_model
+
+    console = Console(stderr=True)
+    settings = load_from_args(args).settings
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(targets) - set(TARGETS)
+    if unknown:
+        raise SystemExit(f"error: unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+    model = resolve_model(settings.model, settings.models_dir)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = out_dir / f"serve-{stamp}.log"
+    results: list[LevelResult] = []
+
+    def measure(target: str, url: str, model_name: str) -> None:
+        asyncio.run(run_level(target, url, model_name, 1, 1, args.max_tokens))  # warm-up
+        for c in levels:
+            console.print(f"({target}) {TARGETS[target]}: {c} clients ...")
+            result = asyncio.run(run_level(target, url, model_name, c, args.requests_per_client, args.max_tokens))
+            console.print(f"    {result.tokens_per_s} tokens/s, TTFT p50 {result.ttft_p50_ms} ms, "
+                          f"errors {result.errors}")
+            results.append(result)
+
+    if {"a", "b"} & set(targets):
+        with served("vllm", model.path, settings.home_dir, log_path, console) as (api, vllm):
+            for target, url in (("a", api), ("b", vllm)):
+                if target in targets:
+                    measure(target, url, model.name)
+    if "c" in targets:
+        with served("transformers", model.path, settings.home_dir, log_path, console) as (api, _):
+            measure("c", api, model.name)
+    if "d" in targets:
+        console.print("(d) sequential model.generate ...")
+        results.append(sequential_generate(model.path, max(4, args.requests_per_client * 2), args.max_tokens))
+
+    rows = [r.as_dict() for r in results]
+    meta = {"model": model.name, "model_path": model.path, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "cpus": os.cpu_count(), "machine": platform.machine(), "max_tokens": args.max_tokens,
+            "requests_per_client": args.requests_per_client, "concurrency": levels}
+    meta["ratios"] = ratios(rows, max(levels))
+    report = {"benchmark": "serve", "meta": meta, "results": rows}
+    (out_dir / f"serve-{stamp}.json").write_text(json.dumps(report, indent=2))
+    table = markdown_table(rows, meta)
+    (out_dir / f"serve-{stamp}.md").write_text(table)
+    console.print(f"results: {out_dir / f'serve-{stamp}.json'} and .md")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(table)
+    return 0
