@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
@@ -87,24 +88,27 @@ async def _complete(deltas: AsyncIterator[Delta], completion_id: str, created: i
 
 
 async def _chunks(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str,
-                  include_usage: bool) -> AsyncIterator[str]:
-    def chunk(delta: dict, finish_reason: str | None = None) -> dict:
-        return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+                  include_usage: bool) -> AsyncIterator[bytes]:
+    """OpenAI chunk events; the constant part of each chunk is rendered once (this runs once per token)."""
+    head = orjson.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                         "model": model})[:-1]
 
-    yield sse(chunk({"role": "assistant", "content": ""}))
+    def chunk(delta: dict, finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+        return b"data: " + head + b',"choices":[' + orjson.dumps(choice) + b"]}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
     try:
         async for delta in deltas:
             if delta.text:
-                yield sse(chunk({"content": delta.text}))
+                yield chunk({"content": delta.text})
             if delta.finish_reason:
-                yield sse(chunk({}, delta.finish_reason))
+                yield chunk({}, delta.finish_reason)
                 if include_usage:
                     prompt, completion = delta.prompt_tokens or 0, delta.completion_tokens or 0
-                    yield sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                               "model": model, "choices": [],
-                               "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                                         "total_tokens": prompt + completion}})
+                    usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+                    yield b"data: " + head + b',"choices":[],"usage":' + orjson.dumps(usage) + b"}\n\n"
     except EngineError as exc:
-        yield sse(error_body(f"the answer broke off: {exc}", "engine_error"))
-    yield sse("[DONE]")
+        yield sse(error_body(f"the answer broke off: {exc}", "engine_error")).encode()
+    yield b"data: [DONE]\n\n"

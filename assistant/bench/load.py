@@ -33,6 +33,8 @@ class LevelResult:
     tokens_per_s: float
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
+    first_error: str | None = None
+    repeats: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,15 +75,17 @@ async def run_level(target: str, base_url: str, model: str, concurrency: int, re
     ttfts: list[float] = []
     tokens = 0
     errors = 0
+    first_error: str | None = None
 
     async def client_loop(client: httpx.AsyncClient, index: int) -> None:
-        nonlocal tokens, errors
+        nonlocal tokens, errors, first_error
         for k in range(requests_per_client):
             question = SUPPORT_QUESTIONS[(index + k) % len(SUPPORT_QUESTIONS)]
             try:
                 first, count = await _one_request(client, url, model, question, max_tokens)
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 errors += 1
+                first_error = first_error or repr(exc)
                 continue
             tokens += count
             if first is not None:
@@ -93,7 +97,8 @@ async def run_level(target: str, base_url: str, model: str, concurrency: int, re
         await asyncio.gather(*(client_loop(client, i) for i in range(concurrency)))
         wall = time.perf_counter() - started
     return LevelResult(target, concurrency, concurrency * requests_per_client, errors, tokens, round(wall, 3),
-                       round(tokens / wall, 2), _round(percentile(ttfts, 50)), _round(percentile(ttfts, 95)))
+                       round(tokens / wall, 2), _round(percentile(ttfts, 50)), _round(percentile(ttfts, 95)),
+                       first_error)
 
 
 def _round(value: float | None) -> float | None:

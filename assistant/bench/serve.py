@@ -34,7 +34,7 @@ TARGETS = {
 
 @contextmanager
 def served(engine: str, model: str, home: Path, log_path: Path, console: Console):
-    """Run `assistant serve --no-ui` in its own process group; yields (api url, vllm url)."""
+    """Run `assistant serve --no-ui` in its own process group; yields (api url, vllm url, model name)."""
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
            "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
@@ -56,7 +56,8 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"assistant serve did not become healthy; see {log_path}")
                 time.sleep(1)
-        yield f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1"
+        name = httpx.get(f"{api}/v1/models", timeout=5).json()["data"][0]["id"]
+        yield f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1", name
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -109,12 +110,23 @@ def sequential_generate(model_path: str, requests: int, max_tokens: int) -> Leve
                        round(percentile(ttfts, 50), 1), round(percentile(ttfts, 95), 1))
 
 
+def median_run(runs: list[LevelResult]) -> LevelResult:
+    """The run with the median throughput, carrying the errors of all runs."""
+    ordered = sorted(runs, key=lambda r: r.tokens_per_s)
+    median = ordered[len(ordered) // 2]
+    errors = sum(r.errors for r in runs)
+    first_error = next((r.first_error for r in runs if r.first_error), None)
+    return LevelResult(**{**median.as_dict(), "errors": errors, "first_error": first_error,
+                          "repeats": len(runs)})
+
+
 def markdown_table(results: list[dict], meta: dict) -> str:
     lines = [
         f"# bench serve — {meta['model']} — {meta['date']}",
         "",
         f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
-        "per client, greedy decoding, streamed.",
+        f"per client, greedy decoding, streamed; median of {meta['repeats']} alternating runs per level "
+        "(requests = one run's).",
         "",
         "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -159,23 +171,31 @@ def run_benchmark(args) -> int:
     log_path = out_dir / f"serve-{stamp}.log"
     results: list[LevelResult] = []
 
-    def measure(target: str, url: str, model_name: str) -> None:
-        asyncio.run(run_level(target, url, model_name, 1, 1, args.max_tokens))  # warm-up
+    def measure(endpoints: list[tuple[str, str, str]]) -> None:
+        """Targets on the same server are measured in alternation, `repeats` times per level: the median
+        run (by tokens/s) is reported, so slow drifts of a noisy machine hit every target alike."""
+        for _, url, name in endpoints:
+            asyncio.run(run_level("warm-up", url, name, 1, 1, args.max_tokens))
         for c in levels:
-            console.print(f"({target}) {TARGETS[target]}: {c} clients ...")
-            result = asyncio.run(run_level(target, url, model_name, c, args.requests_per_client, args.max_tokens))
-            console.print(f"    {result.tokens_per_s} tokens/s, TTFT p50 {result.ttft_p50_ms} ms, "
-                          f"errors {result.errors}")
-            results.append(result)
+            runs: dict[str, list[LevelResult]] = {target: [] for target, _, _ in endpoints}
+            for repeat in range(args.repeats):
+                for target, url, name in endpoints:
+                    console.print(f"({target}) {TARGETS[target]}: {c} clients, run {repeat + 1}/{args.repeats}")
+                    runs[target].append(asyncio.run(
+                        run_level(target, url, name, c, args.requests_per_client, args.max_tokens)))
+            for target, level_runs in runs.items():
+                result = median_run(level_runs)
+                console.print(f"    ({target}) {c} clients: {result.tokens_per_s} tokens/s, TTFT p50 "
+                              f"{result.ttft_p50_ms} ms, errors {result.errors}"
+                              + (f" (first: {result.first_error})" if result.errors else ""))
+                results.append(result)
 
     if {"a", "b"} & set(targets):
-        with served("vllm", model.path, settings.home_dir, log_path, console) as (api, vllm):
-            for target, url in (("a", api), ("b", vllm)):
-                if target in targets:
-                    measure(target, url, model.name)
+        with served("vllm", settings.model, settings.home_dir, log_path, console) as (api, vllm, name):
+            measure([(target, url, name) for target, url in (("a", api), ("b", vllm)) if target in targets])
     if "c" in targets:
-        with served("transformers", model.path, settings.home_dir, log_path, console) as (api, _):
-            measure("c", api, model.name)
+        with served("transformers", settings.model, settings.home_dir, log_path, console) as (api, _, name):
+            measure([("c", api, name)])
     if "d" in targets:
         console.print("(d) sequential model.generate ...")
         results.append(sequential_generate(model.path, max(4, args.requests_per_client * 2), args.max_tokens))
@@ -183,7 +203,8 @@ def run_benchmark(args) -> int:
     rows = [r.as_dict() for r in results]
     meta = {"model": model.name, "model_path": model.path, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "cpus": os.cpu_count(), "machine": platform.machine(), "max_tokens": args.max_tokens,
-            "requests_per_client": args.requests_per_client, "concurrency": levels}
+            "requests_per_client": args.requests_per_client, "concurrency": levels,
+            "repeats": args.repeats}
     meta["ratios"] = ratios(rows, max(levels))
     report = {"benchmark": "serve", "meta": meta, "results": rows}
     (out_dir / f"serve-{stamp}.json").write_text(json.dumps(report, indent=2))

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", default="a,b,c,d",
                         help="a=API over vLLM, b=vLLM direct, c=API over transformers, d=sequential generate")
     parser.add_argument("--requests-per-client", type=int, default=2, help="requests each client sends per level")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per level, alternating targets; median kept")
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated per request (fixed length)")
     parser.add_argument("--out", default="bench/results", help="folder for serve-<time>.json and .md")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")

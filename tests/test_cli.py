@@ -1,0 +1,77 @@
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def run_cli(*args, env=None, input_text=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
+                          env=env, input=input_text, timeout=timeout)
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    code = ("import sys, time; t=time.perf_counter(); from assistant.cli import build_parser; build_parser();"
+            "heavy=[m for m in ('torch','transformers','fastapi','gradio','sqlalchemy','vllm') if m in sys.modules];"
+            "print(heavy, time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    heavy, seconds = out.rsplit(" ", 1)
+    assert heavy == "[]"
+    assert float(seconds) < 1.0
+    started = time.perf_counter()
+    result = run_cli("--help")
+    assert result.returncode == 0 and "serve" in result.stdout and "bench" in result.stdout
+    assert time.perf_counter() - started < 5  # interpreter start included; the import itself is checked above
+
+
+@pytest.mark.parametrize("command", [["serve"], ["chat"], ["config", "show"], ["bench", "serve"]])
+def test_every_command_has_help_with_an_example(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    assert "example" in result.stdout.lower() and "assistant " + " ".join(command) in result.stdout
+
+
+def test_config_show_reports_sources(tmp_path):
+    config = tmp_path / "a.yaml"
+    config.write_text("company_name: Acme Bikes\n")
+    env = {"PATH": "/usr/bin:/bin", "ASSISTANT_VLLM__PORT": "8123", "HOME": str(tmp_path)}
+    result = run_cli("config", "show", "--config", str(config), "--port", "9100", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["company_name"] == {"value": "Acme Bikes", "source": str(config)}
+    assert shown["vllm.port"] == {"value": 8123, "source": "env ASSISTANT_VLLM__PORT"}
+    assert shown["port"] == {"value": 9100, "source": "flag"}
+
+
+def test_bad_setting_exits_2_with_a_clear_message(tmp_path):
+    result = run_cli("config", "show", env={"PATH": "/usr/bin:/bin", "ASSISTANT_PORT": "not-a-port",
+                                            "HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert "port='not-a-port' (from env ASSISTANT_PORT)" in result.stderr
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    result = run_cli("chat", "--engine", "transformers", "--model", str(tmp_path / "nope"), "--home", str(tmp_path),
+                     input_text="hi\n")
+    assert result.returncode == 2
+    assert "is not 'default', an existing HF model folder" in result.stderr
+
+
+def test_terminal_chat_in_process_streams_and_stores(tmp_path, tiny_model_dir):
+    result = run_cli("chat", "--engine", "transformers", "--model", str(tiny_model_dir), "--home", str(tmp_path),
+                     input_text="Where is my order?\n/quit\n", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "assistant> " in result.stdout
+    from assistant.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/assistant.db")
+    with store.session() as session:
+        from sqlalchemy import select
+
+        from assistant.store.schema import Message
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+        assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")]
+        assert rows[0].content == "Where is my order?"
+        assert rows[1].content.strip() in result.stdout
+    store.close()
