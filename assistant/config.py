@@ -201,8 +201,7 @@ def load_settings(
     return LoadedSettings(settings=settings, sources=sources)
 
 
-def settings_table(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
-    """(key, value, source) rows for `assistant config show`."""
+def settings_table(loaded: LoadedSettings) -> list[tuple[str, Any, str]]:
+    """(key, value, source) rows for `assistant config show`, values as JSON types."""
     flat = _flatten(loaded.settings.model_dump(mode="json"))
-    return [(key, repr(flat[key]) if isinstance(flat[key], str) else str(flat[key]), loaded.sources[key])
-            for key in sorted(flat)]
+    return [(key, flat[key], loaded.sources[key]) for key in sorted(flat)]

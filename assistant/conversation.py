@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +88,9 @@ class ConversationService:
             self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
-        async for event in self._stream_and_store(answer_id, messages):
-            yield event
+        async with aclosing(self._stream_and_store(answer_id, messages)) as events:
+            async for event in events:
+                yield event
 
     async def _stream_and_store(self, answer_id: int, messages) -> AsyncIterator[AnswerEvent]:
         started = time.perf_counter()
@@ -96,17 +98,16 @@ class ConversationService:
         final = None
         outcome = ("partial", "the stream was interrupted before the answer ended")
         try:
-            async for delta in self.engine.stream_chat(messages, self.default_params()):
-                if delta.text:
-                    parts.append(delta.text)
-                    yield AnswerEvent("delta", {"text": delta.text})
-                if delta.finish_reason:
-                    final = delta
+            async with aclosing(self.engine.stream_chat(messages, self.default_params())) as deltas:
+                async for delta in deltas:
+                    if delta.text:
+                        parts.append(delta.text)
+                        yield AnswerEvent("delta", {"text": delta.text})
+                    if delta.finish_reason:
+                        final = delta
             outcome = ("complete", None)
         except EngineError as exc:
             outcome = ("partial" if parts else "error", str(exc))
-            yield AnswerEvent("error", {"message": f"the assistant could not finish its answer: {exc}",
-                                        "message_id": answer_id, "status": outcome[0]})
         finally:
             # synchronous on purpose: this must run even when the task is being cancelled
             self.store.finish_message(
@@ -118,3 +119,6 @@ class ConversationService:
         if outcome[0] == "complete":
             yield AnswerEvent("done", {"message_id": answer_id, "status": "complete",
                                        "finish_reason": final.finish_reason if final else "stop"})
+        else:
+            yield AnswerEvent("error", {"message": f"the assistant could not finish its answer: {outcome[1]}",
+                                        "message_id": answer_id, "status": outcome[0]})

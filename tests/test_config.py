@@ -22,7 +22,7 @@ def test_precedence_file_env_flag_and_sources(tmp_path):
     assert loaded.sources["company_name"] == str(config)
     assert loaded.sources["engine"] == "default"
     rows = {key: (value, source) for key, value, source in settings_table(loaded)}
-    assert rows["vllm.port"] == ("8200", "env ASSISTANT_VLLM__PORT")
+    assert rows["vllm.port"] == (8200, "env ASSISTANT_VLLM__PORT")
 
 
 def test_bad_value_names_key_value_and_source(tmp_path):

@@ -1,5 +1,7 @@
 """Answers are stored as they end: complete, or partial/error when the stream breaks."""
 
+from contextlib import aclosing
+
 import pytest
 
 from assistant.engines.base import EngineError
@@ -19,11 +21,12 @@ class BreaksAfter:
 
     async def stream_chat(self, messages, params):
         count = 0
-        async for delta in self.inner.stream_chat(messages, params):
-            if count == self.n:
-                raise EngineError("connection to the LLM server lost")
-            count += 1
-            yield delta
+        async with aclosing(self.inner.stream_chat(messages, params)) as deltas:
+            async for delta in deltas:
+                if count == self.n:
+                    raise EngineError("connection to the LLM server lost")
+                count += 1
+                yield delta
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     for column in ("key", "value", "source"):
         table.add_column(column)
     for key, value, source in rows:
-        table.add_row(key, value, source, style=None if source == "default" else "bold")
+        shown = repr(value) if isinstance(value, str) else json.dumps(value)
+        table.add_row(key, shown, source, style=None if source == "default" else "bold")
     Console().print(table)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 
 from assistant.config import VLLMSettings
@@ -73,5 +74,6 @@ class ManagedVLLMEngine:
                 await asyncio.wait_for(self._ready.wait(), timeout=self.process.settings.startup_timeout_s)
             except TimeoutError as exc:
                 raise EngineUnavailableError("vLLM is restarting and not ready yet; try again shortly") from exc
-        async for delta in self.client.stream_chat(messages, params):
-            yield delta
+        async with aclosing(self.client.stream_chat(messages, params)) as deltas:
+            async for delta in deltas:
+                yield delta
