@@ -11,6 +11,11 @@ def run_cli(*args, env=None, input_text=None, timeout=120):
                           env=env, input=input_text, timeout=timeout)
 
 
+def printable(text: str) -> str:
+    """The tiny test model emits arbitrary bytes: compare what a terminal would show."""
+    return "".join(ch for ch in text if ch.isprintable() and ch != "\ufffd")
+
+
 def test_help_is_fast_and_imports_nothing_heavy():
     code = ("import sys, time; t=time.perf_counter(); from assistant.cli import build_parser; build_parser();"
             "heavy=[m for m in ('torch','transformers','fastapi','gradio','sqlalchemy','vllm') if m in sys.modules];"
@@ -73,5 +78,32 @@ def test_terminal_chat_in_process_streams_and_stores(tmp_path, tiny_model_dir):
         rows = session.scalars(select(Message).order_by(Message.id)).all()
         assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")]
         assert rows[0].content == "Where is my order?"
-        assert rows[1].content.strip() in result.stdout
+        assert printable(rows[1].content) in printable(result.stdout)
     store.close()
+
+
+def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
+    from assistant.api.app import create_app
+    from assistant.api.background import BackgroundServer
+    from assistant.runtime import build_service
+
+    service = build_service(make_settings())
+    with BackgroundServer(create_app(service, mount_views=False)) as url:
+        result = run_cli("chat", "--url", url, input_text="Do you ship abroad?\n", timeout=120)
+        assert result.returncode == 0, result.stderr
+        with service.store.session() as session:
+            from sqlalchemy import select
+
+            from assistant.store.schema import Conversation
+            conversation = session.scalars(select(Conversation)).one()
+        assert conversation.channel == "terminal"
+        user, answer = service.store.messages(conversation.id)
+        assert user["content"] == "Do you ship abroad?" and answer["status"] == "complete"
+        assert printable(answer["content"]) in printable(result.stdout)
+
+
+def test_chat_with_no_server_says_how_to_start_one(tmp_path):
+    from assistant.api.background import free_port
+
+    result = run_cli("chat", "--url", f"http://127.0.0.1:{free_port()}", input_text="hi\n")
+    assert result.returncode != 0 and "assistant serve" in result.stderr

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -101,3 +102,52 @@ def test_vllm_that_cannot_start_names_the_cause_and_the_log(tmp_path):
     message = str(err.value)
     assert "exited during start-up" in message and str(tmp_path / "logs" / "vllm.log") in message
     assert not process.is_running()
+
+
+def test_serve_command_starts_everything_and_ctrl_c_leaves_no_vllm_behind(tmp_path, default_model_dir):
+    import subprocess
+    import sys
+
+    from assistant.api.background import free_port
+
+    port, vllm_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--model", str(default_model_dir), "--home", str(tmp_path),
+         "--port", str(port), "--vllm-port", str(vllm_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["engine_healthy"]:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "assistant serve did not become ready"
+            time.sleep(1)
+        assert httpx.get(f"http://127.0.0.1:{port}/chat/", timeout=10).status_code == 200
+        vllm_pids = _pids_with(f"--port {vllm_port}")
+        assert vllm_pids, "no vLLM process found"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert f"http://127.0.0.1:{port}/chat/" in output
+    assert proc.returncode == 0
+    time.sleep(1)
+    assert _pids_with(f"--port {vllm_port}") == [], "vLLM processes were left behind"
+
+
+def _pids_with(fragment: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "vllm" in cmdline and fragment in cmdline:
+                pids.append(int(entry))
+    return pids

@@ -39,6 +39,7 @@ class OpenAIHTTPEngine:
                     response.raise_for_status()
                     self._model = (await response.json())["data"][0]["id"]
             except (aiohttp.ClientError, TimeoutError, KeyError, IndexError, ValueError) as exc:
+                await self.stop()
                 raise EngineUnavailableError(f"no model list from {self.base_url}/models: {exc!r}") from exc
 
     async def stop(self) -> None:
