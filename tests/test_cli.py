@@ -107,3 +107,15 @@ def test_chat_with_no_server_says_how_to_start_one(tmp_path):
 
     result = run_cli("chat", "--url", f"http://127.0.0.1:{free_port()}", input_text="hi\n")
     assert result.returncode != 0 and "assistant serve" in result.stderr
+
+
+def test_serve_refuses_a_busy_port_before_starting_anything(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--home", str(tmp_path), "--engine", "transformers")
+    assert result.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in result.stdout + result.stderr
+    assert not (tmp_path / "models").exists()

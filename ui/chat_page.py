@@ -58,6 +58,7 @@ def build_chat_page(service: ConversationService) -> gr.Blocks:
                          submit_btn="Send", elem_id="message-box", max_length=service.settings.max_message_chars)
         box.submit(respond, [box, chatbot, conversation_id], [chatbot, conversation_id, box],
                    api_visibility="private", concurrency_limit=None)
+        chatbot.clear(lambda: None, None, [conversation_id], api_visibility="private")  # a new conversation
         page.load(restore, [conversation_id], [chatbot, conversation_id], api_visibility="private")
     return page
 

@@ -24,6 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -36,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_from_args(args)
     settings = loaded.settings
+    if not port_is_free(settings.host, settings.port):
+        console.print(f"[red]error:[/red] port {settings.port} on {settings.host} is already in use "
+                      "(another `assistant serve`?): stop it or pass --port")
+        return 2
     service = build_service(loaded, console=console)
 
     from assistant.api.app import create_app
