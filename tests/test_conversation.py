@@ -42,30 +42,33 @@ async def collect(events):
     return [event async for event in events]
 
 
-async def test_broken_stream_keeps_partial_answer(service):
+async def answer_through_broken_engine(service, breaks_after: int, text: str):
+    """Ask in a new conversation while the engine's stream dies after `breaks_after` pieces."""
     real = service.engine
-    service.engine = BreaksAfter(real, 2)
-    cid = (await service.create_conversation())["id"]
-    events = await collect(service.answer(cid, "Where is my refund?"))
-    service.engine = real
+    service.engine = BreaksAfter(real, breaks_after)
+    try:
+        cid = (await service.create_conversation())["id"]
+        return cid, await collect(service.answer(cid, text))
+    finally:
+        service.engine = real
+
+
+async def test_broken_stream_keeps_partial_answer(service):
+    cid, events = await answer_through_broken_engine(service, 2, "Where is my refund?")
     assert [e.type for e in events][-1] == "error"
     streamed = "".join(e.data["text"] for e in events if e.type == "delta")
     user, answer = service.store.messages(cid)
     assert user["content"] == "Where is my refund?" and user["status"] == "complete"
     assert answer["status"] == "partial" and answer["content"] == streamed
     assert "connection to the LLM server lost" in answer["error"]
-    # the conversation goes on, and the broken turn is not fed back to the model as if it were whole
+    # the conversation goes on after a broken answer
     events = await collect(service.answer(cid, "Hello?"))
     assert events[-1].type == "done"
     assert len(service.store.messages(cid)) == 4
 
 
 async def test_failure_before_any_text_is_an_error_message(service):
-    real = service.engine
-    service.engine = BreaksAfter(real, 0)
-    cid = (await service.create_conversation())["id"]
-    events = await collect(service.answer(cid, "hi"))
-    service.engine = real
+    cid, events = await answer_through_broken_engine(service, 0, "hi")
     assert events[-1].type == "error" and events[-1].data["status"] == "error"
     assert service.store.messages(cid)[1]["status"] == "error"
 
