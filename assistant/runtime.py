@@ -37,5 +37,5 @@ def build_service(loaded: LoadedSettings, console=None) -> ConversationService:
     if console is not None:
         source = settings.llm_url or (model.path if model else "?")
         console.print(f"engine: [bold]{engine.name}[/bold]  model: {source}  "
-                      f"store: {store.engine.url.render_as_string(hide_password=True)}")
+                      f"store: {store.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
     return ConversationService(settings, store, engine)

@@ -60,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         console.print(f"\n[bold green]assistant is ready[/bold green] — chat page: {url}/chat/  "
-                      f"API: {url}/v1  docs: {url}/docs  (Ctrl-C to stop)\n")
+                      f"API: {url}/v1  docs: {url}/docs  (Ctrl-C to stop)\n", soft_wrap=True)
 
     app = create_app(service, mount_views=not args.no_ui, on_ready=ready)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
+    console.print("assistant stopped (engine and vLLM processes ended)")
     return 0

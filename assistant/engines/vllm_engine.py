@@ -47,7 +47,7 @@ class ManagedVLLMEngine:
             self.process.restarts += 1
             log.warning("vLLM process died; restarting (%d/%d)", self.process.restarts,
                         self.process.settings.max_restarts)
-            self.process.terminate(grace_s=2)
+            await asyncio.to_thread(self.process.terminate, 2.0)
             try:
                 await asyncio.to_thread(self.process.start, False)
                 self._ready.set()
