@@ -103,7 +103,7 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
 
 
 def test_chat_with_no_server_says_how_to_start_one(tmp_path):
-    from assistant.api.background import free_port
+    from assistant.ports import free_port
 
     result = run_cli("chat", "--url", f"http://127.0.0.1:{free_port()}", input_text="hi\n")
     assert result.returncode != 0 and "assistant serve" in result.stderr

@@ -48,8 +48,8 @@ def test_unreachable_external_server_at_start_is_a_clear_error(make_settings):
 
     import pytest
 
-    from assistant.api.background import free_port
     from assistant.engines.base import EngineUnavailableError
+    from assistant.ports import free_port
 
     service = build_service(make_settings(llm_url=f"http://127.0.0.1:{free_port()}/v1"))
     with pytest.raises(EngineUnavailableError, match=r"no model list from http://127\.0\.0\.1"):

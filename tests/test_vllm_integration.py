@@ -37,8 +37,9 @@ async def ask(client: httpx.AsyncClient, text: str) -> tuple[str, str, dict]:
 
 def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_path, default_model_dir):
     from assistant.api.app import create_app
-    from assistant.api.background import BackgroundServer, free_port
+    from assistant.api.background import BackgroundServer
     from assistant.config import load_settings
+    from assistant.ports import free_port
     from assistant.runtime import build_service
 
     loaded = load_settings(environ={}, flags={
@@ -87,8 +88,8 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
 
 
 def test_vllm_that_cannot_start_names_the_cause_and_the_log(tmp_path):
-    from assistant.api.background import free_port
     from assistant.config import VLLMSettings
+    from assistant.ports import free_port
 
     broken = tmp_path / "broken-model"
     broken.mkdir()
@@ -108,7 +109,7 @@ def test_serve_command_starts_everything_and_ctrl_c_leaves_no_vllm_behind(tmp_pa
     import subprocess
     import sys
 
-    from assistant.api.background import free_port
+    from assistant.ports import free_port
 
     port, vllm_port = free_port(), free_port()
     proc = subprocess.Popen(

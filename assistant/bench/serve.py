@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from assistant.api.background import free_port
 from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run_level
+from assistant.ports import free_port
 
 TARGETS = {
     "a": "our API over vLLM",

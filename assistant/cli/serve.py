@@ -24,24 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
-def port_is_free(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
     import logging
 
     import uvicorn
     from rich.console import Console
 
+    from assistant.ports import port_is_free
     from assistant.runtime import build_service
 
     console = Console(stderr=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from assistant.config import VLLMSettings
+from assistant.ports import port_is_free
 
 
 class VLLMStartError(RuntimeError):
@@ -150,19 +151,13 @@ class VLLMProcess:
                 time.sleep(0.5)
 
     def start(self, progress: bool = True) -> None:
-        if self._port_taken():
+        if not port_is_free(self.settings.host, self.settings.port):
             raise VLLMStartError(
                 f"port {self.settings.port} is already in use: stop what runs there, set vllm.port, "
                 f"or point --llm-url at that server"
             )
         self.launch()
         self.wait_healthy(progress)
-
-    def _port_taken(self) -> bool:
-        import socket
-
-        with socket.socket() as sock:
-            return sock.connect_ex((self.settings.host, self.settings.port)) == 0
 
     def terminate(self, grace_s: float = 15.0) -> None:
         """Stop the whole process group (server, engine core, workers): SIGTERM, then SIGKILL."""
