@@ -47,6 +47,21 @@ class TransformersSettings(_Section):
     max_batch_tokens: int = Field(2048, ge=64, description="tokens processed in one forward pass")
 
 
+class RetrievalSettings(_Section):
+    """Grounding answers in the company's documents."""
+
+    enabled: bool = True
+    encoder: str = Field("default", description="a packaged encoder name or a sentence-transformers folder")
+    reranker: str | None = Field(None, description="a local cross-encoder folder, applied to the top candidates")
+    sources: list[str] | None = Field(
+        None, description="files/folders ingested on first serve when the knowledge base is empty "
+                          "(default: the demo company's help center)")
+    top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
+    min_relevance: float = Field(0.45, ge=0, le=1, description="below it the assistant says it does not know")
+    hnsw_threshold: int = Field(50_000, ge=1, description="passages from which FAISS uses HNSW")
+    ground_openai_api: bool = Field(True, description="ground /v1/chat/completions too (per request: grounding)")
+
+
 class GenerationSettings(_Section):
     """Defaults for answers; OpenAI-compatible requests may override them."""
 
@@ -76,6 +91,7 @@ class Settings(_Section):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     transformers: TransformersSettings = Field(default_factory=TransformersSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
 
     @property
     def home_dir(self) -> Path:
@@ -88,6 +104,10 @@ class Settings(_Section):
     @property
     def logs_dir(self) -> Path:
         return self.home_dir / "logs"
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.home_dir / "knowledge"
 
     @property
     def effective_database_url(self) -> str:

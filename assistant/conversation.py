@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.config import Settings
-from assistant.engines.base import EngineError, GenerationParams, LLMEngine
-from assistant.prompt import build_chat_messages
+from assistant.engines.base import Delta, EngineError, GenerationParams, LLMEngine
+from assistant.grounding import Grounder, Grounding
+from assistant.prompt import build_chat_messages, citation_footer, dont_know_answer
 from assistant.store import Store
 
 
@@ -35,6 +36,25 @@ class AnswerEvent:
     data: dict[str, Any]
 
 
+async def with_citations(deltas: AsyncIterator[Delta], sources) -> AsyncIterator[Delta]:
+    """Pass the answer through; if it ends without citing any source, add the numbered source list first."""
+    parts: list[str] = []
+    async with aclosing(deltas):
+        async for delta in deltas:
+            if delta.finish_reason and sources:
+                footer = citation_footer("".join(parts), sources)
+                if footer:
+                    yield Delta(text=footer)
+            parts.append(delta.text)
+            yield delta
+
+
+async def canned_answer(text: str) -> AsyncIterator[Delta]:
+    """A fixed answer shaped like a model's stream (the "don't know" reply)."""
+    yield Delta(text=text)
+    yield Delta(finish_reason="stop", prompt_tokens=0, completion_tokens=0)
+
+
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
@@ -48,10 +68,17 @@ def validate_text(text: str, max_chars: int, field: str = "content") -> str:
 class ConversationService:
     """Ties settings, store and engine together for one deployment."""
 
-    def __init__(self, settings: Settings, store: Store, engine: LLMEngine):
+    def __init__(self, settings: Settings, store: Store, engine: LLMEngine, grounder: Grounder | None = None):
         self.settings = settings
         self.store = store
         self.engine = engine
+        self.grounder = grounder
+
+    async def ground(self, question: str) -> Grounding | None:
+        """Passages for the question (None when retrieval is off); CPU work runs off the event loop."""
+        if self.grounder is None:
+            return None
+        return await asyncio.to_thread(self.grounder.ground, question)
 
     @property
     def model_name(self) -> str:
@@ -80,25 +107,49 @@ class ConversationService:
             yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
             return
+        grounding = await self.ground(text)
+        if grounding is not None and not grounding.relevant:
+            async for event in self._dont_know(conversation_id, user_id, text):
+                yield event
+            return
+        sources = grounding.sources if grounding else []
         history = await asyncio.to_thread(
             self.store.messages, conversation_id, self.settings.max_history_messages,
         )
-        messages = build_chat_messages(self.settings.rendered_system_prompt(), history)
+        messages = build_chat_messages(self.settings.rendered_system_prompt(), history, sources)
+        source_list = [s.as_dict() for s in sources]
         answer_id = await asyncio.to_thread(
             self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
+            {"sources": source_list, "grounded": bool(sources)},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
-        async with aclosing(self._stream_and_store(answer_id, messages)) as events:
+        if grounding is not None:
+            yield AnswerEvent("sources", {"sources": source_list})
+        async with aclosing(self._stream_and_store(answer_id, messages, sources)) as events:
             async for event in events:
                 yield event
 
-    async def _stream_and_store(self, answer_id: int, messages) -> AsyncIterator[AnswerEvent]:
+    async def _dont_know(self, conversation_id: str, user_id: int, question: str) -> AsyncIterator[AnswerEvent]:
+        """No relevant passage: say so and offer a human, without asking the model to guess."""
+        text = dont_know_answer(question, self.settings.company_name)
+        answer_id = await asyncio.to_thread(
+            self.store.add_message, conversation_id, "assistant", text, "complete", None,
+            {"sources": [], "grounded": False, "reason": "no_relevant_source", "handoff_offered": True},
+        )
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
+        yield AnswerEvent("sources", {"sources": []})
+        yield AnswerEvent("delta", {"text": text})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "no_source",
+                                   "handoff_offered": True})
+
+    async def _stream_and_store(self, answer_id: int, messages, sources=()) -> AsyncIterator[AnswerEvent]:
         started = time.perf_counter()
         parts: list[str] = []
         final = None
         outcome = ("partial", "the stream was interrupted before the answer ended")
         try:
-            async with aclosing(self.engine.stream_chat(messages, self.default_params())) as deltas:
+            stream = with_citations(self.engine.stream_chat(messages, self.default_params()), sources)
+            async with aclosing(stream) as deltas:
                 async for delta in deltas:
                     if delta.text:
                         parts.append(delta.text)

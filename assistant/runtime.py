@@ -34,8 +34,13 @@ def build_service(loaded: LoadedSettings, console=None) -> ConversationService:
     model = None if settings.llm_url else resolve_model(settings.model, settings.models_dir)
     engine = build_engine(settings, model)
     store = Store(settings.effective_database_url)
+    grounder = None
+    if settings.retrieval.enabled:
+        from assistant.grounding import Grounder
+
+        grounder = Grounder(settings.retrieval, settings.knowledge_dir)
     if console is not None:
         source = settings.llm_url or (model.path if model else "?")
         console.print(f"engine: [bold]{engine.name}[/bold]  model: {source}  "
                       f"store: {store.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
-    return ConversationService(settings, store, engine)
+    return ConversationService(settings, store, engine, grounder)

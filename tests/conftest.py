@@ -35,7 +35,8 @@ def make_settings(tmp_path, tiny_model_dir):
     def make(**flags):
         values = {"home": str(tmp_path / "home"), "engine": "transformers", "model": str(tiny_model_dir),
                   "generation.max_new_tokens": 12, "generation.temperature": 0.0,
-                  "transformers.kv_cache_tokens": 4096, "transformers.max_batch_tokens": 512}
+                  "transformers.kv_cache_tokens": 4096, "transformers.max_batch_tokens": 512,
+                  "retrieval.enabled": False}
         values.update(flags)
         return load_settings(flags=values, environ={})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ def create_app(service: ConversationService, mount_views: bool = True,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await service.engine.start()
+        if service.grounder is not None:
+            await asyncio.to_thread(service.grounder.prepare)
         app.state.started_at = time.time()
         if on_ready:
             on_ready()

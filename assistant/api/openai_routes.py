@@ -13,8 +13,9 @@ from fastapi.responses import StreamingResponse
 from assistant.api.errors import APIError, error_body
 from assistant.api.schemas import ChatCompletionRequest
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
-from assistant.conversation import ConversationService, validate_text
+from assistant.conversation import ConversationService, canned_answer, validate_text, with_citations
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams
+from assistant.prompt import GROUNDING_RULES, dont_know_answer, sources_block
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -58,21 +59,49 @@ def _prepare(service: ConversationService, body: ChatCompletionRequest) -> tuple
     return messages, params
 
 
+def _wants_grounding(service: ConversationService, body: ChatCompletionRequest) -> bool:
+    """Grounded unless retrieval is off, the API is configured ungrounded, or the request says `grounding: false`."""
+    requested = (body.model_extra or {}).get("grounding", True)
+    return service.grounder is not None and service.settings.retrieval.ground_openai_api and requested is not False
+
+
+def _with_sources(messages: list[ChatMessage], sources) -> list[ChatMessage]:
+    """The grounding rules and sources join the caller's system message (or become one)."""
+    block = f"{GROUNDING_RULES}\n\n{sources_block(sources)}"
+    if messages and messages[0].role == "system":
+        return [ChatMessage("system", f"{messages[0].content}\n\n{block}"), *messages[1:]]
+    return [ChatMessage("system", block), *messages]
+
+
 @router.post("/chat/completions")
 async def chat_completions(request: Request, body: ChatCompletionRequest):
+    """OpenAI chat completions; grounded answers carry a `sources` list (first chunk when streaming)."""
     service = _service(request)
     messages, params = _prepare(service, body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
-    deltas = await start_stream(service.engine.stream_chat(messages, params))
+    sources = None
+    if _wants_grounding(service, body):
+        question = next((m.content for m in reversed(messages) if m.role == "user"), messages[-1].content)
+        grounding = await service.ground(question)
+        sources = [s.as_dict() for s in grounding.sources]
+        if grounding.relevant:
+            stream = with_citations(service.engine.stream_chat(_with_sources(messages, grounding.sources), params),
+                                    grounding.sources)
+        else:
+            stream = canned_answer(dont_know_answer(question, service.settings.company_name))
+    else:
+        stream = service.engine.stream_chat(messages, params)
+    deltas = await start_stream(stream)
     if not body.stream:
-        return await _complete(deltas, completion_id, created, body.model)
+        return await _complete(deltas, completion_id, created, body.model, sources)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    stream = _chunks(deltas, completion_id, created, body.model, include_usage)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    chunks = _chunks(deltas, completion_id, created, body.model, include_usage, sources)
+    return StreamingResponse(chunks, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _complete(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str) -> dict:
+async def _complete(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str,
+                    sources: list | None) -> dict:
     text, final = [], Delta(finish_reason="stop")
     async for delta in deltas:
         text.append(delta.text)
@@ -84,11 +113,12 @@ async def _complete(deltas: AsyncIterator[Delta], completion_id: str, created: i
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
                      "finish_reason": final.finish_reason, "logprobs": None}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        **({"sources": sources} if sources is not None else {}),
     }
 
 
 async def _chunks(deltas: AsyncIterator[Delta], completion_id: str, created: int, model: str,
-                  include_usage: bool) -> AsyncIterator[bytes]:
+                  include_usage: bool, sources: list | None) -> AsyncIterator[bytes]:
     """OpenAI chunk events; the constant part of each chunk is rendered once (this runs once per token)."""
     head = orjson.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                          "model": model})[:-1]
@@ -97,7 +127,10 @@ async def _chunks(deltas: AsyncIterator[Delta], completion_id: str, created: int
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
         return b"data: " + head + b',"choices":[' + orjson.dumps(choice) + b"]}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
+    first = chunk({"role": "assistant", "content": ""})
+    if sources is not None:
+        first = first[:-3] + b',"sources":' + orjson.dumps(sources) + b"}\n\n"
+    yield first
     try:
         async for delta in deltas:
             if delta.text:

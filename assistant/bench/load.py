@@ -49,9 +49,9 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def _one_request(client: httpx.AsyncClient, url: str, model: str, question: str,
-                       max_tokens: int) -> tuple[float | None, int]:
+                       max_tokens: int, extra: dict) -> tuple[float | None, int]:
     body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
-            "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}}
+            "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}, **extra}
     started = time.perf_counter()
     first = None
     tokens = 0
@@ -69,7 +69,7 @@ async def _one_request(client: httpx.AsyncClient, url: str, model: str, question
 
 
 async def run_level(target: str, base_url: str, model: str, concurrency: int, requests_per_client: int,
-                    max_tokens: int) -> LevelResult:
+                    max_tokens: int, extra: dict | None = None) -> LevelResult:
     """`concurrency` clients each send `requests_per_client` streamed requests; throughput over the wall time."""
     url = base_url.rstrip("/") + "/chat/completions"
     ttfts: list[float] = []
@@ -82,7 +82,7 @@ async def run_level(target: str, base_url: str, model: str, concurrency: int, re
         for k in range(requests_per_client):
             question = SUPPORT_QUESTIONS[(index + k) % len(SUPPORT_QUESTIONS)]
             try:
-                first, count = await _one_request(client, url, model, question, max_tokens)
+                first, count = await _one_request(client, url, model, question, max_tokens, extra or {})
             except httpx.HTTPError as exc:
                 errors += 1
                 first_error = first_error or repr(exc)

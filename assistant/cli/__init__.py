@@ -14,16 +14,23 @@ import sys
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("serve",), "assistant.cli.serve", "start the model, vLLM, the API and the chat page"),
     (("chat",), "assistant.cli.chat", "chat in the terminal with a running server or an in-process model"),
+    (("ingest",), "assistant.cli.ingest", "ingest documents into the knowledge base (incremental)"),
+    (("search",), "assistant.cli.search", "search the knowledge base"),
     (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
+    (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
 ]
 
-GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)"}
+GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)",
+              "eval": "evaluations (human table, or --json)"}
 
 EPILOG = """examples:
   assistant serve                          # demo company, default model, vLLM, http://127.0.0.1:8000
   assistant serve --engine transformers    # no vLLM: in-process transformers engine
   assistant chat                           # talk to the running server from the terminal
+  assistant ingest data/help-center        # build or update the knowledge base
+  assistant search "how long do refunds take"
+  assistant eval retrieval ../shared/data/bank_faq_retrieval_en
   assistant config show
   assistant bench serve --concurrency 1,4,16 --json
 """

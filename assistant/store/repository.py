@@ -39,6 +39,8 @@ def message_dict(message: Message) -> dict[str, Any]:
         "status": message.status,
         "error": message.error,
         "model": message.model,
+        "sources": (message.meta or {}).get("sources", []),
+        "metadata": message.meta or {},
         "created_at": _iso(message.created_at),
         "completed_at": _iso(message.completed_at),
     }
@@ -96,14 +98,15 @@ class Store:
             return conversation_dict(conversation)
 
     def add_message(self, conversation_id: str, role: str, content: str, status: str = "complete",
-                    model: str | None = None) -> int:
+                    model: str | None = None, metadata: dict | None = None) -> int:
         """Commit one message now and return its id."""
         with self.session() as session, session.begin():
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise ConversationNotFoundError(conversation_id)
             message = Message(conversation_id=conversation_id, role=role, content=content, status=status,
-                              model=model, completed_at=utcnow() if status == "complete" else None)
+                              model=model, meta=metadata or {},
+                              completed_at=utcnow() if status == "complete" else None)
             session.add(message)
             conversation.updated_at = utcnow()
         return message.id

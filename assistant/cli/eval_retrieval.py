@@ -1,0 +1,47 @@
+"""Evaluate retrieval on a BEIR folder (corpus.jsonl, queries.jsonl, qrels.tsv): recall@1/5/10, MRR@10,
+nDCG@10 and query latency p50/p95, with the configured encoder and fusion."""
+
+from __future__ import annotations
+
+import argparse
+
+from assistant.cli.options import add_settings_flags, load_from_args
+
+EXAMPLES = """examples:
+  assistant eval retrieval ../shared/data/bank_faq_retrieval_en
+  assistant eval retrieval ./my-beir-folder --json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_flags(parser, ["--home"])
+    parser.add_argument("folder", help="a BEIR folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from assistant.grounding import retrieval_config
+    from retrieval.evaluation import BEIRFormatError, evaluate
+
+    settings = load_from_args(args).settings
+    try:
+        metrics = evaluate(Path(args.folder), retrieval_config(settings.retrieval), progress=not args.json)
+    except BEIRFormatError as exc:
+        print(f"error: {exc}")
+        return 2
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"retrieval on {args.folder}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, str(value))
+    Console().print(table)
+    return 0

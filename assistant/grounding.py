@@ -1,0 +1,86 @@
+"""Grounding: find the company passages that answer a question, or decide that none does."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.config import RetrievalSettings
+
+log = logging.getLogger(__name__)
+DEMO_HELP_CENTER = Path(__file__).resolve().parent.parent / "data" / "help-center"
+SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage given to the model, numbered as it is cited: [1], [2]..."""
+
+    number: int
+    title: str
+    source: str
+    section: str | None
+    url: str | None
+    text: str
+    relevance: float
+
+    def as_dict(self) -> dict:
+        snippet = self.text if len(self.text) <= SNIPPET_CHARS else self.text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
+        return {"number": self.number, "title": self.title, "source": self.source, "section": self.section,
+                "url": self.url, "snippet": snippet, "relevance": round(self.relevance, 3)}
+
+
+@dataclass(frozen=True)
+class Grounding:
+    sources: list[Source]
+    relevant: bool  # False: nothing relevant enough, the assistant says it does not know
+
+
+def retrieval_config(settings: RetrievalSettings):
+    from retrieval.config import RetrievalConfig
+
+    return RetrievalConfig(encoder=settings.encoder, reranker=settings.reranker,
+                           hnsw_threshold=settings.hnsw_threshold)
+
+
+class Grounder:
+    """Searches the knowledge base for each question; builds it from `sources` on first use if empty."""
+
+    def __init__(self, settings: RetrievalSettings, folder: Path):
+        self.settings = settings
+        self.folder = folder
+        self._kb = None
+
+    @property
+    def knowledge_base(self):
+        if self._kb is None:
+            from retrieval.knowledge_base import KnowledgeBase
+
+            self._kb = KnowledgeBase(self.folder, retrieval_config(self.settings))
+        return self._kb
+
+    def default_sources(self) -> list[Path]:
+        if self.settings.sources is not None:
+            return [Path(s).expanduser() for s in self.settings.sources]
+        return [DEMO_HELP_CENTER] if DEMO_HELP_CENTER.is_dir() else []
+
+    def prepare(self, progress: bool = True) -> None:
+        """Load the models and, when the knowledge base is empty, ingest the configured sources."""
+        kb = self.knowledge_base
+        if len(kb) == 0 and self.default_sources():
+            report = kb.ingest(self.default_sources(), progress=progress)
+            log.info("ingested %d files into %d passages", report.files_added, report.passages_total)
+        kb.check_encoder()
+        kb.search("warm-up", 1)
+
+    def ground(self, question: str) -> Grounding:
+        hits = self.knowledge_base.search(question, self.settings.top_k)
+        relevant = bool(hits) and max(h.relevance for h in hits) >= self.settings.min_relevance
+        if not relevant:
+            return Grounding([], False)
+        # the best hit always goes in; weaker ones only if they are not far below the bar
+        kept = [h for i, h in enumerate(hits) if i == 0 or h.relevance >= self.settings.min_relevance / 2]
+        sources = [Source(i, h.passage.title, h.passage.source, h.passage.section, h.passage.url, h.passage.text,
+                          h.relevance) for i, h in enumerate(kept, 1)]
+        return Grounding(sources, True)

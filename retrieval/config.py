@@ -1,0 +1,18 @@
+"""Settings of retrieval (the `retrieval:` section of assistant's settings maps onto this)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    encoder: str = "default"
+    reranker: str | None = None  # a cross-encoder folder, used on the top candidates when set
+    hnsw_threshold: int = 50_000  # passages from which FAISS uses HNSW instead of exact search
+    chunk_chars: int = 900
+    chunk_overlap_chars: int = 120
+    candidates: int = 50  # taken from each of dense and lexical search before fusion
+    rerank_top: int = 20
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0

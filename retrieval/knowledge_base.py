@@ -1,0 +1,297 @@
+"""The knowledge base: passages with their dense and lexical indexes, ingested incrementally, searched hybrid.
+
+On disk (a folder of our own format, no pickle): `manifest.json` (encoder, index type, files and their
+passages), `passages.jsonl`, `vectors.npy`, `dense.faiss`, `lexical/`. Updates are written to a staging folder
+and swapped in, so a crash never leaves a half-written index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.chunking import chunk_document, normalized
+from retrieval.config import RetrievalConfig
+from retrieval.dense import DenseIndex
+from retrieval.documents import Passage
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.loaders import SkippedFile, discover, load_file
+
+FORMAT_VERSION = 1
+
+
+class IndexMismatchError(RuntimeError):
+    """The index on disk was built with another encoder than the one configured."""
+
+
+@dataclass
+class Hit:
+    passage: Passage
+    score: float  # fused (or reranked) score: orders the hits
+    dense_score: float  # cosine similarity to the query
+    lexical_score: float  # BM25 (0 when the passage had no query word)
+    relevance: float  # 0..1, max(cosine, IDF-weighted share of query words present): gates "don't know"
+
+    def as_dict(self) -> dict:
+        return {**self.passage.as_dict(), "score": round(self.score, 6), "dense_score": round(self.dense_score, 4),
+                "lexical_score": round(self.lexical_score, 4), "relevance": round(self.relevance, 4)}
+
+
+@dataclass
+class IngestReport:
+    files_seen: int = 0
+    files_added: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    passages_added: int = 0
+    passages_removed: int = 0
+    passages_total: int = 0
+    duplicates: int = 0
+    encoded: int = 0
+    seconds: float = 0.0
+    index_type: str = "flat"
+    rebuilt_for_encoder: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class KnowledgeBase:
+    def __init__(self, folder: Path, config: RetrievalConfig | None = None):
+        self.folder = Path(folder)
+        self.config = config or RetrievalConfig()
+        self.manifest: dict = {"version": FORMAT_VERSION, "files": {}, "size": 0}
+        self.passages: list[Passage] = []
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.dense: DenseIndex | None = None
+        self.lexical = LexicalIndex()
+        self._encoder = None
+        self._reranker = None
+        self._terms: dict[int, frozenset[str]] = {}  # passage row -> its BM25 terms (for relevance)
+        self._load()
+
+    # ---- persistence -------------------------------------------------------------------------------------
+    @property
+    def _current(self) -> Path:
+        return self.folder / "current"
+
+    def _load(self) -> None:
+        old, staging = self.folder / ".old", self.folder / ".next"
+        if not self._current.exists() and (old / "manifest.json").exists():
+            os.replace(old, self._current)  # a swap was interrupted: the previous index is intact
+        shutil.rmtree(staging, ignore_errors=True)
+        manifest_path = self._current / "manifest.json"
+        if not manifest_path.exists():
+            return
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+            with (self._current / "passages.jsonl").open(encoding="utf-8") as handle:
+                self.passages = [Passage(**json.loads(line)) for line in handle]
+            self.vectors = np.load(self._current / "vectors.npy", allow_pickle=False)
+            self.dense = DenseIndex.load(self._current / "dense.faiss", self.manifest["index_type"])
+            self.lexical = LexicalIndex.load(self._current / "lexical", len(self.passages))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise RuntimeError(f"the knowledge base in {self._current} cannot be read ({exc}); "
+                               "run `assistant ingest --rebuild PATH...` to rebuild it") from exc
+
+    def _save(self) -> None:
+        staging = self.folder / ".next"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with (staging / "passages.jsonl").open("w", encoding="utf-8") as handle:
+            for passage in self.passages:
+                handle.write(json.dumps(passage.as_dict(), ensure_ascii=False) + "\n")
+        np.save(staging / "vectors.npy", self.vectors, allow_pickle=False)
+        self.dense.save(staging / "dense.faiss")
+        self.lexical.save(staging / "lexical")
+        (staging / "manifest.json").write_text(json.dumps(self.manifest, indent=1, ensure_ascii=False))
+        old = self.folder / ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self._current.exists():
+            os.replace(self._current, old)
+        os.replace(staging, self._current)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # ---- models -----------------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from retrieval.embeddings import load_encoder
+
+            self._encoder = load_encoder(self.config.encoder)
+        return self._encoder
+
+    @property
+    def reranker(self):
+        if self._reranker is None and self.config.reranker:
+            from retrieval.rerank import load_reranker
+
+            self._reranker = load_reranker(self.config.reranker)
+        return self._reranker
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def check_encoder(self) -> None:
+        """Refuse to search with another encoder than the one the index was built with."""
+        built_with = self.manifest.get("encoder_id")
+        if built_with and self.passages:
+            from retrieval.embeddings import encoder_id
+
+            configured = encoder_id(self.config.encoder)
+            if configured != built_with:
+                raise IndexMismatchError(
+                    f"the knowledge base in {self.folder} was built with encoder '{built_with}' but "
+                    f"'{configured}' is configured: run `assistant ingest --rebuild PATH...` or configure "
+                    f"the original encoder")
+
+    # ---- ingestion --------------------------------------------------------------------------------------
+    def ingest(self, paths: list[Path], rebuild: bool = False, progress: bool = True) -> IngestReport:
+        """Add, update and remove passages so the index matches the files under `paths`."""
+        from tqdm import tqdm
+
+        from retrieval.embeddings import encoder_id
+
+        started = time.perf_counter()
+        report = IngestReport()
+        roots = [Path(p).resolve() for p in paths]
+        found = list(discover(roots))
+        report.files_seen = len(found)
+        files: dict = dict(self.manifest.get("files", {}))
+        configured_id = encoder_id(self.config.encoder)
+        if self.manifest.get("encoder_id") not in (None, configured_id) and self.passages:
+            rebuild = report.rebuilt_for_encoder = True  # another encoder: every vector must be recomputed
+        by_id = {p.id: i for i, p in enumerate(self.passages)}
+        replaced: dict[str, list[Passage]] = {}  # file -> its new passages
+        seen: set[str] = set()
+        for file, root in tqdm(found, desc="reading", unit="file", disable=not progress):
+            key = str(file)
+            seen.add(key)
+            digest = _sha256(file)
+            previous = files.get(key)
+            if previous and previous["sha256"] == digest and not rebuild:
+                report.files_unchanged += 1
+                continue
+            display = str(file.relative_to(root.parent))
+            try:
+                docs = load_file(file, display)
+            except (SkippedFile, OSError) as exc:
+                report.skipped.append((display, str(exc)))
+                continue  # an unusable new version keeps the passages of the old one
+            passages = [p for doc in docs for p in chunk_document(doc, self.config.chunk_chars,
+                                                                    self.config.chunk_overlap_chars)]
+            replaced[key] = passages
+            files[key] = {"sha256": digest, "source": display, "passages": [p.id for p in passages]}
+            if previous:
+                report.files_changed += 1
+            else:
+                report.files_added += 1
+        deleted = [key for key in files if key not in seen and any(Path(key).is_relative_to(r) for r in roots)]
+        for key in deleted:
+            del files[key]
+        report.files_deleted = len(deleted)
+
+        # keep the passages of files left alone, then add the new ones (deduplicated by normalised text)
+        dropped = set(replaced) | set(deleted)
+        old_files = self.manifest.get("files", {})
+        dropped_ids = {pid for key in dropped for pid in old_files.get(key, {}).get("passages", [])}
+        kept = [p for p in self.passages if p.id not in dropped_ids]
+        texts = {normalized(p.text) for p in kept}
+        new: list[Passage] = []
+        for key, passages in replaced.items():
+            unique = []
+            for passage in passages:
+                text = normalized(passage.text)
+                if text in texts:
+                    report.duplicates += 1
+                    continue
+                texts.add(text)
+                unique.append(passage)
+            files[key]["passages"] = [p.id for p in unique]
+            new.extend(unique)
+        report.passages_removed = len(self.passages) - len(kept)
+        report.passages_added = len(new)
+        all_passages = kept + new
+        if not replaced and not deleted and not rebuild and self.dense is not None:
+            report.passages_total = len(self.passages)
+            report.index_type = self.manifest.get("index_type", "flat")
+            report.seconds = time.perf_counter() - started
+            return report  # nothing changed: nothing to encode or write
+
+        reuse = [None] * len(all_passages) if rebuild else [by_id.get(p.id) for p in all_passages]
+        report.encoded = self._commit(all_passages, reuse, files, configured_id, progress)
+        report.passages_total = len(all_passages)
+        report.index_type = self.dense.kind
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def replace_all(self, passages: list[Passage], progress: bool = True) -> None:
+        """Index exactly these passages (evaluation corpora, benchmarks): no files, no chunking."""
+        from retrieval.embeddings import encoder_id
+
+        self._commit(passages, [None] * len(passages), {}, encoder_id(self.config.encoder), progress)
+
+    def _commit(self, passages: list[Passage], reuse: list[int | None], files: dict, encoder: str,
+                progress: bool) -> int:
+        """Vectors (reused rows, the rest encoded), both indexes and the manifest; saved atomically."""
+        vectors = np.zeros((len(passages), self.encoder.dim), dtype=np.float32)
+        to_encode = [i for i, row in enumerate(reuse) if row is None]
+        for i, row in enumerate(reuse):
+            if row is not None:
+                vectors[i] = self.vectors[row]
+        if to_encode:
+            vectors[to_encode] = self.encoder.encode([passages[i].indexed_text() for i in to_encode],
+                                                     progress=progress)
+        self.passages, self.vectors, self._terms = passages, vectors, {}
+        self.dense = DenseIndex.build(vectors, self.config.hnsw_threshold)
+        self.lexical = LexicalIndex.build([p.indexed_text() for p in passages])
+        self.manifest = {"version": FORMAT_VERSION, "encoder": self.config.encoder, "encoder_id": encoder,
+                         "dim": self.encoder.dim, "index_type": self.dense.kind,
+                         "hnsw_threshold": self.config.hnsw_threshold, "size": len(passages), "files": files,
+                         "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self._save()
+        return len(to_encode)
+
+    # ---- search -----------------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """Hybrid search: dense (FAISS) and BM25 fused by reciprocal rank, reranked when a reranker is set."""
+        if not self.passages or not query.strip():
+            return []
+        self.check_encoder()
+        cfg = self.config
+        vector = self.encoder.encode([query])[0]
+        dense_rows, _ = self.dense.search(vector, cfg.candidates)
+        lexical_rows, lexical_scores = self.lexical.search(query, cfg.candidates)
+        fused = reciprocal_rank_fusion([dense_rows, lexical_rows], weights=[cfg.dense_weight, cfg.lexical_weight])
+        pool = sorted(fused, key=fused.get, reverse=True)[: max(k, cfg.rerank_top if self.reranker else k)]
+        bm25 = dict(zip(lexical_rows.tolist(), lexical_scores.tolist(), strict=True))
+        terms = tokenize(query)
+        hits = []
+        for row in pool:
+            passage = self.passages[row]
+            cosine = float(self.vectors[row] @ vector)
+            if row not in self._terms:
+                self._terms[row] = frozenset(tokenize(passage.indexed_text()))
+            relevance = max(cosine, self.lexical.coverage(terms, self._terms[row]))
+            hits.append(Hit(passage, fused[row], cosine, bm25.get(row, 0.0), relevance))
+        if self.reranker is not None and hits:
+            scores = self.reranker.score(query, [h.passage.indexed_text() for h in hits])
+            for hit, score in zip(hits, scores, strict=True):
+                hit.score = float(score)
+            hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:k]
