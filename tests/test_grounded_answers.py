@@ -92,3 +92,14 @@ def test_citation_footer_only_when_nothing_is_cited():
     assert citation_footer("Refunds take five days [1].", sources) == ""
     assert citation_footer("Refunds take five days.", sources) == "\n\nSources: [1] Refunds; [2] Shipping"
     assert citation_footer("Anything", []) == ""
+
+
+def test_demo_help_center_is_ingested_on_first_start(make_client):
+    client = make_client(**{"retrieval.enabled": True})
+    model = client.get("/v1/models").json()["data"][0]["id"]
+    reply = client.post("/v1/chat/completions", json={
+        "model": model, "max_tokens": 4, "messages": [{"role": "user", "content": "When will I get my refund?"}]})
+    assert reply.json()["sources"][0]["source"] == "help-center/returns/refund-timing.md"
+    chinese = client.post("/v1/chat/completions", json={
+        "model": model, "max_tokens": 4, "messages": [{"role": "user", "content": "退款多久到账？"}]})
+    assert chinese.json()["sources"][0]["source"] == "help-center/zh/tuikuan-shijian.md"

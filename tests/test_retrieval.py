@@ -198,3 +198,39 @@ def test_eval_command_json_and_bad_folder(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(folder)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "queries.jsonl:1: missing field(s) text" in bad.stdout
+
+
+def test_ingest_and_search_commands(tmp_path, docs):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "assistant", *args, "--home", str(tmp_path / "home")],
+                              capture_output=True, text=True, timeout=300)
+
+    first = cli("ingest", str(docs), "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["files_added"] == 6 and len(report["skipped"]) == 4
+    assert json.loads(cli("ingest", str(docs), "--json").stdout)["files_unchanged"] == 6
+    found = cli("search", "refund to my card", "-k", "2", "--json")
+    hits = json.loads(found.stdout)
+    assert hits[0]["source"] == "docs/policies/returns.md" and {"score", "relevance", "text"} <= set(hits[0])
+    human = cli("search", "退款要多久")
+    assert "退款多久到账？" in human.stdout and "docs/faq.jsonl" in human.stdout
+    missing = cli("ingest", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such file or folder" in missing.stdout
+
+
+def test_search_on_an_empty_knowledge_base_says_what_to_do(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "assistant", "search", "x", "--home", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "assistant ingest" in result.stdout
+
+
+def test_interrupted_swap_keeps_the_previous_index(kb, docs):
+    import os
+
+    kb.ingest([docs], progress=False)
+    ids = [p.id for p in kb.passages]
+    os.replace(kb.folder / "current", kb.folder / ".old")  # crash between the two renames of a swap
+    (kb.folder / ".next").mkdir()  # and a half-written staging folder
+    recovered = KnowledgeBase(kb.folder)
+    assert [p.id for p in recovered.passages] == ids and not (kb.folder / ".next").exists()
