@@ -18,7 +18,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings_flags(parser, ["--home"])
+    add_settings_flags(parser, ["--home", "--encoder"])
     parser.add_argument("--corpus", help="a BEIR folder whose corpus and queries are used (default: demo help center)")
     parser.add_argument("--passages", type=int, default=100_000, help="index size for the latency test")
     parser.add_argument("--queries", type=int, default=200, help="queries timed at that size")

@@ -14,7 +14,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings_flags(parser, ["--home"])
+    add_settings_flags(parser, ["--home", "--encoder"])
     parser.add_argument("folder", help="a BEIR folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
 

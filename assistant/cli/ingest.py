@@ -18,7 +18,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings_flags(parser, ["--home"])
+    add_settings_flags(parser, ["--home", "--encoder"])
     parser.add_argument("paths", nargs="+", help="files or folders to ingest")
     parser.add_argument("--rebuild", action="store_true", help="re-read and re-encode every file")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")

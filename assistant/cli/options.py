@@ -15,6 +15,7 @@ SETTINGS_FLAGS: dict[str, tuple[str, str]] = {
     "--database-url": ("database_url", "SQLAlchemy URL (default: a SQLite file under home)"),
     "--home": ("home", "folder for the model cache, database and logs"),
     "--vllm-port": ("vllm.port", "port of the managed vLLM server"),
+    "--encoder": ("retrieval.encoder", "sentence encoder: 'default' (all-MiniLM-L6-v2) or a model folder"),
 }
 
 

@@ -13,7 +13,7 @@ EXAMPLES = """examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings_flags(parser, ["--home"])
+    add_settings_flags(parser, ["--home", "--encoder"])
     parser.add_argument("query", help="the question to search for")
     parser.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
     parser.add_argument("--json", action="store_true", help="print the hits as JSON")
