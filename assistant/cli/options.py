@@ -28,7 +28,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None 
     for flag in flags or list(SETTINGS_FLAGS):
         key, help_text = SETTINGS_FLAGS[flag]
         parser.add_argument(flag, dest=f"setting:{key}", default=None, help=help_text,
-                            type=int if key.endswith("port") else str)
+                            metavar=key.rsplit(".", 1)[-1].upper(), type=int if key.endswith("port") else str)
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
