@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import tempfile
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from retrieval.config import RetrievalConfig
 from retrieval.documents import Passage
+from retrieval.loaders import BadLine, jsonl_objects
 
 
 class BEIRFormatError(ValueError):
@@ -20,17 +20,14 @@ class BEIRFormatError(ValueError):
 def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
     rows = []
     with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BEIRFormatError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from exc
-            missing = [f for f in required if f not in row]
-            if missing:
-                raise BEIRFormatError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+        try:
+            for line_no, row in jsonl_objects(handle):
+                missing = [f for f in required if f not in row]
+                if missing:
+                    raise BEIRFormatError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
+                rows.append(row)
+        except BadLine as exc:
+            raise BEIRFormatError(f"{path}:{str(exc).removeprefix('line ')}") from exc
     return rows
 
 

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from retrieval.documents import Document
@@ -87,18 +87,30 @@ def _pdf_text(path: Path) -> tuple[str, str | None]:
     return "\n\n".join(p.strip() for p in pages if p.strip()), title
 
 
+class BadLine(ValueError):
+    """A line of a JSONL file that is not a JSON object; the message starts with 'line N:'."""
+
+
+def jsonl_objects(lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file."""
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadLine(f"line {line_no}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise BadLine(f"line {line_no}: expected a JSON object")
+        yield line_no, row
+
+
 def _faq_rows(path: Path, text: str) -> Iterator[tuple[int, dict]]:
     if path.suffix == ".jsonl":
-        for line_no, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SkippedFile(f"line {line_no}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise SkippedFile(f"line {line_no}: expected a JSON object with 'question' and 'answer'")
-            yield line_no, row
+        try:
+            yield from jsonl_objects(text.splitlines())
+        except BadLine as exc:
+            raise SkippedFile(str(exc)) from exc
     else:
         reader = csv.DictReader(io.StringIO(text))
         fields = {f.strip().lower() for f in reader.fieldnames or []}
