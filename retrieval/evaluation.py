@@ -27,7 +27,7 @@ def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
                     raise BEIRFormatError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
                 rows.append(row)
         except BadLine as exc:
-            raise BEIRFormatError(f"{path}:{str(exc).removeprefix('line ')}") from exc
+            raise BEIRFormatError(f"{path}:{exc.line_no}: {exc.reason}") from exc
     return rows
 
 

@@ -88,21 +88,33 @@ def _pdf_text(path: Path) -> tuple[str, str | None]:
 
 
 class BadLine(ValueError):
-    """A line of a JSONL file that is not a JSON object; the message starts with 'line N:'."""
+    """A line of a JSONL file that is not a JSON object."""
+
+    def __init__(self, line_no: int, reason: str):
+        super().__init__(f"line {line_no}: {reason}")
+        self.line_no = line_no
+        self.reason = reason
+
+
+def json_object(line: str, line_no: int) -> dict | None:
+    """The JSON object on one line of a JSONL file; None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadLine(line_no, f"not valid JSON ({exc.msg})") from exc
+    if not isinstance(row, dict):
+        raise BadLine(line_no, "expected a JSON object")
+    return row
 
 
 def jsonl_objects(lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSONL file."""
     for line_no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadLine(f"line {line_no}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise BadLine(f"line {line_no}: expected a JSON object")
-        yield line_no, row
+        row = json_object(line, line_no)
+        if row is not None:
+            yield line_no, row
 
 
 def _faq_rows(path: Path, text: str) -> Iterator[tuple[int, dict]]:
