@@ -68,6 +68,7 @@ class GenerationSettings(_Section):
     max_new_tokens: int = Field(256, ge=1, le=8192)
     temperature: float = Field(0.3, ge=0, le=2)
     top_p: float = Field(0.9, gt=0, le=1)
+    repetition_penalty: float = Field(1.15, ge=1, le=2, description="discourages loops in small models (1 = off)")
 
 
 class Settings(_Section):

@@ -87,7 +87,8 @@ class ConversationService:
 
     def default_params(self) -> GenerationParams:
         g = self.settings.generation
-        return GenerationParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p)
+        return GenerationParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+                                repetition_penalty=g.repetition_penalty)
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
                                   metadata: dict | None = None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def _prepare(service: ConversationService, body: ChatCompletionRequest) -> tuple
         temperature=defaults.temperature if body.temperature is None else body.temperature,
         top_p=body.top_p or defaults.top_p,
         stop=stop,
+        repetition_penalty=(body.model_extra or {}).get("repetition_penalty", defaults.repetition_penalty),
     )
     return messages, params
 

@@ -25,7 +25,7 @@ from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run
 from assistant.ports import free_port
 
 # serving is measured without retrieval on our API, so (a) and (b) generate for the same prompts
-EXTRA_BODY = {"a": {"grounding": False}, "c": {"grounding": False}}
+EXTRA_BODY = {"a": {"grounding": False, "repetition_penalty": 1.0}, "c": {"grounding": False}}
 TARGETS = {
     "a": "our API over vLLM",
     "b": "vLLM direct",

@@ -27,6 +27,7 @@ class GenerationParams:
     temperature: float = 0.3
     top_p: float = 0.9
     stop: list[str] = field(default_factory=list)
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ class OpenAIHTTPEngine:
 
     name = "openai-http"
 
-    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout_s: float = 600):
+    def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout_s: float = 600,
+                 vllm_extensions: bool = False):
         self.base_url = base_url.rstrip("/")
+        self.vllm_extensions = vllm_extensions  # send vLLM's extra sampling fields (repetition_penalty)
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5)
@@ -68,6 +70,8 @@ class OpenAIHTTPEngine:
         }
         if params.stop:
             body["stop"] = params.stop
+        if self.vllm_extensions and params.repetition_penalty != 1.0:
+            body["repetition_penalty"] = params.repetition_penalty
         finish_reason = None
         try:
             async with self._client().post(f"{self.base_url}/chat/completions", data=orjson.dumps(body),

@@ -62,6 +62,7 @@ class TransformersEngine:
             do_sample=sample,
             temperature=self.generation.temperature if sample else None,
             top_p=self.generation.top_p if sample else None,
+            repetition_penalty=self.generation.repetition_penalty,
             eos_token_id=eos[0] if len(eos) == 1 else eos,
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0],
         )

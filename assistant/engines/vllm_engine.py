@@ -23,7 +23,7 @@ class ManagedVLLMEngine:
 
     def __init__(self, model_path: str, served_name: str, settings: VLLMSettings, log_dir: Path):
         self.process = VLLMProcess(model_path, served_name, settings, log_dir)
-        self.client = OpenAIHTTPEngine(self.process.base_url, model=served_name)
+        self.client = OpenAIHTTPEngine(self.process.base_url, model=served_name, vllm_extensions=True)
         self._watchdog: asyncio.Task | None = None
         self._ready = asyncio.Event()
         self._stopping = False
