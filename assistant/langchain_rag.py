@@ -16,7 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
 
 from assistant.grounding import Source
-from assistant.prompt import GROUNDING_RULES, citation_footer, sources_block
+from assistant.prompt import citation_footer, grounded_system
 
 
 def chat_model(base_url: str, model: str | None = None, api_key: str = "unused", **kwargs) -> BaseChatModel:
@@ -40,7 +40,7 @@ def build_rag_chain(retriever: BaseRetriever, llm: BaseChatModel,
     """question -> {"answer": cited text, "sources": [source dicts]}."""
 
     def messages(inputs: dict) -> list:
-        system = f"{system_prompt}\n\n{GROUNDING_RULES}\n\n{sources_block(inputs['sources'])}"
+        system = grounded_system(system_prompt, inputs["sources"], always=True)
         return [SystemMessage(system), HumanMessage(inputs["question"])]
 
     def finish(inputs: dict) -> dict:

@@ -38,14 +38,21 @@ def sources_block(sources: Sequence) -> str:
     return "\n".join(parts)
 
 
+def grounded_system(system_prompt: str, sources: Sequence, always: bool = False) -> str:
+    """The system message with the grounding rules and the fenced sources appended; without sources it is left
+    unchanged unless `always` (then the rules still tell the model to say it does not know)."""
+    if not sources and not always:
+        return system_prompt
+    block = f"{GROUNDING_RULES}\n\n{sources_block(sources)}"
+    return f"{system_prompt}\n\n{block}" if system_prompt else block
+
+
 def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Sequence = ()) -> list[ChatMessage]:
     """System prompt (+ grounding rules and sources), then the conversation so far (oldest first).
 
     Empty and failed answers are left out so the model never continues a broken turn.
     """
-    system = system_prompt
-    if sources:
-        system = f"{system_prompt}\n\n{GROUNDING_RULES}\n\n{sources_block(sources)}"
+    system = grounded_system(system_prompt, sources)
     messages = [ChatMessage("system", system)] if system else []
     for message in history:
         if not message["content"].strip() or message.get("status") == "error":

@@ -15,7 +15,7 @@ from assistant.api.schemas import ChatCompletionRequest
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
 from assistant.conversation import ConversationService, canned_answer, validate_text, with_citations
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams
-from assistant.prompt import GROUNDING_RULES, dont_know_answer, sources_block
+from assistant.prompt import dont_know_answer, grounded_system
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -68,10 +68,9 @@ def _wants_grounding(service: ConversationService, body: ChatCompletionRequest) 
 
 def _with_sources(messages: list[ChatMessage], sources) -> list[ChatMessage]:
     """The grounding rules and sources join the caller's system message (or become one)."""
-    block = f"{GROUNDING_RULES}\n\n{sources_block(sources)}"
     if messages and messages[0].role == "system":
-        return [ChatMessage("system", f"{messages[0].content}\n\n{block}"), *messages[1:]]
-    return [ChatMessage("system", block), *messages]
+        return [ChatMessage("system", grounded_system(messages[0].content, sources)), *messages[1:]]
+    return [ChatMessage("system", grounded_system("", sources)), *messages]
 
 
 @router.post("/chat/completions")
