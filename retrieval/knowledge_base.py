@@ -196,7 +196,7 @@ class KnowledgeBase:
             passages = [p for doc in docs for p in chunk_document(doc, self.config.chunk_chars,
                                                                     self.config.chunk_overlap_chars)]
             replaced[key] = passages
-            files[key] = {"sha256": digest, "source": display, "passages": [p.id for p in passages]}
+            files[key] = {"sha256": digest, "source": display}  # its passage ids are set after de-duplication
             if previous:
                 report.files_changed += 1
             else:
