@@ -14,7 +14,7 @@ from assistant.engines.base import ChatMessage
 # stored roles -> chat-template roles: a human agent's reply is an assistant turn for the model
 _TEMPLATE_ROLE = {"user": "user", "assistant": "assistant", "agent": "assistant", "system": "system"}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+CITATION = re.compile(r"\[(\d{1,2})\]")
 
 GROUNDING_RULES = (
     "Answer only from the sources below. Cite every source you use with its number in brackets, like [1]. "
@@ -69,9 +69,13 @@ def dont_know_answer(question: str, company: str) -> str:
             "guess. Would you like me to connect you with a human agent?")
 
 
+def cited_numbers(answer: str) -> set[int]:
+    """The source numbers an answer cites, like 1 and 3 in "... [1] ... [3]"."""
+    return {int(n) for n in CITATION.findall(answer)}
+
+
 def citation_footer(answer: str, sources: Sequence) -> str:
     """Text to append when the model cited none of the sources: the numbered list of what it was given."""
-    numbers = {int(n) for n in _CITATION.findall(answer)}
-    if not sources or numbers & {s.number for s in sources}:
+    if not sources or cited_numbers(answer) & {s.number for s in sources}:
         return ""
     return "\n\nSources: " + "; ".join(f"[{s.number}] {s.title}" for s in sources)

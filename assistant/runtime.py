@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from assistant.config import LoadedSettings
+from assistant.config import LoadedSettings, Settings
 from assistant.conversation import ConversationService
+
+if TYPE_CHECKING:
+    from assistant.model_files import ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +29,39 @@ def choose_engine(loaded: LoadedSettings) -> str:
     return settings.engine
 
 
+def model_registry(settings: Settings):
+    from assistant.registry import ModelRegistry
+
+    return ModelRegistry(settings.home_dir / "registry")
+
+
+def serving_model(settings: Settings) -> tuple[ResolvedModel, str | None]:
+    """The model to serve and its registry version: the promoted version aligned from the configured model,
+    else the configured model itself."""
+    from assistant.model_files import ResolvedModel, resolve_model
+
+    base = resolve_model(settings.model, settings.models_dir)
+    active = model_registry(settings).active()
+    if active is None:
+        return base, None
+    if active.base_model != base.name:
+        log.warning("the promoted version %s was aligned from %s, not from the configured model %s: serving %s",
+                    active.id, active.base_model, base.name, base.name)
+        return base, None
+    model_registry(settings).verify(active)
+    return ResolvedModel(active.served_name, str(active.model_dir)), active.id
+
+
 def build_service(loaded: LoadedSettings, console=None) -> ConversationService:
     from assistant.engines import build_engine
-    from assistant.model_files import resolve_model
+    from assistant.engines.swappable import SwappableEngine
     from assistant.store import Store
 
     settings = loaded.settings.model_copy(update={"engine": choose_engine(loaded)})
-    model = None if settings.llm_url else resolve_model(settings.model, settings.models_dir)
+    model = None if settings.llm_url else serving_model(settings)[0]
     engine = build_engine(settings, model)
+    if model is not None:
+        engine = SwappableEngine(engine)  # `assistant models promote` swaps the model while serving
     store = Store(settings.effective_database_url)
     grounder = None
     if settings.retrieval.enabled:

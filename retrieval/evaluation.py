@@ -31,6 +31,14 @@ def _jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
     return rows
 
 
+def load_corpus(path: Path) -> list[Passage]:
+    """A BEIR corpus.jsonl as passages whose `source` is the document id."""
+    if not Path(path).is_file():
+        raise BEIRFormatError(f"{path} not found: expected a BEIR corpus.jsonl (_id, text, optional title)")
+    return [Passage(id=str(r["_id"]), source=str(r["_id"]), title=r.get("title") or "", text=r["text"])
+            for r in _jsonl(Path(path), ("_id", "text"))]
+
+
 def load_beir(folder: Path) -> tuple[list[Passage], dict[str, str], dict[str, dict[str, int]]]:
     """(corpus passages, queries by id, qrels: query id -> {doc id: relevance})."""
     folder = Path(folder)
@@ -40,8 +48,7 @@ def load_beir(folder: Path) -> tuple[list[Passage], dict[str, str], dict[str, di
             raise BEIRFormatError(f"{needed} not found: a BEIR folder has corpus.jsonl, queries.jsonl, qrels.tsv")
     if qrels_path is None:
         raise BEIRFormatError(f"no qrels.tsv (or qrels/test.tsv) in {folder}")
-    corpus = [Passage(id=str(r["_id"]), source=str(r["_id"]), title=r.get("title") or "", text=r["text"])
-              for r in _jsonl(folder / "corpus.jsonl", ("_id", "text"))]
+    corpus = load_corpus(folder / "corpus.jsonl")
     queries = {str(r["_id"]): r["text"] for r in _jsonl(folder / "queries.jsonl", ("_id", "text"))}
     qrels: dict[str, dict[str, int]] = {}
     for line_no, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), 1):

@@ -15,6 +15,8 @@ from fastapi.responses import RedirectResponse
 from assistant.api import conversation_routes, openai_routes
 from assistant.api.errors import install_error_handlers
 from assistant.conversation import ConversationService
+from assistant.engines.swappable import SwappableEngine
+from assistant.model_swap import follow_promotions
 
 log = logging.getLogger(__name__)
 VIEWS_ENTRY_POINT_GROUP = "assistant.views"
@@ -35,11 +37,16 @@ def create_app(service: ConversationService, mount_views: bool = True,
         if service.grounder is not None:
             await asyncio.to_thread(service.grounder.prepare)
         app.state.started_at = time.time()
+        follower = None
+        if isinstance(service.engine, SwappableEngine):
+            follower = asyncio.create_task(follow_promotions(service))
         if on_ready:
             on_ready()
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
             await service.engine.stop()
             service.store.close()
 
@@ -50,6 +57,7 @@ def create_app(service: ConversationService, mount_views: bool = True,
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     app.include_router(conversation_routes.router)
+    app.include_router(conversation_routes.feedback_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from assistant.api.schemas import CreateConversationRequest, PostMessageRequest
+from assistant.api.errors import APIError
+from assistant.api.schemas import CreateConversationRequest, FeedbackRequest, PostMessageRequest
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
 from assistant.conversation import AnswerEvent, ConversationService
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+feedback_router = APIRouter(prefix="/api/messages", tags=["feedback"])
 
 
 def _service(request: Request) -> ConversationService:
@@ -65,3 +67,14 @@ async def _collect(events: AsyncIterator[AnswerEvent]) -> dict:
             if event.type == "error":
                 result["error"] = event.data["message"]
     return result
+
+
+@feedback_router.post("/{message_id}/feedback", status_code=201)
+async def post_feedback(request: Request, message_id: int, body: FeedbackRequest) -> dict:
+    """Rate (+1/-1), comment on or correct one bot answer; `assistant align --from-store` trains on it."""
+    if body.rating is None and not body.comment and not body.corrected_text:
+        raise APIError(400, "feedback needs a rating (1 or -1), a comment or a corrected_text", param="rating")
+    store = _service(request).store
+    feedback_id = await asyncio.to_thread(store.add_feedback, message_id, body.rating, body.comment,
+                                          body.corrected_text, body.author)
+    return {"id": feedback_id, "message_id": message_id}

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.conversation import ConversationClosedError, InvalidMessageError
 from assistant.engines.base import EngineError, EngineUnavailableError
-from assistant.store import ConversationNotFoundError
+from assistant.store import ConversationNotFoundError, MessageNotFoundError
 
 
 class APIError(Exception):
@@ -65,6 +65,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConversationNotFoundError)
     async def _not_found(_: Request, exc: ConversationNotFoundError):
         return _respond(404, str(exc), "not_found_error", "conversation_id")
+
+    @app.exception_handler(MessageNotFoundError)
+    async def _message_not_found(_: Request, exc: MessageNotFoundError):
+        return _respond(404, str(exc), "not_found_error", "message_id")
 
     @app.exception_handler(ConversationClosedError)
     async def _closed(_: Request, exc: ConversationClosedError):

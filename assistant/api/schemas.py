@@ -56,3 +56,14 @@ class PostMessageRequest(BaseModel):
 
     content: str
     stream: bool = True
+
+
+class FeedbackRequest(BaseModel):
+    """A customer's or operator's verdict on one bot answer; `corrected_text` is the better answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Literal[-1, 1] | None = None
+    comment: str | None = Field(None, max_length=4000)
+    corrected_text: str | None = Field(None, min_length=1, max_length=8000)
+    author: str | None = Field(None, max_length=128)

@@ -17,9 +17,13 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("ingest",), "assistant.cli.ingest", "ingest documents into the knowledge base (incremental)"),
     (("search",), "assistant.cli.search", "search the knowledge base"),
     (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
+    (("align",), "assistant.cli.align", "train the model on transcripts and feedback (SFT, DPO), gate, promote"),
+    (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
+    (("eval", "answers"), "assistant.cli.eval_answers", "evaluate answers end to end against references"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
+    (("bench", "align"), "assistant.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
 ]
 
 GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)",
@@ -32,6 +36,8 @@ EPILOG = """examples:
   assistant ingest data/help-center        # build or update the knowledge base
   assistant search "how long do refunds take"
   assistant eval retrieval ../shared/data/bank_faq_retrieval_en
+  assistant align --transcripts data/transcripts/lumen-support.jsonl
+  assistant models list
   assistant config show
   assistant bench serve --concurrency 1,4,16 --json
 """

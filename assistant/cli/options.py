@@ -23,8 +23,10 @@ def add_config_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: ./assistant.yaml if present)")
 
 
-def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None = None) -> None:
-    add_config_flag(parser)
+def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None = None,
+                       config_flag: bool = True) -> None:
+    if config_flag:
+        add_config_flag(parser)
     for flag in flags or list(SETTINGS_FLAGS):
         key, help_text = SETTINGS_FLAGS[flag]
         parser.add_argument(flag, dest=f"setting:{key}", default=None, help=help_text,

@@ -1,5 +1,5 @@
 """The conversation store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic."""
 
-from assistant.store.repository import ConversationNotFoundError, Store
+from assistant.store.repository import ConversationNotFoundError, MessageNotFoundError, Store
 
-__all__ = ["ConversationNotFoundError", "Store"]
+__all__ = ["ConversationNotFoundError", "MessageNotFoundError", "Store"]

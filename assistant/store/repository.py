@@ -6,18 +6,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.store import migrate
-from assistant.store.schema import Conversation, Message, utcnow
+from assistant.store.schema import Conversation, Feedback, Handoff, Message, utcnow
 
 
 class ConversationNotFoundError(LookupError):
     def __init__(self, conversation_id: str):
         super().__init__(f"no conversation with id '{conversation_id}'")
         self.conversation_id = conversation_id
+
+
+class MessageNotFoundError(LookupError):
+    def __init__(self, message_id: int, why: str = "no message with this id"):
+        super().__init__(f"message {message_id}: {why}")
+        self.message_id = message_id
 
 
 def _enable_sqlite_wal(engine: Engine) -> None:
@@ -135,3 +141,63 @@ class Store:
                 query = query.limit(limit)
             rows = session.scalars(query).all()
             return [message_dict(m) for m in reversed(rows)]
+
+    def add_feedback(self, message_id: int, rating: int | None = None, comment: str | None = None,
+                     corrected_text: str | None = None, author: str | None = None) -> int:
+        """Store a rating (+1/-1), comment or correction of one bot answer; returns the feedback id."""
+        with self.session() as session, session.begin():
+            message = session.get(Message, message_id)
+            if message is None or message.role != "assistant":
+                raise MessageNotFoundError(message_id, "no bot answer with this id")
+            feedback = Feedback(message_id=message_id, rating=rating, comment=comment,
+                                corrected_text=corrected_text, author=author)
+            session.add(feedback)
+        return feedback.id
+
+    def add_handoff(self, conversation_id: str, reason: str, detail: str | None = None) -> int:
+        """Record that a human was asked for and put the conversation in the waiting state."""
+        with self.session() as session, session.begin():
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise ConversationNotFoundError(conversation_id)
+            handoff = Handoff(conversation_id=conversation_id, reason=reason, detail=detail)
+            session.add(handoff)
+            conversation.status = "waiting_human"
+            conversation.updated_at = utcnow()
+        return handoff.id
+
+    def alignment_cursor(self) -> dict[str, int]:
+        """The newest message and feedback ids: what a training run has seen."""
+        with self.session() as session:
+            return {"message_id": session.scalar(select(func.max(Message.id))) or 0,
+                    "feedback_id": session.scalar(select(func.max(Feedback.id))) or 0}
+
+    def conversations_for_alignment(self, after: dict[str, int] | None = None) -> list[dict[str, Any]]:
+        """Conversations with new messages or new feedback since `after` (a cursor), with their complete
+        messages, the latest feedback per answer, and whether a human was asked for."""
+        after = after or {}
+        with self.session() as session:
+            touched = set(session.scalars(select(Message.conversation_id)
+                                          .where(Message.id > after.get("message_id", 0))))
+            touched |= set(session.scalars(
+                select(Message.conversation_id).join(Feedback, Feedback.message_id == Message.id)
+                .where(Feedback.id > after.get("feedback_id", 0))))
+            result = []
+            for conversation_id in sorted(touched):
+                messages = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                           .order_by(Message.id)).all()
+                feedback = {}
+                for row in session.scalars(select(Feedback).join(Message, Feedback.message_id == Message.id)
+                                           .where(Message.conversation_id == conversation_id)
+                                           .order_by(Feedback.id)):
+                    latest = feedback.setdefault(row.message_id, {"rating": None, "corrected_text": None})
+                    latest["rating"] = row.rating if row.rating is not None else latest["rating"]
+                    latest["corrected_text"] = row.corrected_text or latest["corrected_text"]
+                handoffs = session.scalar(select(func.count(Handoff.id))
+                                          .where(Handoff.conversation_id == conversation_id))
+                result.append({
+                    "id": conversation_id, "handoff": bool(handoffs), "feedback": feedback,
+                    "messages": [{"id": m.id, "role": m.role, "content": m.content} for m in messages
+                                 if m.status == "complete" and m.content.strip()],
+                })
+            return result

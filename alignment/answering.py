@@ -1,0 +1,68 @@
+"""Answer many prompts with a model through the serving engine (vLLM or transformers), many at a time.
+
+Used to evaluate answers (`assistant eval answers`, the promotion gate) and to make preference pairs from the
+current model's own answers. Decoding is greedy so the same model gives the same answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from assistant.config import Settings
+from assistant.engines.base import ChatMessage, EngineError, GenerationParams
+from assistant.model_files import ResolvedModel
+from assistant.ports import free_port
+
+
+def answering_settings(settings: Settings, engine: str, max_new_tokens: int) -> Settings:
+    """Greedy decoding, and a private port for a managed vLLM so a running server is not disturbed."""
+    generation = settings.generation.model_copy(update={"temperature": 0.0, "max_new_tokens": max_new_tokens})
+    vllm = settings.vllm.model_copy(update={"port": free_port()})
+    return settings.model_copy(update={"engine": engine, "generation": generation, "vllm": vllm, "llm_url": None})
+
+
+async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationParams, concurrency: int,
+                      progress) -> list[str]:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, prompt: list[dict]) -> str:
+        async with semaphore:
+            messages = [ChatMessage(m["role"], m["content"]) for m in prompt]
+            parts = []
+            try:
+                async for delta in engine.stream_chat(messages, params):
+                    parts.append(delta.text)
+            except EngineError as exc:
+                raise EngineError(f"prompt {index}: {exc}") from exc
+            if progress is not None:
+                progress.update(1)
+            return "".join(parts).strip()
+
+    return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts))))
+
+
+def answer_prompts(settings: Settings, model: ResolvedModel, engine_name: str, prompts: Sequence[list[dict]],
+                   max_new_tokens: int = 128, concurrency: int = 16, label: str = "answering") -> list[str]:
+    """Start an engine for `model`, answer every prompt (chat messages), stop the engine."""
+    from tqdm import tqdm
+
+    from assistant.engines import build_engine
+
+    if not prompts:
+        return []
+    settings = answering_settings(settings, engine_name, max_new_tokens)
+    engine = build_engine(settings, model)
+    g = settings.generation
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0,
+                              repetition_penalty=g.repetition_penalty)
+
+    async def run() -> list[str]:
+        await engine.start()
+        try:
+            with tqdm(total=len(prompts), desc=f"{label} ({model.name})", unit="answer") as bar:
+                return await _answer_all(engine, prompts, params, concurrency, bar)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(run())

@@ -1,0 +1,110 @@
+"""`align.yaml`: what `assistant align` does, with CPU-safe defaults (DESIGN.md: TRL on CPU).
+
+Every key is optional; `data/align.yaml` documents them all. Errors name the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alignment.redaction import KINDS
+from assistant.config import ConfigError, _nest, _read_yaml
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    heldout_fraction: float = Field(0.15, ge=0, lt=1, description="share of conversations kept out of training")
+    max_heldout: int = Field(100, ge=0, description="cap on held-out examples (evaluation time)")
+    grounded: bool = Field(True, description="training prompts include the passages retrieval returns")
+    cite_sources: bool = Field(True, description="append [n] to a reply that restates source n")
+    dedup: bool = True
+    redact: list[str] = Field(default_factory=lambda: list(KINDS), description="PII kinds to redact")
+    redact_keep: list[str] = Field(default_factory=list, description="exact strings never redacted "
+                                                                     "(the company's own email, phone)")
+    replay: list[str] = Field(default_factory=list, description="general transcripts mixed in against forgetting")
+    replay_fraction: float = Field(0.0, ge=0, le=1, description="replay rows per domain row")
+    seed: int = 13
+
+
+class LoraConfigSection(_Section):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class SFTSection(_Section):
+    enabled: bool = True
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = Field(-1, description="stop after this many steps (-1: epochs decide)")
+    learning_rate: float = Field(2e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(768, ge=32)
+
+
+class DPOSection(_Section):
+    enabled: bool = True
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-5, gt=0)
+    beta: float = Field(0.1, gt=0)
+    batch_size: int = Field(2, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(768, ge=32)
+    pairs_from_model: int = Field(32, ge=0, description="transcript turns answered by the current model to make "
+                                                         "pairs (chosen = the human reply); 0 = off")
+
+
+class KTOSection(_Section):
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(5e-5, gt=0)
+    beta: float = Field(0.1, gt=0)
+    batch_size: int = Field(2, ge=1)
+    max_length: int = Field(768, ge=32)
+
+
+class GateSection(_Section):
+    metric: Literal["token_f1", "rouge_l", "gold_citation_rate"] = "token_f1"
+    margin: float = Field(0.0, description="the candidate must beat the current version by at least this much")
+    max_new_tokens: int = Field(128, ge=1)
+    promote: bool = Field(True, description="promote automatically when the gate passes")
+
+
+class TrainingSection(_Section):
+    threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a rerun resumes from the last)")
+    logging_steps: int = Field(5, ge=1)
+
+
+class AlignConfig(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    lora: LoraConfigSection = Field(default_factory=LoraConfigSection)
+    sft: SFTSection = Field(default_factory=SFTSection)
+    dpo: DPOSection = Field(default_factory=DPOSection)
+    kto: KTOSection = Field(default_factory=KTOSection)
+    gate: GateSection = Field(default_factory=GateSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+
+
+def load_align_config(path: str | Path | None = None, overrides: dict | None = None) -> AlignConfig:
+    """The file's values over the defaults, then `overrides` (dotted keys, e.g. {"sft.max_steps": 2})."""
+    flat = _read_yaml(Path(path)) if path else {}
+    flat.update(overrides or {})
+    try:
+        return AlignConfig.model_validate(_nest(flat))
+    except ValidationError as exc:
+        where = str(path) if path else "align settings"
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            shown = f"={flat[key]!r}" if key in flat else ""
+            problems.append(f"{key}{shown}: {err['msg']}")
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from exc

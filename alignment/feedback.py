@@ -1,0 +1,62 @@
+"""Feedback collected by the product -> training data, with no manual step.
+
+- An operator's correction of a bot answer: pair (chosen = the correction, rejected = the bot's answer).
+- A thumbs-down bot answer that a human agent replaced after a handoff: pair (chosen = the agent's reply).
+- Human agents' replies in live chats: SFT targets, like transcripts.
+- A rating with no better answer: one KTO row (label = thumbs up).
+Shared history stays in the prompt: every example is built from the conversation up to the rated answer.
+"""
+
+from __future__ import annotations
+
+from alignment.examples import Examples, KTOExample, PromptBuilder, from_transcripts, redact_messages
+from alignment.redaction import Redactor
+from alignment.transcripts import Transcript
+
+
+def _as_transcript(conversation: dict) -> tuple[Transcript, list[tuple[list[dict], dict, bool]]]:
+    """The conversation rewritten so corrections and handoff replacements follow the answer they replace,
+    plus (history, answer, liked) for ratings that have no better answer."""
+    messages: list[dict] = []
+    lone_ratings = []
+    stored = conversation["messages"]
+    feedback = conversation["feedback"]
+    replaced: set[int] = set()  # agent messages already used as a replacement
+    for index, message in enumerate(stored):
+        if message["id"] in replaced:
+            continue
+        messages.append({"role": message["role"], "content": message["content"]})
+        verdict = feedback.get(message["id"]) if message["role"] == "assistant" else None
+        if verdict is None:
+            continue
+        if verdict["corrected_text"]:
+            messages.append({"role": "agent", "content": verdict["corrected_text"]})
+            continue
+        if verdict["rating"] == -1 and conversation["handoff"]:
+            agent = next((m for m in stored[index + 1:] if m["role"] in ("agent", "assistant")), None)
+            if agent is not None and agent["role"] == "agent":
+                messages.append({"role": "agent", "content": agent["content"]})
+                replaced.add(agent["id"])
+                continue
+        if verdict["rating"] in (1, -1):
+            lone_ratings.append((list(messages[:-1]), messages[-1], verdict["rating"] == 1))
+    return Transcript(f"store:{conversation['id']}", messages), lone_ratings
+
+
+def from_store(conversations: list[dict], builder: PromptBuilder, redactor: Redactor) -> Examples:
+    """Pairs, SFT examples and KTO rows from stored conversations (`Store.conversations_for_alignment`)."""
+    transcripts, ratings = [], []
+    for conversation in conversations:
+        transcript, lone = _as_transcript(conversation)
+        if any(m["role"] in ("assistant", "agent") for m in transcript.messages):
+            transcripts.append(transcript)
+        ratings.extend((transcript.id, *item) for item in lone)
+    examples = from_transcripts(transcripts, builder, redactor, bot_replies=False)  # its own outputs
+    for origin, history, answer, liked in ratings:
+        history = redact_messages(history, redactor)
+        if not history or history[-1]["role"] != "user":
+            continue
+        prompt = builder.prompt(history, builder.sources(history))
+        completion = [{"role": "assistant", "content": redactor.redact(answer["content"])}]
+        examples.kto.append(KTOExample(prompt, completion, liked, origin))
+    return examples

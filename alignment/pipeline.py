@@ -1,0 +1,217 @@
+"""`assistant align` end to end: validate -> redact -> build datasets -> SFT -> DPO (-> KTO) -> evaluate ->
+register -> promote if the gate passes. Nothing is registered or promoted until every stage has succeeded.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignment.config import AlignConfig
+from alignment.examples import (
+    Examples,
+    PreferencePair,
+    PromptBuilder,
+    SFTExample,
+    data_hash,
+    deduplicate,
+    from_preferences,
+    from_transcripts,
+    mix_replay,
+    split_heldout,
+)
+from alignment.metrics import token_f1
+from alignment.redaction import Redactor
+from alignment.transcripts import parse_preference, parse_transcript, read_file
+from assistant.config import LoadedSettings
+from assistant.model_files import ResolvedModel
+from assistant.registry import ModelVersion
+from assistant.runtime import model_registry, serving_model
+
+
+class AlignError(ValueError):
+    """The run cannot go on (no training data, nothing to evaluate with...); nothing was changed."""
+
+
+@dataclass
+class AlignRequest:
+    transcripts: list[Path] = field(default_factory=list)
+    preferences: list[Path] = field(default_factory=list)
+    from_store: bool = False
+    kto: bool = False
+    strict: bool = False
+    dry_run: bool = False
+    progress: bool = True
+
+
+@dataclass
+class AlignReport:
+    data: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    decision: str = ""
+    version: ModelVersion | None = None
+    promoted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class AlignPipeline:
+    def __init__(self, loaded: LoadedSettings, config: AlignConfig, console):
+        self.loaded = loaded
+        self.settings = loaded.settings
+        self.config = config
+        self.console = console
+        self.registry = model_registry(self.settings)
+        self.redactor = Redactor(tuple(config.data.redact), tuple(config.data.redact_keep))
+
+    def _engine_name(self) -> str:
+        from assistant.runtime import choose_engine
+
+        return choose_engine(self.loaded)
+
+    def _builder(self) -> PromptBuilder:
+        retrieve = None
+        if self.config.data.grounded and self.settings.retrieval.enabled:
+            from assistant.grounding import Grounder
+
+            grounder = Grounder(self.settings.retrieval, self.settings.knowledge_dir)
+            grounder.prepare(progress=True)
+            retrieve = lambda question: grounder.ground(question).sources  # noqa: E731
+        return PromptBuilder(self.settings.rendered_system_prompt(), retrieve, self.settings.max_history_messages,
+                             self.config.data.cite_sources)
+
+    def _read(self, request: AlignRequest, report: AlignReport):
+        transcripts, preferences = [], []
+        for path, parse, bucket in ([(p, parse_transcript, transcripts) for p in request.transcripts]
+                                    + [(p, parse_preference, preferences) for p in request.preferences]):
+            if not Path(path).is_file():
+                raise AlignError(f"{path}: file not found")
+            result = read_file(Path(path), parse, strict=request.strict)
+            bucket.extend(result.rows)
+            report.errors.extend(result.errors)
+            report.data.setdefault("files", {})[str(path)] = {"valid": len(result.rows),
+                                                               "invalid": len(result.errors)}
+        return transcripts, preferences
+
+    def build(self, request: AlignRequest, report: AlignReport) -> tuple[Examples, list[SFTExample], PromptBuilder]:
+        transcripts, preferences = self._read(request, report)
+        builder = self._builder()
+        examples = from_transcripts(transcripts, builder, self.redactor)
+        examples.pairs += from_preferences(preferences, builder, self.redactor)
+        if request.from_store:
+            from alignment.feedback import from_store
+            from assistant.store import Store
+
+            store = Store(self.settings.effective_database_url)
+            try:
+                latest = self.registry.list()
+                cursor = latest[-1].data.get("store_cursor") if latest else None
+                stored = from_store(store.conversations_for_alignment(cursor), builder, self.redactor)
+                report.data["store_cursor"] = store.alignment_cursor()
+            finally:
+                store.close()
+            report.data["from_store"] = {"sft": len(stored.sft), "pairs": len(stored.pairs), "kto": len(stored.kto)}
+            examples.sft += stored.sft
+            examples.pairs += stored.pairs
+            examples.kto += stored.kto
+        if self.config.data.dedup:
+            deduplicate(examples)
+        data = self.config.data
+        train, heldout = split_heldout(examples.sft, data.heldout_fraction, data.max_heldout, data.seed)
+        replay = []
+        for path in data.replay:
+            rows = read_file(Path(path), parse_transcript, strict=request.strict)
+            replay += from_transcripts(rows.rows, PromptBuilder(self.settings.rendered_system_prompt()),
+                                       self.redactor).sft
+        examples.sft = mix_replay(train, replay, data.replay_fraction, data.seed)
+        report.data.update({
+            "transcripts": len(transcripts), "preference_rows": len(preferences),
+            "invalid_lines": len(report.errors), "sft_examples": len(examples.sft), "heldout_examples": len(heldout),
+            "replay_examples": len(examples.sft) - len(train), "pairs": len(examples.pairs),
+            "kto_rows": len(examples.kto),
+            "duplicates_dropped": examples.duplicates, "redacted": dict(self.redactor.counts),
+            "grounded": builder.retrieve is not None,
+        })
+        if not examples.sft and not examples.pairs and not (request.kto and examples.kto):
+            shown = "".join(f"\n  {e}" for e in report.errors[:10])
+            raise AlignError("no training examples: every input line was invalid or had no agent reply to learn "
+                             f"from; nothing was trained{shown}")
+        return examples, heldout, builder
+
+    def _pairs_from_model(self, model: ResolvedModel, examples: Examples) -> list[PreferencePair]:
+        """chosen = the human reply, rejected = the current model's own answer to the same prompt."""
+        from alignment.answering import answer_prompts
+
+        wanted = self.config.dpo.pairs_from_model
+        picked = random.Random(self.config.data.seed).sample(examples.sft, min(wanted, len(examples.sft)))
+        answers = answer_prompts(self.settings, model, self._engine_name(), [e.prompt for e in picked],
+                                 self.config.gate.max_new_tokens, label="current model answers for pairs")
+        return [PreferencePair(e.prompt, e.completion, [{"role": "assistant", "content": a}], f"model:{e.group}")
+                for e, a in zip(picked, answers, strict=True) if a and token_f1(a, e.reference) < 0.8]
+
+    def evaluate(self, model: ResolvedModel, heldout: list[SFTExample], label: str) -> dict:
+        from alignment.answering import answer_prompts
+        from alignment.evaluation import cases_from_examples, evaluate_cases
+
+        cases = cases_from_examples(heldout)
+        metrics, _ = evaluate_cases(cases, lambda prompts: answer_prompts(
+            self.settings, model, self._engine_name(), prompts, self.config.gate.max_new_tokens, label=label))
+        return metrics
+
+    def run(self, request: AlignRequest) -> AlignReport:
+        from alignment.training import train_stage
+
+        report = AlignReport()
+        examples, heldout, _ = self.build(request, report)
+        base, parent = serving_model(self.settings)
+        report.data["base_model"] = f"{base.name} ({base.path})"
+        if request.dry_run:
+            report.decision = "dry run: nothing trained"
+            return report
+        if not heldout:
+            raise AlignError("no held-out examples to evaluate the new model on: add transcripts or raise "
+                             "data.heldout_fraction; nothing was trained")
+        if self.config.dpo.enabled and self.config.dpo.pairs_from_model:
+            generated = self._pairs_from_model(base, examples)
+            report.data["pairs_from_model"] = len(generated)
+            examples.pairs += generated
+        work = self.settings.home_dir / "align-runs" / f"{data_hash(examples)}"
+        work.mkdir(parents=True, exist_ok=True)
+        model_dir = Path(base.path)
+        adapters = {}
+        stages = [("sft", self.config.sft.enabled, [e.row() for e in examples.sft]),
+                  ("dpo", self.config.dpo.enabled, [p.row() for p in examples.pairs]),
+                  ("kto", request.kto, [k.row() for k in examples.kto])]
+        for stage, enabled, rows in stages:
+            if not enabled or not rows:
+                continue
+            self.console.rule(f"{stage.upper()} on {len(rows)} examples")
+            result = train_stage(stage, model_dir, rows, self.config, work, request.progress)
+            report.stages[stage] = result.summary()
+            model_dir, adapters[stage] = result.model_dir, result.adapter_dir
+        if not adapters:
+            raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
+        candidate = ResolvedModel(f"{base.name.split('@')[0]}@candidate", str(model_dir))
+        self.console.rule("evaluation on held-out conversations")
+        report.metrics = {"current": self.evaluate(base, heldout, "current"),
+                          "candidate": self.evaluate(candidate, heldout, "candidate")}
+        gate = self.config.gate
+        before, after = report.metrics["current"][gate.metric], report.metrics["candidate"][gate.metric]
+        passed = after >= before + gate.margin
+        report.decision = (f"{gate.metric} {before:.4f} -> {after:.4f} (margin {gate.margin:+.4f}): "
+                           + ("passed" if passed else "failed, the current model stays"))
+        version = ModelVersion(
+            id="", parent=parent, base_model=base.name.split("@")[0], created_at="", data_hash=data_hash(examples),
+            config=self.config.model_dump(mode="json"), metrics=report.metrics,
+            data={k: v for k, v in report.data.items() if k != "files"} | {"store_cursor": report.data.get(
+                "store_cursor")},
+            decision=report.decision)
+        report.version = self.registry.register(model_dir, version, adapters)
+        if passed and gate.promote:
+            self.registry.promote(report.version.id)
+            report.promoted = True
+        shutil.rmtree(work, ignore_errors=True)  # the version now holds what matters
+        return report
+

@@ -1,0 +1,150 @@
+"""The training stages on TRL with PEFT LoRA: SFT, DPO and KTO, each merged into a plain model folder.
+
+DPO and KTO train a fresh adapter on the model the previous stage produced; the reference model is that same
+model with the adapter off (`ref_model=None` + `peft_config`), so no second copy is held in memory.
+CPU settings follow DESIGN.md (use_cpu, no bf16, no gradient checkpointing); on a GPU bf16 is used.
+A stage checkpoints every `training.save_steps` and a rerun on the same data resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from alignment.config import AlignConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    examples: int
+    steps: int
+    loss: float | None
+    seconds: float
+    tokens: int
+    model_dir: Path
+    adapter_dir: Path
+    dropped_too_long: int = 0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict:
+        return {"examples": self.examples, "steps": self.steps,
+                "loss": round(self.loss, 4) if self.loss is not None else None,
+                "seconds": round(self.seconds, 1), "tokens": self.tokens,
+                "tokens_per_s": round(self.tokens_per_second, 1), "dropped_too_long": self.dropped_too_long}
+
+
+def _device_kwargs() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"use_cpu": False, "bf16": torch.cuda.is_bf16_supported(), "gradient_checkpointing": False}
+    return {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
+
+
+def _sequence_tokens(tokenizer, prompt: list[dict], completion: list[dict]) -> int:
+    encoded = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
+    return len(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+
+def _row_tokens(tokenizer, row: dict) -> int:
+    """Tokens one row puts through the model per epoch (a preference pair is two sequences)."""
+    if "chosen" in row:
+        return _sequence_tokens(tokenizer, row["prompt"], row["chosen"]) + _sequence_tokens(
+            tokenizer, row["prompt"], row["rejected"])
+    return _sequence_tokens(tokenizer, row["prompt"], row["completion"])
+
+
+def _fits(tokenizer, row: dict, max_length: int) -> bool:
+    answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
+    return all(_sequence_tokens(tokenizer, row["prompt"], a) <= max_length for a in answers)
+
+
+def _lora_config(config: AlignConfig):
+    from peft import LoraConfig
+
+    lora = config.lora
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def _trainer_parts(stage: str, config: AlignConfig):
+    if stage == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        section = config.sft
+        # similar lengths in a batch: less padding, which is most of the waste on a CPU
+        return SFTTrainer, SFTConfig, section, {"completion_only_loss": True,
+                                                "train_sampling_strategy": "group_by_length"}
+    if stage == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        section = config.dpo
+        return DPOTrainer, DPOConfig, section, {"beta": section.beta}
+    from trl import KTOConfig, KTOTrainer
+
+    section = config.kto
+    return KTOTrainer, KTOConfig, section, {"beta": section.beta}
+
+
+def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConfig, work_dir: Path,
+                progress: bool = True) -> StageResult:
+    """Train one LoRA stage on `rows` (TRL conversational format) and save adapter + merged model."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    trainer_class, config_class, section, extra = _trainer_parts(stage, config)
+    stage_dir = work_dir / stage
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kept = [r for r in rows if _fits(tokenizer, r, section.max_length)]
+    if not kept:
+        raise ValueError(f"{stage}: every example is longer than max_length={section.max_length} tokens; "
+                         f"raise {stage}.max_length in align.yaml")
+    device = _device_kwargs()
+    dtype = torch.bfloat16 if device["bf16"] else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    args = config_class(
+        output_dir=str(stage_dir / "checkpoints"), num_train_epochs=section.epochs, max_steps=section.max_steps,
+        learning_rate=section.learning_rate, per_device_train_batch_size=section.batch_size,
+        gradient_accumulation_steps=getattr(section, "grad_accum", 1), max_length=section.max_length,
+        logging_steps=config.training.logging_steps, save_steps=config.training.save_steps, save_total_limit=2,
+        report_to="none", seed=config.data.seed, disable_tqdm=not progress, lr_scheduler_type="cosine",
+        warmup_steps=0, dataloader_num_workers=0, include_num_input_tokens_seen="non_padding", **device, **extra,
+    )
+    trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(kept),
+                            processing_class=tokenizer, peft_config=_lora_config(config))
+    checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"))
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    seconds = time.perf_counter() - started
+    steps = trainer.state.global_step
+    per_step = section.batch_size * getattr(section, "grad_accum", 1)
+    epochs_done = min(steps * per_step / len(kept), math.ceil(section.epochs)) if kept else 0
+    # tokens the model really processed (padding excluded); an estimate where the trainer cannot count them
+    tokens = trainer.state.num_input_tokens_seen or int(sum(_row_tokens(tokenizer, r) for r in kept) * epochs_done)
+    adapter_dir, merged_dir = stage_dir / "adapter", stage_dir / "model"
+    trainer.model.save_pretrained(adapter_dir)
+    merged = trainer.model.merge_and_unload()
+    merged = merged.to(torch.float32)
+    merged.save_pretrained(merged_dir)
+    tokenizer.save_pretrained(merged_dir)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    result = StageResult(stage, len(kept), steps, output.training_loss if losses or steps else None, seconds,
+                         tokens, merged_dir, adapter_dir, len(rows) - len(kept))
+    (stage_dir / "result.json").write_text(json.dumps(result.summary()))
+    del trainer, model, merged
+    return result

@@ -1,0 +1,61 @@
+"""Evaluate answers end to end: every question goes through retrieval, the serving prompt and the model, and the
+answer is compared with the reference: token F1, ROUGE-L, the share citing a gold document, the share whose gold
+document was retrieved, and the "don't know" rate.
+
+FILE is JSONL {"question", "answer" (reference), "doc_ids": [...]}; CORPUS is a BEIR corpus.jsonl (or its folder),
+indexed once into a cached knowledge base."""
+
+from __future__ import annotations
+
+import argparse
+
+from assistant.cli.options import add_settings_flags
+
+EXAMPLES = """examples:
+  assistant eval answers questions.jsonl --corpus ../shared/data/bank_faq_retrieval_en/corpus.jsonl
+  assistant eval answers questions.jsonl --corpus corpus.jsonl --model v2 --json
+  assistant eval answers questions.jsonl --corpus corpus.jsonl --model base     # the configured base model
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings_flags(parser, ["--engine", "--home", "--encoder"])
+    parser.add_argument("file", help="answer-evaluation JSONL")
+    parser.add_argument("--corpus", required=True, help="BEIR corpus.jsonl (or the folder holding it)")
+    parser.add_argument("--model", default="current",
+                        help="'current' (what serves now), 'base', a registered version (v2) or a model folder")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from alignment.evaluation import evaluate_answer_file
+    from alignment.transcripts import InvalidLine
+    from assistant.cli.options import load_from_args
+    from assistant.registry import RegistryError
+    from retrieval.evaluation import BEIRFormatError
+
+    loaded = load_from_args(args)
+    try:
+        metrics = evaluate_answer_file(loaded, Path(args.file), Path(args.corpus), args.model, args.limit,
+                                       args.max_new_tokens, progress=not args.json)
+    except (InvalidLine, BEIRFormatError, RegistryError, OSError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        return 2
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    table = Table(title=f"answers to {args.file} ({metrics['model']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, str(value))
+    Console().print(table)
+    return 0

@@ -1,0 +1,69 @@
+"""Model versions made by `assistant align`: list them, show one, promote one, roll back.
+
+A running `assistant serve` switches to the promoted version by itself: the new model starts next to the old one,
+which keeps answering until the new one is healthy (no request is dropped)."""
+
+from __future__ import annotations
+
+import argparse
+
+from assistant.cli.options import add_settings_flags
+
+EXAMPLES = """examples:
+  assistant models list
+  assistant models show v2
+  assistant models promote v2        # serve v2 (a running server switches within seconds)
+  assistant models rollback          # back to the previously active version (or the base model)
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    add_settings_flags(common, ["--home"])
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", parents=[common], help="every version with parent, data hash, metrics and date")
+    show = actions.add_parser("show", parents=[common], help="everything recorded about one version (JSON)")
+    show.add_argument("version")
+    promote = actions.add_parser("promote", parents=[common], help="serve this version")
+    promote.add_argument("version")
+    actions.add_parser("rollback", parents=[common], help="serve the previously active version again")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from assistant.cli.options import load_from_args
+    from assistant.registry import ModelRegistry, RegistryError
+
+    settings = load_from_args(args).settings
+    registry = ModelRegistry(settings.home_dir / "registry")
+    console = Console()
+    try:
+        if args.action == "list":
+            active = registry.active()
+            table = Table(title=f"model versions in {registry.root}")
+            for column in ("version", "active", "parent", "base", "data", "gate metric", "created", "decision"):
+                table.add_column(column)
+            for v in registry.list():
+                metric = v.config.get("gate", {}).get("metric", "token_f1")
+                score = v.metrics.get("candidate", {}).get(metric)
+                table.add_row(v.id, "*" if active and active.id == v.id else "", v.parent or "base", v.base_model,
+                              v.data_hash, f"{metric} {score}", v.created_at, v.decision)
+            console.print(table)
+            if active is None:
+                console.print(f"serving: the configured base model ({settings.model})")
+        elif args.action == "show":
+            print(json.dumps(registry.get(args.version).as_dict(), indent=2, ensure_ascii=False))
+        elif args.action == "promote":
+            version = registry.promote(args.version)
+            console.print(f"promoted {version.id}: a running server switches to it within seconds")
+        else:
+            version = registry.rollback()
+            console.print(f"rolled back: now serving {version.id if version else 'the base model'}")
+    except RegistryError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        return 2
+    return 0

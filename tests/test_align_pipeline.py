@@ -1,0 +1,186 @@
+"""`assistant align` end to end on a tiny model: SFT, DPO, KTO on TRL, registry, the gate both ways, promotion seen
+by a running server, rollback, and failed runs that change nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from alignment.config import load_align_config
+from alignment.pipeline import AlignError, AlignPipeline, AlignRequest
+from alignment.transcripts import InvalidLine
+from assistant.cli import main
+from assistant.registry import ModelRegistry, ModelVersion, RegistryError
+
+DEMO = Path(__file__).resolve().parent.parent / "data" / "transcripts"
+FAST = {"sft.max_steps": 2, "dpo.max_steps": 1, "kto.max_steps": 1, "sft.max_length": 1024,
+        "dpo.max_length": 1024, "kto.max_length": 1024, "dpo.pairs_from_model": 2, "gate.max_new_tokens": 6,
+        "training.save_steps": 1}
+
+
+def run_align(loaded, request: AlignRequest, **overrides):
+    config = load_align_config(None, FAST | overrides)
+    return AlignPipeline(loaded, config, Console(stderr=True, quiet=True)).run(request)
+
+
+def registry_of(loaded) -> ModelRegistry:
+    return ModelRegistry(loaded.settings.home_dir / "registry")
+
+
+def add_store_feedback(loaded) -> None:
+    from assistant.store import Store
+
+    store = Store(loaded.settings.effective_database_url)
+    conversation = store.create_conversation()["id"]
+    store.add_message(conversation, "user", "How long do refunds take?")
+    answer = store.add_message(conversation, "assistant", "Refunds take two months.")
+    store.add_feedback(answer, rating=-1, corrected_text="Refunds reach your card within 5 business days.")
+    other = store.create_conversation()["id"]
+    store.add_message(other, "user", "Do you ship to Norway?")
+    liked = store.add_message(other, "assistant", "Yes, to Norway for 9.90 EUR.")
+    store.add_feedback(liked, rating=1)
+    store.add_message(other, "user", "And to Iceland?")
+    disliked = store.add_message(other, "assistant", "Maybe.")
+    store.add_feedback(disliked, rating=-1)
+    store.close()
+
+
+def test_align_end_to_end_then_gate_refuses_then_promote_and_rollback(make_settings, tiny_model_dir, capsys):
+    loaded = make_settings()
+    add_store_feedback(loaded)
+    report = run_align(loaded, AlignRequest([DEMO / "lumen-support.jsonl"], [DEMO / "lumen-preferences.jsonl"],
+                                            from_store=True, kto=True, progress=False), **{"gate.margin": -1.0})
+    assert set(report.stages) == {"sft", "dpo", "kto"}
+    assert all(s["steps"] >= 1 and s["loss"] is not None and s["tokens"] > 0 for s in report.stages.values())
+    assert report.data["transcripts"] == 65 and report.data["heldout_examples"] > 0
+    assert report.data["from_store"] == {"sft": 1, "pairs": 1, "kto": 2}
+    assert report.data["redacted"]["email"] >= 1
+    assert report.promoted and report.version.id == "v1"
+    registry = registry_of(loaded)
+    v1 = registry.active()
+    assert v1.id == "v1" and v1.parent is None and v1.data_hash == report.version.data_hash
+    assert set(v1.metrics) == {"current", "candidate"} and "token_f1" in v1.metrics["candidate"]
+    assert (v1.folder / "adapters" / "sft" / "adapter_config.json").is_file()
+    assert v1.data["store_cursor"]["feedback_id"] == 3
+
+    # the trained weights are a real change of the base model, loadable as a plain HF folder
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tuned = AutoModelForCausalLM.from_pretrained(v1.model_dir)
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
+    assert changed
+
+    # a second run on the new data only (--from-store sees nothing new) with an impossible margin: kept, inactive
+    second = run_align(loaded, AlignRequest([DEMO / "lumen-support.jsonl"], progress=False), **{"gate.margin": 1.0})
+    assert not second.promoted and "failed" in second.decision
+    assert second.version.id == "v2" and second.version.parent == "v1"
+    assert registry.active_id() == "v1"
+
+    home = ["--home", str(loaded.settings.home_dir)]
+    assert main(["models", "list", *home]) == 0
+    listing = capsys.readouterr().out
+    assert "v1" in listing and "v2" in listing and "failed" in listing
+    assert main(["models", "show", "v2", *home]) == 0
+    assert json.loads(capsys.readouterr().out)["parent"] == "v1"
+    assert main(["models", "promote", "v2", *home]) == 0
+    assert registry.active_id() == "v2"
+    assert main(["models", "rollback", *home]) == 0
+    assert registry.active_id() == "v1"
+    assert main(["models", "rollback", *home]) == 0
+    assert registry.active_id() is None  # the base model again
+    assert main(["models", "rollback", *home]) == 2
+    assert "nothing to roll back" in capsys.readouterr().err
+
+
+def test_failed_runs_change_nothing(make_settings, tmp_path):
+    loaded = make_settings()
+    registry = registry_of(loaded)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "messages": [{"role": "user", "content": "hi"}]}\n'
+                   '{"id": "y", "messages": [{"role": "robot", "content": "hi"}]}\n'
+                   "{not json\n", encoding="utf-8")
+    with pytest.raises(AlignError) as error:
+        run_align(loaded, AlignRequest([bad], progress=False))
+    message = str(error.value)
+    assert "no training examples" in message
+    assert f"{bad}:1: the conversation never has an assistant or agent reply" in message
+    assert f"{bad}:2: messages[0].role is 'robot'" in message
+    assert f"{bad}:3:" in message
+    with pytest.raises(InvalidLine, match=rf"{bad}:1:"):
+        run_align(loaded, AlignRequest([DEMO / "lumen-support.jsonl", bad], strict=True, progress=False))
+    assert registry.list() == [] and registry.active_id() is None
+
+
+def test_tampered_version_is_refused_and_serving_is_unchanged(make_settings, tiny_model_dir):
+    from assistant.model_files import resolve_model
+
+    loaded = make_settings()
+    registry = registry_of(loaded)
+    base_name = resolve_model(str(tiny_model_dir), loaded.settings.models_dir).name
+    v1 = registry.register(tiny_model_dir, ModelVersion("", None, base_name, "", "hash1"))
+    v2 = registry.register(tiny_model_dir, ModelVersion("", "v1", base_name, "", "hash2"))
+    registry.promote(v1.id)
+    (v2.model_dir / "model.safetensors").write_bytes(b"not the registered weights")
+    with pytest.raises(RegistryError, match="do not match the registry"):
+        registry.promote(v2.id)
+    assert registry.active_id() == "v1"
+
+
+def test_cli_dry_run_and_bad_input(make_settings, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ASSISTANT_RETRIEVAL__ENABLED", "false")
+    common = ["--home", str(tmp_path / "home"), "--model", str(tiny_model_dir), "--engine", "transformers"]
+    assert main(["align", "--transcripts", str(DEMO / "lumen-support.jsonl"), "--dry-run", *common]) == 0
+    out = capsys.readouterr().out
+    assert "sft_examples" in out and "dry run" in out
+    assert not (tmp_path / "home" / "registry").exists()
+    assert main(["align", *common]) == 2
+    assert "nothing to train on" in capsys.readouterr().err
+    config = tmp_path / "align.yaml"
+    config.write_text("sft:\n  epochs: -1\n  warmup: 3\n")
+    assert main(["align", "--transcripts", str(DEMO / "lumen-support.jsonl"), "--config", str(config), *common]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "sft.epochs" in err and "sft.warmup" in err
+
+
+def test_promotion_reaches_a_running_server_without_a_restart(make_settings, make_client, tiny_model_dir):
+    from assistant.model_files import resolve_model
+
+    client = make_client()
+    settings = make_settings().settings
+    base_name = resolve_model(str(tiny_model_dir), settings.models_dir).name
+    assert client.get("/v1/models").json()["data"][0]["id"] == base_name
+    registry = ModelRegistry(settings.home_dir / "registry")
+    version = registry.register(tiny_model_dir, ModelVersion("", None, base_name, "", "h"))
+    registry.promote(version.id)
+
+    def served_first() -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            names = [m["id"] for m in client.get("/v1/models").json()["data"]]
+            if names[0] != served_first.last:
+                return names[0]
+            time.sleep(0.2)
+        return names[0]
+
+    served_first.last = base_name
+    assert served_first() == f"{base_name}@v1"
+    conversation = client.post("/api/conversations").json()["id"]
+    reply = client.post(f"/api/conversations/{conversation}/messages", json={"content": "hi", "stream": False})
+    assert reply.status_code == 200, reply.text
+    messages = client.get(f"/api/conversations/{conversation}/messages").json()["messages"]
+    assert messages[-1]["model"] == f"{base_name}@v1"
+    # the old name stays accepted by the OpenAI API (clients configured with it keep working)
+    completion = client.post("/v1/chat/completions", json={"model": base_name, "max_tokens": 4,
+                                                           "messages": [{"role": "user", "content": "hi"}]})
+    assert completion.status_code == 200
+    registry.rollback()
+    served_first.last = f"{base_name}@v1"
+    assert served_first() == base_name
+    shutil.rmtree(version.folder)
