@@ -31,6 +31,7 @@ class StageResult:
     model_dir: Path
     adapter_dir: Path
     dropped_too_long: int = 0
+    steady_tokens_per_s: float | None = None  # after the first step (start-up and warm-up excluded)
 
     @property
     def tokens_per_second(self) -> float:
@@ -40,7 +41,29 @@ class StageResult:
         return {"examples": self.examples, "steps": self.steps,
                 "loss": round(self.loss, 4) if self.loss is not None else None,
                 "seconds": round(self.seconds, 1), "tokens": self.tokens,
-                "tokens_per_s": round(self.tokens_per_second, 1), "dropped_too_long": self.dropped_too_long}
+                "tokens_per_s": round(self.tokens_per_second, 1),
+                "steady_tokens_per_s": round(self.steady_tokens_per_s, 1) if self.steady_tokens_per_s else None,
+                "dropped_too_long": self.dropped_too_long}
+
+
+def _step_clock():
+    """A trainer callback that records (time, tokens seen) at the end of every step."""
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.marks: list[tuple[float, int]] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
+        def steady_rate(self) -> float | None:
+            if len(self.marks) < 3:
+                return None
+            (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
+            return (n1 - n0) / (t1 - t0) if t1 > t0 and n1 > n0 else None
+
+    return StepClock()
 
 
 def _device_kwargs() -> dict:
@@ -125,8 +148,9 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
         report_to="none", seed=config.data.seed, disable_tqdm=not progress, lr_scheduler_type="cosine",
         warmup_steps=0, dataloader_num_workers=0, include_num_input_tokens_seen="non_padding", **device, **extra,
     )
+    clock = _step_clock()
     trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(kept),
-                            processing_class=tokenizer, peft_config=_lora_config(config))
+                            processing_class=tokenizer, peft_config=_lora_config(config), callbacks=[clock])
     checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
@@ -144,7 +168,7 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
     tokenizer.save_pretrained(merged_dir)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     result = StageResult(stage, len(kept), steps, output.training_loss if losses or steps else None, seconds,
-                         tokens, merged_dir, adapter_dir, len(rows) - len(kept))
+                         tokens, merged_dir, adapter_dir, len(rows) - len(kept), clock.steady_rate())
     (stage_dir / "result.json").write_text(json.dumps(result.summary()))
     del trainer, model, merged
     return result

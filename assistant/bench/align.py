@@ -41,11 +41,12 @@ def split_faq(folder: Path, work: Path, test_fraction: float) -> tuple[Path, Pat
     return train_path, test_path, len(train), len(test)
 
 
-def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
-    """Peak float32 matrix-multiply rate of this machine with torch's threads (the FLOP limit)."""
+def matmul_gflops(repeats: int = 10) -> float:
+    """Peak matrix-multiply rate with torch (the FLOP limit): float32 on CPU with torch's threads, bf16 on a GPU."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    size = 8192 if device == "cuda" else 1024
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)

@@ -24,6 +24,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "assistant.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
+    (("bench", "train"), "assistant.cli.bench_train", "SFT and DPO tokens/s against the machine's FLOP limit"),
 ]
 
 GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)",

@@ -1,0 +1,59 @@
+"""`assistant eval answers`: questions through retrieval + prompt + model, scored against references."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.cli import main
+
+
+@pytest.fixture
+def answer_set(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in [
+        {"_id": "refunds", "text": "Refunds reach your card within five business days after we receive the return."},
+        {"_id": "canada", "text": "Parcels to Canada take eight business days and cost 19 EUR."},
+        {"_id": "hours", "text": "The Hamburg store opens Monday to Saturday from ten to seven."},
+    ]) + "\n")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"question": "How long do refunds take to reach my card?", "answer": "Within five business days.",
+         "doc_ids": ["refunds"]},
+        {"question": "How many days does shipping to Canada take?", "answer": "Eight business days.",
+         "doc_ids": ["canada"]},
+        {"question": "What is the boiling point of liquid nitrogen on Jupiter?", "answer": "I don't know.",
+         "doc_ids": []},
+    ]) + "\n")
+    return corpus, questions
+
+
+def test_eval_answers_reports_quality_citations_and_dont_know(answer_set, tiny_model_dir, tmp_path, capsys):
+    corpus, questions = answer_set
+    args = ["eval", "answers", str(questions), "--corpus", str(corpus), "--model", str(tiny_model_dir),
+            "--engine", "transformers", "--home", str(tmp_path / "home"), "--max-new-tokens", "8", "--json"]
+    assert main(args) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["questions"] == 3
+    assert metrics["gold_retrieved_rate"] == 1.0  # both judged questions found their document
+    assert metrics["dont_know_rate"] >= 0.33  # the off-topic one is answered "I don't know", not guessed
+    assert 0 <= metrics["token_f1"] <= 1 and 0 <= metrics["rouge_l"] <= 1
+    assert metrics["model"] == tiny_model_dir.name
+    # the corpus is indexed once and reused
+    assert len(list((tmp_path / "home" / "eval-knowledge").iterdir())) == 1
+    assert main(args) == 0
+    assert len(list((tmp_path / "home" / "eval-knowledge").iterdir())) == 1
+
+
+def test_eval_answers_bad_input_is_named(answer_set, tmp_path, capsys):
+    corpus, questions = answer_set
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "a", "doc_ids": []}\n{"question": "q2"}\n')
+    home = ["--home", str(tmp_path / "home")]
+    assert main(["eval", "answers", str(bad), "--corpus", str(corpus), *home]) == 2
+    assert f"{bad}:2: 'answer' must be a non-empty string" in capsys.readouterr().err
+    assert main(["eval", "answers", str(questions), "--corpus", str(tmp_path / "missing.jsonl"), *home]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert main(["eval", "answers", str(questions), "--corpus", str(corpus), "--model", "v9", *home]) == 2
+    assert "no model version 'v9'" in capsys.readouterr().err
