@@ -7,7 +7,7 @@ def test_feedback_is_stored_and_becomes_training_data(client):
     conversation = client.post("/api/conversations").json()["id"]
     reply = client.post(f"/api/conversations/{conversation}/messages",
                         json={"content": "How long do refunds take?", "stream": False}).json()
-    answer_id, question_id = reply["answer_id"], reply["message_id"]
+    answer_id = reply["answer_id"]
     created = client.post(f"/api/messages/{answer_id}/feedback",
                           json={"rating": -1, "corrected_text": "Refunds take five business days.",
                                 "author": "operator-1"})
