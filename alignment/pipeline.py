@@ -4,6 +4,7 @@ register -> promote if the gate passes. Nothing is registered or promoted until 
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -106,8 +107,8 @@ class AlignPipeline:
 
             store = Store(self.settings.effective_database_url)
             try:
-                latest = self.registry.list()
-                cursor = latest[-1].data.get("store_cursor") if latest else None
+                cursor = next((v.data["store_cursor"] for v in reversed(self.registry.list())
+                               if v.data.get("store_cursor")), None)
                 stored = from_store(store.conversations_for_alignment(cursor), builder, self.redactor)
                 report.data["store_cursor"] = store.alignment_cursor()
             finally:
@@ -173,6 +174,10 @@ class AlignPipeline:
         if not heldout:
             raise AlignError("no held-out examples to evaluate the new model on: add transcripts or raise "
                              "data.heldout_fraction; nothing was trained")
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if distributed and self.config.dpo.enabled and self.config.dpo.pairs_from_model:
+            raise AlignError("under `accelerate launch` every process must build the same data: set "
+                             "dpo.pairs_from_model=0 (make model pairs in a single-process run)")
         if self.config.dpo.enabled and self.config.dpo.pairs_from_model:
             generated = self._pairs_from_model(base, examples)
             report.data["pairs_from_model"] = len(generated)
@@ -193,6 +198,9 @@ class AlignPipeline:
             model_dir, adapters[stage] = result.model_dir, result.adapter_dir
         if not adapters:
             raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
+        if int(os.environ.get("RANK", "0")) != 0:
+            report.decision = "training process of a distributed run: evaluation and registry are done by rank 0"
+            return report
         candidate = ResolvedModel(f"{base.name.split('@')[0]}@candidate", str(model_dir))
         self.console.rule("evaluation on held-out conversations")
         report.metrics = {"current": self.evaluate(base, heldout, "current"),
@@ -205,8 +213,7 @@ class AlignPipeline:
         version = ModelVersion(
             id="", parent=parent, base_model=base.name.split("@")[0], created_at="", data_hash=data_hash(examples),
             config=self.config.model_dump(mode="json"), metrics=report.metrics,
-            data={k: v for k, v in report.data.items() if k != "files"} | {"store_cursor": report.data.get(
-                "store_cursor")},
+            data={k: v for k, v in report.data.items() if k != "files"},
             decision=report.decision)
         report.version = self.registry.register(model_dir, version, adapters)
         if passed and gate.promote:

@@ -161,14 +161,16 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
     # tokens the model really processed (padding excluded); an estimate where the trainer cannot count them
     tokens = trainer.state.num_input_tokens_seen or int(sum(_row_tokens(tokenizer, r) for r in kept) * epochs_done)
     adapter_dir, merged_dir = stage_dir / "adapter", stage_dir / "model"
-    trainer.model.save_pretrained(adapter_dir)
-    merged = trainer.model.merge_and_unload()
-    merged = merged.to(torch.float32)
-    merged.save_pretrained(merged_dir)
-    tokenizer.save_pretrained(merged_dir)
+    if trainer.accelerator.is_main_process:  # under `accelerate launch`, one process writes
+        trainer.model.save_pretrained(adapter_dir)
+        merged = trainer.model.merge_and_unload().to(torch.float32)
+        merged.save_pretrained(merged_dir)
+        tokenizer.save_pretrained(merged_dir)
+        del merged
+    trainer.accelerator.wait_for_everyone()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     result = StageResult(stage, len(kept), steps, output.training_loss if losses or steps else None, seconds,
                          tokens, merged_dir, adapter_dir, len(rows) - len(kept), clock.steady_rate())
     (stage_dir / "result.json").write_text(json.dumps(result.summary()))
-    del trainer, model, merged
+    del trainer, model
     return result

@@ -30,7 +30,8 @@ def test_help_is_fast_and_imports_nothing_heavy():
     assert time.perf_counter() - started < 5  # interpreter start included; the import itself is checked above
 
 
-@pytest.mark.parametrize("command", [["serve"], ["chat"], ["config", "show"], ["bench", "serve"]])
+@pytest.mark.parametrize("command", [["serve"], ["chat"], ["config", "show"], ["bench", "serve"], ["align"],
+                                     ["models"], ["eval", "answers"], ["bench", "align"], ["bench", "train"]])
 def test_every_command_has_help_with_an_example(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0

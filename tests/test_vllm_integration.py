@@ -51,7 +51,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
     questions = [f"Question {i}: how do I change the delivery address of my order?" for i in range(8)]
 
     with BackgroundServer(create_app(service, mount_views=False)) as url:
-        process = service.engine.process
+        process = service.engine.current.process
         group = process.proc.pid
 
         async def first_round():

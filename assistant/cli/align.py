@@ -17,7 +17,7 @@ EXAMPLES = """examples:
   assistant align --transcripts new.jsonl --preferences pairs.jsonl --config data/align.yaml
   assistant align --from-store --kto           # corrections, handoffs and ratings collected since the last run
   assistant align --transcripts new.jsonl --dry-run                      # validate and show what would happen
-  accelerate launch -m assistant.cli align --transcripts big.jsonl       # several GPUs
+  accelerate launch -m assistant align --transcripts big.jsonl --set dpo.pairs_from_model=0   # several GPUs
 """
 
 
@@ -90,10 +90,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from alignment.config import load_align_config
-    from alignment.pipeline import AlignError, AlignPipeline, AlignRequest
-    from alignment.transcripts import InvalidLine
+    from alignment.pipeline import AlignPipeline, AlignRequest
     from assistant.config import load_settings
-    from assistant.registry import RegistryError
+    from assistant.engines.base import EngineError
 
     console = Console(stderr=True)
     if not (args.transcripts or args.preferences or args.from_store):
@@ -105,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
                            args.from_store, args.kto, args.strict, args.dry_run)
     try:
         report = AlignPipeline(loaded, config, console).run(request)
-    except (AlignError, InvalidLine, RegistryError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+    except (ValueError, EngineError) as exc:  # bad data or settings, a damaged registry, a model that won't start
+        console.print(f"[red]error:[/red] {exc}\nnothing was registered or promoted", soft_wrap=True)
         return 2
     print_report(report, Console())
     return 0

@@ -30,15 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from rich.console import Console
-    from rich.table import Table
 
     from alignment.evaluation import evaluate_answer_file
     from alignment.transcripts import InvalidLine
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import load_from_args, print_metrics
     from assistant.registry import RegistryError
     from retrieval.evaluation import BEIRFormatError
 
@@ -49,13 +47,5 @@ def run(args: argparse.Namespace) -> int:
     except (InvalidLine, BEIRFormatError, RegistryError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
-    if args.json:
-        print(json.dumps(metrics))
-        return 0
-    table = Table(title=f"answers to {args.file} ({metrics['model']})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, str(value))
-    Console().print(table)
+    print_metrics(metrics, f"answers to {args.file} ({metrics['model']})", args.json)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from assistant.cli.options import add_settings_flags, load_from_args
+from assistant.cli.options import add_settings_flags, load_from_args, print_metrics
 
 EXAMPLES = """examples:
   assistant eval retrieval ../shared/data/bank_faq_retrieval_en
@@ -20,7 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from assistant.grounding import retrieval_config
@@ -32,16 +31,5 @@ def run(args: argparse.Namespace) -> int:
     except BEIRFormatError as exc:
         print(f"error: {exc}")
         return 2
-    if args.json:
-        print(json.dumps(metrics))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"retrieval on {args.folder}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(name, str(value))
-    Console().print(table)
+    print_metrics(metrics, f"retrieval on {args.folder}", args.json)
     return 0

@@ -43,3 +43,21 @@ def load_from_args(args: argparse.Namespace):
     from assistant.config import load_settings
 
     return load_settings(getattr(args, "config", None), flag_values(args))
+
+
+def print_metrics(metrics: dict, title: str, as_json: bool) -> None:
+    """Evaluation output (DESIGN.md): one JSON object on stdout with --json, else a human table."""
+    if as_json:
+        import json
+
+        print(json.dumps(metrics))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, str(value))
+    Console().print(table)
