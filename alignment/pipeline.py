@@ -99,7 +99,10 @@ class AlignPipeline:
     def build(self, request: AlignRequest, report: AlignReport) -> tuple[Examples, list[SFTExample], PromptBuilder]:
         transcripts, preferences = self._read(request, report)
         builder = self._builder()
-        examples = from_transcripts(transcripts, builder, self.redactor)
+        from tqdm import tqdm
+
+        examples = from_transcripts(tqdm(transcripts, desc="building examples (retrieval per question)",
+                                         unit="conversation", disable=not request.progress), builder, self.redactor)
         examples.pairs += from_preferences(preferences, builder, self.redactor)
         if request.from_store:
             from alignment.feedback import from_store
@@ -169,7 +172,13 @@ class AlignPipeline:
         base, parent = serving_model(self.settings)
         report.data["base_model"] = f"{base.name} ({base.path})"
         if request.dry_run:
-            report.decision = "dry run: nothing trained"
+            c = self.config
+            plan = [f"SFT on {len(examples.sft)} examples" if c.sft.enabled else "no SFT",
+                    f"DPO on {len(examples.pairs)} pairs (+ up to {c.dpo.pairs_from_model} from the current "
+                    "model's answers)" if c.dpo.enabled else "no DPO",
+                    f"KTO on {len(examples.kto)} rows" if request.kto else "no KTO",
+                    f"gate: {c.gate.metric} on {len(heldout)} held-out examples, margin {c.gate.margin:+}"]
+            report.decision = "dry run, nothing trained; would run: " + "; ".join(plan)
             return report
         if not heldout:
             raise AlignError("no held-out examples to evaluate the new model on: add transcripts or raise "

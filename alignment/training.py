@@ -32,6 +32,8 @@ class StageResult:
     adapter_dir: Path
     dropped_too_long: int = 0
     steady_tokens_per_s: float | None = None  # after the first step (start-up and warm-up excluded)
+    resumed_from: int = 0  # the checkpoint step a rerun continued from
+    steps_run: int = 0  # steps done by this call
 
     @property
     def tokens_per_second(self) -> float:
@@ -43,7 +45,7 @@ class StageResult:
                 "seconds": round(self.seconds, 1), "tokens": self.tokens,
                 "tokens_per_s": round(self.tokens_per_second, 1),
                 "steady_tokens_per_s": round(self.steady_tokens_per_s, 1) if self.steady_tokens_per_s else None,
-                "dropped_too_long": self.dropped_too_long}
+                "dropped_too_long": self.dropped_too_long, "resumed_from": self.resumed_from}
 
 
 def _step_clock():
@@ -151,7 +153,7 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
     clock = _step_clock()
     trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(kept),
                             processing_class=tokenizer, peft_config=_lora_config(config), callbacks=[clock])
-    checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"))
+    checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     seconds = time.perf_counter() - started
@@ -170,7 +172,8 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
     trainer.accelerator.wait_for_everyone()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     result = StageResult(stage, len(kept), steps, output.training_loss if losses or steps else None, seconds,
-                         tokens, merged_dir, adapter_dir, len(rows) - len(kept), clock.steady_rate())
+                         tokens, merged_dir, adapter_dir, len(rows) - len(kept), clock.steady_rate(),
+                         int(checkpoints[-1].name.split("-")[-1]) if checkpoints else 0, len(clock.marks))
     (stage_dir / "result.json").write_text(json.dumps(result.summary()))
     del trainer, model
     return result

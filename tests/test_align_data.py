@@ -161,3 +161,15 @@ def test_answer_metrics():
     assert metrics["gold_citation_rate"] == 0.5  # [2] is d1, the gold document of q1
     assert metrics["dont_know_rate"] == 0.5
     assert metrics["gold_retrieved_rate"] == 0.5
+
+
+def test_replay_rows_are_mixed_in_by_fraction():
+    from alignment.examples import SFTExample, mix_replay
+
+    domain = [SFTExample([{"role": "user", "content": f"q{i}"}], [{"role": "assistant", "content": "a"}], f"d{i}")
+              for i in range(10)]
+    general = [SFTExample([{"role": "user", "content": f"g{i}"}], [{"role": "assistant", "content": "b"}], f"g{i}")
+               for i in range(50)]
+    mixed = mix_replay(domain, general, 0.3, seed=0)
+    assert mixed[:10] == domain and len(mixed) == 13 and all(e in general for e in mixed[10:])
+    assert mix_replay(domain, general, 0.0, seed=0) == domain

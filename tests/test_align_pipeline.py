@@ -184,3 +184,18 @@ def test_promotion_reaches_a_running_server_without_a_restart(make_settings, mak
     served_first.last = f"{base_name}@v1"
     assert served_first() == base_name
     shutil.rmtree(version.folder)
+
+
+def test_an_interrupted_stage_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
+    from alignment.training import train_stage
+
+    rows = [{"prompt": [{"role": "user", "content": f"Where is order {i}?"}],
+             "completion": [{"role": "assistant", "content": "It ships in two business days."}]} for i in range(12)]
+    config = load_align_config(None, {"sft.max_steps": 2, "sft.batch_size": 2, "training.save_steps": 1})
+    first = train_stage("sft", tiny_model_dir, rows, config, tmp_path, progress=False)
+    assert first.steps == 2 and (tmp_path / "sft" / "checkpoints" / "checkpoint-2").is_dir()
+    # a rerun with a longer budget continues from step 2 instead of starting over
+    config = load_align_config(None, {"sft.max_steps": 3, "sft.batch_size": 2, "training.save_steps": 1})
+    second = train_stage("sft", tiny_model_dir, rows, config, tmp_path, progress=False)
+    assert second.resumed_from == 2 and second.steps_run == 1 and second.steps == 3
+    assert (tmp_path / "sft" / "checkpoints" / "checkpoint-3").is_dir()
