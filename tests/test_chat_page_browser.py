@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -54,15 +55,20 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     page.wait_for_function(
         "() => { const m = document.querySelectorAll(\"#chatbot [data-testid='bot']\");"
         " return m.length && m[m.length - 1].innerText.trim().length > 20; }", timeout=90_000)
-    page.wait_for_timeout(3000)
+    from sqlalchemy import select
+
+    from assistant.store.schema import Message
+
+    deadline = time.monotonic() + 120  # the answer is committed when its stream ends
+    while True:
+        with service.store.session() as session:
+            stored = session.scalars(select(Message).order_by(Message.id)).all()
+        if stored[-1].status != "streaming" or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    page.wait_for_timeout(1000)
     answer = page.locator("#chatbot [data-testid='bot']").last.inner_text().strip()
     page.screenshot(path=str(ARTIFACTS / "chat_page_answer.png"), full_page=True)
-
-    with service.store.session() as session:
-        from sqlalchemy import select
-
-        from assistant.store.schema import Message
-        stored = session.scalars(select(Message).order_by(Message.id)).all()
     assert [(m.role, m.status) for m in stored] == [("user", "complete"), ("assistant", "complete")]
     assert stored[0].content == "How do I reset my password?"
     assert stored[1].content.strip()[:20] in answer
