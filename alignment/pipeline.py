@@ -97,10 +97,10 @@ class AlignPipeline:
         return transcripts, preferences
 
     def build(self, request: AlignRequest, report: AlignReport) -> tuple[Examples, list[SFTExample], PromptBuilder]:
-        transcripts, preferences = self._read(request, report)
-        builder = self._builder()
         from tqdm import tqdm
 
+        transcripts, preferences = self._read(request, report)
+        builder = self._builder()
         examples = from_transcripts(tqdm(transcripts, desc="building examples (retrieval per question)",
                                          unit="conversation", disable=not request.progress), builder, self.redactor)
         examples.pairs += from_preferences(preferences, builder, self.redactor)
@@ -126,6 +126,8 @@ class AlignPipeline:
         train, heldout = split_heldout(examples.sft, data.heldout_fraction, data.max_heldout, data.seed)
         replay = []
         for path in data.replay:
+            if not Path(path).is_file():
+                raise AlignError(f"data.replay: {path}: file not found")
             rows = read_file(Path(path), parse_transcript, strict=request.strict)
             replay += from_transcripts(rows.rows, PromptBuilder(self.settings.rendered_system_prompt()),
                                        self.redactor).sft
