@@ -177,9 +177,10 @@ def test_promotion_reaches_a_running_server_without_a_restart(make_settings, mak
     messages = client.get(f"/api/conversations/{conversation}/messages").json()["messages"]
     assert messages[-1]["model"] == f"{base_name}@v1"
     # the old name stays accepted by the OpenAI API (clients configured with it keep working)
-    completion = client.post("/v1/chat/completions", json={"model": base_name, "max_tokens": 4,
-                                                           "messages": [{"role": "user", "content": "hi"}]})
-    assert completion.status_code == 200
+    for name in (base_name, f"{base_name}@v1"):
+        completion = client.post("/v1/chat/completions", json={"model": name, "max_tokens": 4,
+                                                               "messages": [{"role": "user", "content": "hi"}]})
+        assert completion.status_code == 200
     registry.rollback()
     served_first.last = f"{base_name}@v1"
     assert served_first() == base_name

@@ -12,7 +12,7 @@ from assistant.cli.options import add_settings_flags
 EXAMPLES = """examples:
   assistant models list
   assistant models show v2
-  assistant models promote v2        # serve v2 (a running server switches within seconds)
+  assistant models promote v2        # serve v2 (a running server switches once it has loaded v2)
   assistant models rollback          # back to the previously active version (or the base model)
 """
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(registry.get(args.version).as_dict(), indent=2, ensure_ascii=False))
         elif args.action == "promote":
             version = registry.promote(args.version)
-            console.print(f"promoted {version.id}: a running server switches to it within seconds")
+            console.print(f"promoted {version.id}: a running server switches to it as soon as it has started")
         else:
             version = registry.rollback()
             console.print(f"rolled back: now serving {version.id if version else 'the base model'}")

@@ -33,8 +33,14 @@ class SwappableEngine:
         return await self.current.health()
 
     def model_names(self) -> list[str]:
-        current = self.current.model_names()
-        return current + [n for n in self._names if n not in current]
+        """The current model's name first; every name served so far, and the base name of a version
+        ("SmolLM2-135M-Instruct" for "SmolLM2-135M-Instruct@v2"), stay accepted."""
+        names = list(self.current.model_names())
+        for name in [*names, *self._names]:
+            for candidate in (name, name.split("@")[0]):
+                if candidate not in names:
+                    names.append(candidate)
+        return names
 
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
         engine = self.current
