@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from assistant.bench import write_results
+
 
 def split_faq(folder: Path, work: Path, test_fraction: float) -> tuple[Path, Path, int, int]:
     """(train transcripts, test answer file) written under `work`, split by a hash of the query id."""
@@ -125,12 +127,8 @@ def run_benchmark(args) -> int:
         "utilisation": {s: round(r["tokens_per_s"] / limit, 3) if limit else None for s, r in report.stages.items()},
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"align-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (out / f"align-{stamp}.md").write_text(markdown(result))
-    console.print(f"results: {out}/align-{stamp}.json and .md")
+    saved = write_results(args.out, "align", result, markdown(result))
+    console.print(f"results: {saved} and .md")
     print(json.dumps(result) if args.json else markdown(result))
     return 0
 

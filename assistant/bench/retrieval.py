@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from assistant.bench import write_results
 from assistant.grounding import DEMO_HELP_CENTER, retrieval_config
 from retrieval.chunking import chunk_document
 from retrieval.documents import Passage
@@ -97,11 +98,7 @@ def run_benchmark(args) -> int:
         "query_p50_ms": round(statistics.median(latencies), 2),
         "query_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"retrieval-{stamp}.json").write_text(json.dumps(result, indent=2))
     table = "\n".join(["| metric | value |", "|---|---:|", *(f"| {k} | {v} |" for k, v in result.items())]) + "\n"
-    (out / f"retrieval-{stamp}.md").write_text(f"# bench retrieval\n\n{table}")
+    write_results(args.out, "retrieval", result, f"# bench retrieval\n\n{table}")
     print(json.dumps(result) if args.json else table)
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from assistant.bench import write_results
 from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run_level
 from assistant.ports import free_port
 
@@ -209,9 +210,8 @@ def run_benchmark(args) -> int:
             "repeats": args.repeats}
     meta["ratios"] = ratios(rows, max(levels))
     report = {"benchmark": "serve", "meta": meta, "results": rows}
-    (out_dir / f"serve-{stamp}.json").write_text(json.dumps(report, indent=2))
     table = markdown_table(rows, meta)
-    (out_dir / f"serve-{stamp}.md").write_text(table)
+    write_results(out_dir, "serve", report, table, stamp)
     console.print(f"results: {out_dir / f'serve-{stamp}.json'} and .md")
     if args.json:
         print(json.dumps(report))

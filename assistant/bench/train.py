@@ -13,11 +13,11 @@ import json
 import random
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 
+from assistant.bench import write_results
 from assistant.bench.align import matmul_gflops, parameter_count
 
 
@@ -98,12 +98,8 @@ def run_benchmark(args) -> int:
         "share_of_6n_limit": {s: round((r["steady_tokens_per_s"] or r["tokens_per_s"]) / limit_full, 3)
                               for s, r in stages.items()},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     tag = "gpu" if torch.cuda.is_available() else "cpu"
-    (out / f"train-{tag}-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (out / f"train-{tag}-{stamp}.md").write_text(markdown(result))
+    write_results(args.out, f"train-{tag}", result, markdown(result))
     print(json.dumps(result) if args.json else markdown(result))
     shutil.rmtree(work, ignore_errors=True)
     return 0
