@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from assistant.config import Settings
 from assistant.engines.base import ChatMessage, EngineError, GenerationParams
 from assistant.model_files import ResolvedModel
-from assistant.ports import free_port
+from assistant.runtime import with_private_vllm_port
 
 
 def answering_settings(settings: Settings, engine: str, max_new_tokens: int) -> Settings:
     """Greedy decoding, and a private port for a managed vLLM so a running server is not disturbed."""
     generation = settings.generation.model_copy(update={"temperature": 0.0, "max_new_tokens": max_new_tokens})
-    vllm = settings.vllm.model_copy(update={"port": free_port()})
-    return settings.model_copy(update={"engine": engine, "generation": generation, "vllm": vllm, "llm_url": None})
+    return with_private_vllm_port(settings).model_copy(
+        update={"engine": engine, "generation": generation, "llm_url": None})
 
 
 async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationParams, concurrency: int,

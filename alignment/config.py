@@ -49,26 +49,22 @@ class SFTSection(_Section):
     max_length: int = Field(768, ge=32)
 
 
-class DPOSection(_Section):
-    enabled: bool = True
+class KTOSection(_Section):
+    """A preference stage on top of the previous one (KTO; DPO adds its own keys)."""
+
     epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.1, gt=0)
     batch_size: int = Field(2, ge=1)
-    grad_accum: int = Field(1, ge=1)
     max_length: int = Field(768, ge=32)
+
+
+class DPOSection(KTOSection):
+    enabled: bool = True
+    grad_accum: int = Field(1, ge=1)
     pairs_from_model: int = Field(32, ge=0, description="transcript turns answered by the current model to make "
                                                          "pairs (chosen = the human reply); 0 = off")
-
-
-class KTOSection(_Section):
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    learning_rate: float = Field(5e-5, gt=0)
-    beta: float = Field(0.1, gt=0)
-    batch_size: int = Field(2, ge=1)
-    max_length: int = Field(768, ge=32)
 
 
 class GateSection(_Section):

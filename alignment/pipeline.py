@@ -146,24 +146,31 @@ class AlignPipeline:
                              f"from; nothing was trained{shown}")
         return examples, heldout, builder
 
-    def _pairs_from_model(self, model: ResolvedModel, examples: Examples) -> list[PreferencePair]:
-        """chosen = the human reply, rejected = the current model's own answer to the same prompt."""
+    def _answers(self, model: ResolvedModel, prompts: list[list[dict]], label: str) -> list[str]:
         from alignment.answering import answer_prompts
+
+        return answer_prompts(self.settings, model, self._engine_name(), prompts, self.config.gate.max_new_tokens,
+                              label=label)
+
+    def _pairs_and_current_metrics(self, model: ResolvedModel, examples: Examples,
+                                   heldout: list[SFTExample]) -> tuple[list[PreferencePair], dict]:
+        """One engine session of the current model answers both the pair prompts (chosen = the human reply,
+        rejected = its own answer) and the held-out prompts of the gate."""
+        from alignment.evaluation import cases_from_examples, score
 
         wanted = self.config.dpo.pairs_from_model
         picked = random.Random(self.config.data.seed).sample(examples.sft, min(wanted, len(examples.sft)))
-        answers = answer_prompts(self.settings, model, self._engine_name(), [e.prompt for e in picked],
-                                 self.config.gate.max_new_tokens, label="current model answers for pairs")
-        return [PreferencePair(e.prompt, e.completion, [{"role": "assistant", "content": a}], f"model:{e.group}")
-                for e, a in zip(picked, answers, strict=True) if a and token_f1(a, e.reference) < 0.8]
+        cases = cases_from_examples(heldout)
+        answers = self._answers(model, [e.prompt for e in picked] + [c.prompt for c in cases],
+                                "current model: pair answers and held-out answers")
+        pairs = [PreferencePair(e.prompt, e.completion, [{"role": "assistant", "content": a}], f"model:{e.group}")
+                 for e, a in zip(picked, answers[:len(picked)], strict=True) if a and token_f1(a, e.reference) < 0.8]
+        return pairs, score(cases, answers[len(picked):])
 
     def evaluate(self, model: ResolvedModel, heldout: list[SFTExample], label: str) -> dict:
-        from alignment.answering import answer_prompts
         from alignment.evaluation import cases_from_examples, evaluate_cases
 
-        cases = cases_from_examples(heldout)
-        metrics, _ = evaluate_cases(cases, lambda prompts: answer_prompts(
-            self.settings, model, self._engine_name(), prompts, self.config.gate.max_new_tokens, label=label))
+        metrics, _ = evaluate_cases(cases_from_examples(heldout), lambda prompts: self._answers(model, prompts, label))
         return metrics
 
     def run(self, request: AlignRequest) -> AlignReport:
@@ -189,8 +196,9 @@ class AlignPipeline:
         if distributed and self.config.dpo.enabled and self.config.dpo.pairs_from_model:
             raise AlignError("under `accelerate launch` every process must build the same data: set "
                              "dpo.pairs_from_model=0 (make model pairs in a single-process run)")
+        current_metrics = None
         if self.config.dpo.enabled and self.config.dpo.pairs_from_model:
-            generated = self._pairs_from_model(base, examples)
+            generated, current_metrics = self._pairs_and_current_metrics(base, examples, heldout)
             report.data["pairs_from_model"] = len(generated)
             examples.pairs += generated
         work = self.settings.home_dir / "align-runs" / f"{data_hash(examples)}"
@@ -214,7 +222,7 @@ class AlignPipeline:
             return report
         candidate = ResolvedModel(f"{base.name.split('@')[0]}@candidate", str(model_dir))
         self.console.rule("evaluation on held-out conversations")
-        report.metrics = {"current": self.evaluate(base, heldout, "current"),
+        report.metrics = {"current": current_metrics or self.evaluate(base, heldout, "current"),
                           "candidate": self.evaluate(candidate, heldout, "candidate")}
         gate = self.config.gate
         before, after = report.metrics["current"][gate.metric], report.metrics["candidate"][gate.metric]

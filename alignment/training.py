@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,14 +78,6 @@ def _device_kwargs() -> dict:
 def _sequence_tokens(tokenizer, prompt: list[dict], completion: list[dict]) -> int:
     encoded = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
     return len(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
-
-
-def _row_tokens(tokenizer, row: dict) -> int:
-    """Tokens one row puts through the model per epoch (a preference pair is two sequences)."""
-    if "chosen" in row:
-        return _sequence_tokens(tokenizer, row["prompt"], row["chosen"]) + _sequence_tokens(
-            tokenizer, row["prompt"], row["rejected"])
-    return _sequence_tokens(tokenizer, row["prompt"], row["completion"])
 
 
 def _fits(tokenizer, row: dict, max_length: int) -> bool:
@@ -158,10 +149,7 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConf
     output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
     seconds = time.perf_counter() - started
     steps = trainer.state.global_step
-    per_step = section.batch_size * getattr(section, "grad_accum", 1)
-    epochs_done = min(steps * per_step / len(kept), math.ceil(section.epochs)) if kept else 0
-    # tokens the model really processed (padding excluded); an estimate where the trainer cannot count them
-    tokens = trainer.state.num_input_tokens_seen or int(sum(_row_tokens(tokenizer, r) for r in kept) * epochs_done)
+    tokens = trainer.state.num_input_tokens_seen  # what the model really processed, padding excluded
     adapter_dir, merged_dir = stage_dir / "adapter", stage_dir / "model"
     if trainer.accelerator.is_main_process:  # under `accelerate launch`, one process writes
         trainer.model.save_pretrained(adapter_dir)

@@ -14,11 +14,9 @@ log = logging.getLogger(__name__)
 async def switch_to_active(service: ConversationService, model) -> None:
     """Start `model` in a new engine beside the serving one and swap."""
     from assistant.engines import build_engine
-    from assistant.ports import free_port
+    from assistant.runtime import with_private_vllm_port
 
-    settings = service.settings
-    settings = settings.model_copy(update={"vllm": settings.vllm.model_copy(update={"port": free_port()})})
-    await service.engine.swap(build_engine(settings, model))
+    await service.engine.swap(build_engine(with_private_vllm_port(service.settings), model))
 
 
 async def follow_promotions(service: ConversationService, interval_s: float = 2.0) -> None:

@@ -35,20 +35,28 @@ def model_registry(settings: Settings):
     return ModelRegistry(settings.home_dir / "registry")
 
 
+def with_private_vllm_port(settings: Settings) -> Settings:
+    """The same settings with a free port for a managed vLLM, so a second one can run beside the serving one."""
+    from assistant.ports import free_port
+
+    return settings.model_copy(update={"vllm": settings.vllm.model_copy(update={"port": free_port()})})
+
+
 def serving_model(settings: Settings) -> tuple[ResolvedModel, str | None]:
     """The model to serve and its registry version: the promoted version aligned from the configured model,
     else the configured model itself."""
     from assistant.model_files import ResolvedModel, resolve_model
 
     base = resolve_model(settings.model, settings.models_dir)
-    active = model_registry(settings).active()
+    registry = model_registry(settings)
+    active = registry.active()
     if active is None:
         return base, None
     if active.base_model != base.name:
         log.warning("the promoted version %s was aligned from %s, not from the configured model %s: serving %s",
                     active.id, active.base_model, base.name, base.name)
         return base, None
-    model_registry(settings).verify(active)
+    registry.verify(active)
     return ResolvedModel(active.served_name, str(active.model_dir)), active.id
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -73,15 +74,9 @@ def parameter_count(model_dir: Path) -> int:
     for file in Path(model_dir).glob("*.safetensors"):
         with safe_open(str(file), "pt") as handle:
             for name in handle.keys():  # noqa: SIM118 (safe_open has no __iter__)
-                total += _numel(handle.get_slice(name).get_shape())
+                total += math.prod(handle.get_slice(name).get_shape())
     return total
 
-
-def _numel(shape) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
 
 
 def run_benchmark(args) -> int:

@@ -36,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from assistant.cli.options import load_from_args
-    from assistant.registry import ModelRegistry, RegistryError
+    from assistant.registry import RegistryError
+    from assistant.runtime import model_registry
 
     settings = load_from_args(args).settings
-    registry = ModelRegistry(settings.home_dir / "registry")
+    registry = model_registry(settings)
     console = Console()
     try:
         if args.action == "list":
