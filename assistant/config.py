@@ -71,6 +71,36 @@ class GenerationSettings(_Section):
     repetition_penalty: float = Field(1.15, ge=1, le=2, description="discourages loops in small models (1 = off)")
 
 
+CHURN_WORDS = [
+    "cancel my", "close my account", "switch to another", "unsubscribe", "complaint", "complain", "lawyer",
+    "chargeback", "never again", "worst service", "report you", "scam",
+    "投诉", "销户", "注销", "退订", "差评", "举报", "律师", "骗子", "再也不", "太差",
+]
+
+
+class SentimentSettings(_Section):
+    """Scoring of customer messages (off the reply path, in batches), conversation rules, feed alerts."""
+
+    enabled: bool = Field(True, description="score customer messages as they arrive")
+    scorer: str = Field("current", description="'current' (promoted classifier, else lexicon), 'lexicon', "
+                                               "a version (v2) or a classifier folder")
+    interval_s: float = Field(1.0, gt=0, description="how often the scorer looks for new messages")
+    batch_size: int = Field(64, ge=1)
+    negative_turns: int = Field(2, ge=1, description="alert after this many negative customer turns in a row")
+    drop: float = Field(1.0, gt=0, le=2, description="alert when the score falls this much from the best so far")
+    churn_words: list[str] = Field(default_factory=lambda: list(CHURN_WORDS),
+                                   description="words of churn or complaint (case-insensitive) that alert")
+    handoff_on_alert: bool = Field(True, description="ask for a human when a conversation rule fires")
+    feed_window: str = Field("1D", description="feed aggregation window (pandas offset: 1h, 6h, 1D, 7D)")
+    feed_negative_share: float = Field(0.5, ge=0, le=1, description="alert when a window's negative share passes it")
+    feed_jump: float = Field(0.25, ge=0, le=1, description="alert when the negative share jumps this much "
+                                                          "against the mean of the previous windows")
+    feed_baseline_windows: int = Field(7, ge=1)
+    feed_min_items: int = Field(5, ge=1, description="windows with fewer items never alert")
+    feeds: list[str] | None = Field(None, description="feed files ingested at start while no feed item is stored "
+                                                      "(default: the demo company's data/feeds; [] for none)")
+
+
 class Settings(_Section):
     """Everything `assistant` reads from the user."""
 
@@ -93,6 +123,7 @@ class Settings(_Section):
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     transformers: TransformersSettings = Field(default_factory=TransformersSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
 
     @property
     def home_dir(self) -> Path:

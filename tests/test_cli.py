@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from assistant.cli import COMMANDS
+
 
 def run_cli(*args, env=None, input_text=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
@@ -30,8 +32,7 @@ def test_help_is_fast_and_imports_nothing_heavy():
     assert time.perf_counter() - started < 5  # interpreter start included; the import itself is checked above
 
 
-@pytest.mark.parametrize("command", [["serve"], ["chat"], ["config", "show"], ["bench", "serve"], ["align"],
-                                     ["models"], ["eval", "answers"], ["bench", "align"], ["bench", "train"]])
+@pytest.mark.parametrize("command", [list(words) for words, _, _ in COMMANDS])
 def test_every_command_has_help_with_an_example(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0

@@ -15,10 +15,36 @@ def store(tmp_path):
 
 def test_schema_is_migrated_with_wal(store):
     tables = set(inspect(store.engine).get_table_names())
-    assert {"conversations", "messages", "feedback", "handoffs", "alembic_version"} <= tables
+    assert {"conversations", "messages", "feedback", "handoffs", "feed_items", "sentiment_alerts",
+            "alembic_version"} <= tables
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def test_migrations_match_the_tables_and_keep_existing_data(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from assistant.store import migrate
+    from assistant.store.schema import Base
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    migrate.upgrade(engine, "0001")  # a database made before sentiment monitoring
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO conversations (id, channel, status, created_at, updated_at, metadata) "
+                          "VALUES ('c1', 'web', 'bot', '2026-11-01', '2026-11-01', '{}')"))
+        conn.execute(text("INSERT INTO messages (conversation_id, role, content, status, created_at, metadata) "
+                          "VALUES ('c1', 'user', 'hello there', 'complete', '2026-11-01', '{}')"))
+    engine.dispose()
+    store = Store(url)
+    assert [m["content"] for m in store.messages("c1")] == ["hello there"]
+    assert store.unscored_messages()[0]["content"] == "hello there"
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    store.close()
 
 
 def test_messages_committed_in_order_and_finished(store):

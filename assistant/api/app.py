@@ -12,11 +12,12 @@ from importlib.metadata import entry_points
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from assistant.api import conversation_routes, openai_routes
+from assistant.api import conversation_routes, openai_routes, sentiment_routes
 from assistant.api.errors import install_error_handlers
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
 from assistant.model_swap import follow_promotions
+from assistant.sentiment.monitor import SentimentMonitor
 
 log = logging.getLogger(__name__)
 VIEWS_ENTRY_POINT_GROUP = "assistant.views"
@@ -37,16 +38,20 @@ def create_app(service: ConversationService, mount_views: bool = True,
         if service.grounder is not None:
             await asyncio.to_thread(service.grounder.prepare)
         app.state.started_at = time.time()
-        follower = None
+        tasks = []
         if isinstance(service.engine, SwappableEngine):
-            follower = asyncio.create_task(follow_promotions(service))
+            tasks.append(asyncio.create_task(follow_promotions(service)))
+        if service.settings.sentiment.enabled:
+            app.state.sentiment_monitor = SentimentMonitor(service.store, service.settings.sentiment,
+                                                           service.settings.home_dir)
+            tasks.append(asyncio.create_task(app.state.sentiment_monitor.run_forever()))
         if on_ready:
             on_ready()
         try:
             yield
         finally:
-            if follower is not None:
-                follower.cancel()
+            for task in tasks:
+                task.cancel()
             await service.engine.stop()
             service.store.close()
 
@@ -58,6 +63,7 @@ def create_app(service: ConversationService, mount_views: bool = True,
     app.include_router(openai_routes.router)
     app.include_router(conversation_routes.router)
     app.include_router(conversation_routes.feedback_router)
+    app.include_router(sentiment_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:

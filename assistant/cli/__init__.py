@@ -18,16 +18,24 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("search",), "assistant.cli.search", "search the knowledge base"),
     (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
     (("align",), "assistant.cli.align", "train the model on transcripts and feedback (SFT, DPO), gate, promote"),
+    (("align", "sentiment"), "assistant.cli.align_sentiment", "train the sentiment classifier, gate, promote"),
+    (("monitor", "ingest"), "assistant.cli.monitor_ingest", "score and store a news/comment feed; feed alerts"),
+    (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
+    (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),
     (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("eval", "answers"), "assistant.cli.eval_answers", "evaluate answers end to end against references"),
+    (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "assistant.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
     (("bench", "train"), "assistant.cli.bench_train", "SFT and DPO tokens/s against the machine's FLOP limit"),
+    (("bench", "sentiment"), "assistant.cli.bench_sentiment", "sentiment accuracy vs targets, messages/s"),
 ]
 
-GROUP_HELP = {"config": "inspect the configuration", "bench": "benchmarks (results under bench/results/)",
+GROUP_HELP = {"config": "inspect the configuration",
+              "monitor": "sentiment monitoring of chats and feeds",
+              "bench": "benchmarks (results under bench/results/)",
               "eval": "evaluations (human table, or --json)"}
 
 EPILOG = """examples:
@@ -38,6 +46,8 @@ EPILOG = """examples:
   assistant search "how long do refunds take"
   assistant eval retrieval ../shared/data/bank_faq_retrieval_en
   assistant align --transcripts data/transcripts/lumen-support.jsonl
+  assistant align sentiment --train labelled.jsonl --eval dev.jsonl
+  assistant monitor ingest news.csv --source news
   assistant models list
   assistant config show
   assistant bench serve --concurrency 1,4,16 --json
@@ -52,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="assistant 0.1.0")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
+    leaves: dict[str, argparse.ArgumentParser] = {}
     for words, module_name, help_text in COMMANDS:
         subparsers = top
         if len(words) == 2:
-            if words[0] not in groups:
+            if words[0] not in groups and words[0] in leaves:  # a command that also has subcommands (align)
+                groups[words[0]] = leaves[words[0]].add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+            elif words[0] not in groups:
                 group = top.add_parser(words[0], help=GROUP_HELP.get(words[0]))
                 groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             subparsers = groups[words[0]]
@@ -65,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
+        if len(words) == 1:
+            leaves[words[0]] = sub
     return parser
 
 

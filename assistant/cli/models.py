@@ -1,4 +1,5 @@
-"""Model versions made by `assistant align`: list them, show one, promote one, roll back.
+"""Model versions made by `assistant align` (or, with --sentiment, sentiment classifiers made by `assistant align
+sentiment`): list them, show one, promote one, roll back.
 
 A running `assistant serve` switches to the promoted version by itself: the new model starts next to the old one,
 which keeps answering until the new one is healthy (no request is dropped)."""
@@ -14,12 +15,14 @@ EXAMPLES = """examples:
   assistant models show v2
   assistant models promote v2        # serve v2 (a running server switches once it has loaded v2)
   assistant models rollback          # back to the previously active version (or the base model)
+  assistant models list --sentiment  # sentiment classifiers (rollback past v1: the packaged lexicon scorer)
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_settings_flags(common, ["--home"])
+    common.add_argument("--sentiment", action="store_true", help="sentiment classifiers instead of chat models")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="every version with parent, data hash, metrics and date")
     show = actions.add_parser("show", parents=[common], help="everything recorded about one version (JSON)")
@@ -40,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from assistant.runtime import model_registry
 
     settings = load_from_args(args).settings
-    registry = model_registry(settings)
+    if args.sentiment:
+        from assistant.sentiment.scorers import sentiment_registry
+
+        registry, base = sentiment_registry(settings.home_dir), "the packaged lexicon scorer"
+    else:
+        registry, base = model_registry(settings), f"the configured base model ({settings.model})"
     console = Console()
     try:
         if args.action == "list":
@@ -49,13 +57,13 @@ def run(args: argparse.Namespace) -> int:
             for column in ("version", "active", "parent", "base", "data", "gate metric", "created", "decision"):
                 table.add_column(column)
             for v in registry.list():
-                metric = v.config.get("gate", {}).get("metric", "token_f1")
+                metric = "macro_f1" if args.sentiment else v.config.get("gate", {}).get("metric", "token_f1")
                 score = v.metrics.get("candidate", {}).get(metric)
                 table.add_row(v.id, "*" if active and active.id == v.id else "", v.parent or "base", v.base_model,
                               v.data_hash, f"{metric} {score}", v.created_at, v.decision)
             console.print(table)
             if active is None:
-                console.print(f"serving: the configured base model ({settings.model})")
+                console.print(f"serving: {base}")
         elif args.action == "show":
             print(json.dumps(registry.get(args.version).as_dict(), indent=2, ensure_ascii=False))
         elif args.action == "promote":
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"promoted {version.id}: a running server switches to it as soon as it has started")
         else:
             version = registry.rollback()
-            console.print(f"rolled back: now serving {version.id if version else 'the base model'}")
+            console.print(f"rolled back: now serving {version.id if version else base}")
     except RegistryError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2

@@ -40,7 +40,8 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+                      Index("ix_messages_role_sentiment_label", "role", "sentiment_label"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -90,3 +91,37 @@ class Handoff(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FeedItem(Base):
+    """A timestamped text from a news, forum or review feed, scored on ingestion."""
+
+    __tablename__ = "feed_items"
+    __table_args__ = (Index("ix_feed_items_entity_published_at", "entity", "published_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    content_hash: Mapped[str] = mapped_column(String(40), unique=True)  # same text, time, source, entity: once
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    source: Mapped[str | None] = mapped_column(String(128))
+    entity: Mapped[str | None] = mapped_column(String(128))
+    topic: Mapped[str | None] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    sentiment_label: Mapped[str] = mapped_column(String(16))
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SentimentAlert(Base):
+    """An alert from a sentiment rule, over one conversation or one feed window; raised once per key."""
+
+    __tablename__ = "sentiment_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    scope: Mapped[str] = mapped_column(String(16), index=True)  # conversation | feed
+    rule: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    entity: Mapped[str | None] = mapped_column(String(128))
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
