@@ -167,3 +167,19 @@ def test_align_sentiment_registers_gates_and_promotes(tmp_path, capsys):
     assert main(["models", "rollback", "--sentiment", "--home", str(home)]) == 0
     assert "the packaged lexicon scorer" in capsys.readouterr().out
     assert load_scorer("current", home).name == "lexicon"
+
+
+def test_bench_sentiment_writes_default_and_trained_results(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "tweets_en.train.jsonl", synthetic(40, seed=8))
+    write_jsonl(data / "tweets_en.dev.jsonl", synthetic(10, seed=9))
+    out = tmp_path / "results"
+    assert main(["bench", "sentiment", "--data", str(data), "--sets", "tweets_en", "--encoder", "none",
+                 "--single", "5", "--out", str(out), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["sets"]["tweets_en"]
+    assert results["trained"]["macro_f1"] > results["default"]["macro_f1"]
+    assert results["trained"]["speed"]["batch"]["median_messages_per_s"] > 0
+    assert results["default"]["speed"]["single"]["messages"] == 5
+    [markdown] = out.glob("sentiment-*.md")
+    assert "| tweets_en | trained |" in markdown.read_text()

@@ -42,6 +42,9 @@ def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F8
     assert "2 scored customer messages" in page.locator("#sentiment-summary").inner_text()
     page.wait_for_function("() => document.querySelector('#alerts').innerText.includes('negative_turns')",
                            timeout=30_000, polling=250)  # the alert list
+    page.locator("#alerts [role=gridcell]", has_text="negative_turns").first.click()  # an alert opens its conversation
+    page.wait_for_function("() => document.querySelector('#conversation-turns').innerText.includes('furious')",
+                           timeout=30_000, polling=250)
     page.screenshot(path=str(ARTIFACTS / "sentiment_view_chats.png"), full_page=True)
 
     page.locator("#sentiment-kind").get_by_text("feeds").click()

@@ -74,6 +74,20 @@ def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["raised", "scope", "rule", "where", "detail"])
 
 
+def trajectory_frame(trajectory: list[dict]) -> pd.DataFrame:
+    """One conversation's scored customer turns: turn number, score, label, text."""
+    rows = [{"turn": i, "score": t["score"], "label": t["label"], "text": t["text"]}
+            for i, t in enumerate(trajectory, 1)]
+    return pd.DataFrame(rows, columns=["turn", "score", "label", "text"])
+
+
+def conversations_to_watch(alerts: list[dict], messages: list[dict], limit: int = 50) -> list[str]:
+    """Conversations with alerts first (newest first), then the latest scored ones."""
+    flagged = [a["conversation_id"] for a in alerts if a["conversation_id"]]
+    recent = [m["conversation_id"] for m in reversed(messages)]
+    return list(dict.fromkeys(flagged + recent))[:limit]
+
+
 def build_sentiment_view(service: ConversationService) -> gr.Blocks:
     company = service.settings.company_name
 
@@ -88,7 +102,19 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
                    f"**{negative / len(rows):.0%}** negative · **{len(alerts)}** alerts" if rows
                    else "Nothing scored yet: customer messages are scored as they arrive; "
                         "`assistant monitor ingest FILE` adds a news or comment feed.")
-        return table, table, counts, alerts_frame(alerts), summary, sorted(table["group"].unique())
+        watch = conversations_to_watch(alerts, await load_rows(service, "chats"))
+        return (table, table, counts, alerts_frame(alerts), summary, sorted(table["group"].unique()),
+                gr.Dropdown(choices=watch))
+
+    async def show_conversation(conversation_id: str | None):
+        if not conversation_id:
+            return trajectory_frame([]), trajectory_frame([])[["turn", "label", "score", "text"]]
+        trajectory = trajectory_frame(await asyncio.to_thread(service.store.sentiment_trajectory, conversation_id))
+        return trajectory, trajectory[["turn", "label", "score", "text"]]
+
+    def pick_alert(alert_rows: pd.DataFrame, selection: gr.SelectData):
+        row = alert_rows.iloc[selection.index[0]]
+        return row["where"] if row["scope"] == "conversation" else gr.update()
 
     def legends(groups: list[str]):
         # Gradio keeps a plot's colour domain from its first data; naming the groups redraws the plot
@@ -124,8 +150,19 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
         alerts = gr.Dataframe(headers=["raised", "scope", "rule", "where", "detail"], wrap=True,
                               column_widths=["13%", "9%", "11%", "17%", "50%"], interactive=False,
                               max_height=300, elem_id="alerts")
+        gr.Markdown("### A conversation, turn by turn")
+        with gr.Row():
+            conversation = gr.Dropdown(label="conversation (with alerts first)", choices=[], scale=1,
+                                       allow_custom_value=True, elem_id="conversation-pick")
+            turns = gr.LinePlot(x="turn", y="score", title="Customer sentiment per turn", y_lim=[-1, 1],
+                                x_axis_format="d", height=260, scale=2, elem_id="conversation-trajectory")
+        turn_texts = gr.Dataframe(headers=["turn", "label", "score", "text"], wrap=True, interactive=False,
+                                  column_widths=["7%", "10%", "8%", "75%"], max_height=300,
+                                  elem_id="conversation-turns")
+        conversation.change(show_conversation, conversation, [turns, turn_texts], api_visibility="private")
+        alerts.select(pick_alert, alerts, conversation, api_visibility="private")
         groups = gr.State([])
-        outputs = [negative, mean, distribution, alerts, summary, groups]
+        outputs = [negative, mean, distribution, alerts, summary, groups, conversation]
         inputs = [kind, window, split]
         for trigger in [*(c.change for c in inputs), gr.Timer(15).tick, page.load]:
             trigger(refresh, inputs, outputs, api_visibility="private").then(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from assistant.cli.options import add_settings_flags, flag_values
+from assistant.cli.options import add_settings_flags, flag_values, print_skipped
 
 EXAMPLES = """examples:
   assistant align --transcripts data/transcripts/lumen-support.jsonl      # the demo company, a few minutes on CPU
@@ -53,10 +53,7 @@ def print_report(report, console) -> None:
     """The end-of-run summary: data counts, losses and throughput, metrics before/after, the decision."""
     from rich.table import Table
 
-    for line in report.errors[:20]:
-        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
-    if len(report.errors) > 20:
-        console.print(f"[yellow]... and {len(report.errors) - 20} more invalid lines[/yellow]")
+    print_skipped(report.errors, console)
     data = Table(title="data", show_header=False)
     for key, value in report.data.items():
         if key != "files":

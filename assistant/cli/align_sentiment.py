@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import load_from_args, print_skipped
     from assistant.registry import RegistryError
     from assistant.sentiment.align_run import align_sentiment
     from assistant.sentiment.data import SentimentDataError
@@ -64,10 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except (SentimentDataError, EncoderError, RegistryError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
-    for line in report.errors[:20]:
-        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
-    if len(report.errors) > 20:
-        console.print(f"[yellow]... and {len(report.errors) - 20} more invalid lines[/yellow]")
+    print_skipped(report.errors, console)
     data = Table(title="data", show_header=False)
     for key, value in report.data.items():
         data.add_row(key, str(value))

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import load_from_args, print_skipped
     from assistant.registry import RegistryError
     from assistant.sentiment.data import SentimentDataError, read_labelled
     from assistant.sentiment.encoders import EncoderError
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except (SentimentDataError, RegistryError, EncoderError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
-    for line in data.errors[:10]:
-        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
+    print_skipped(data.errors, console)
     metrics = evaluate_scorer(scorer, data)
     if args.json:
         import json

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import load_from_args, print_skipped
     from assistant.registry import RegistryError
     from assistant.sentiment.encoders import EncoderError
     from assistant.sentiment.feeds import FeedError, ingest_feed
@@ -49,10 +49,7 @@ def run(args: argparse.Namespace) -> int:
         scorer = load_scorer(sentiment.scorer, settings.home_dir)
         for path in args.files:
             report = ingest_feed(store, scorer, Path(path), sentiment, defaults, args.strict)
-            for line in report.errors[:10]:
-                console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
-            if len(report.errors) > 10:
-                console.print(f"[yellow]... and {len(report.errors) - 10} more bad rows[/yellow]")
+            print_skipped(report.errors, console, what="bad rows")
             out.print(f"{path}: {report.read} rows read, {report.added} stored, {report.duplicates} already stored, "
                       f"{len(report.errors)} skipped; labels {report.labels} ({scorer.name})", soft_wrap=True)
             for alert in report.alerts:

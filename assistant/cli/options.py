@@ -61,3 +61,11 @@ def print_metrics(metrics: dict, title: str, as_json: bool) -> None:
     for name, value in metrics.items():
         table.add_row(name, str(value))
     Console().print(table)
+
+
+def print_skipped(errors: list[str], console, limit: int = 20, what: str = "invalid lines") -> None:
+    """The first `limit` skipped input lines (`file:line: reason`) and how many more there were."""
+    for line in errors[:limit]:
+        console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
+    if len(errors) > limit:
+        console.print(f"[yellow]... and {len(errors) - limit} more {what}[/yellow]")

@@ -75,22 +75,12 @@ class SentenceEncoder:
         optimizer = torch.optim.AdamW([{"params": self.model.parameters(), "lr": learning_rate},
                                        {"params": head.parameters(), "lr": learning_rate * 20}])
         targets = [classes.index(label) for label in labels]
-        order = list(range(len(texts)))
-        rng = random.Random(seed)
-        steps = epochs * ((len(order) + batch_size - 1) // batch_size)
-        with tqdm(total=steps, desc="fine-tuning encoder", unit="step") as bar:
-            for _ in range(epochs):
-                rng.shuffle(order)
-                for start in range(0, len(order), batch_size):
-                    batch = order[start:start + batch_size]
-                    embeddings = self._embed([texts[i] for i in batch])
-                    truth = torch.tensor([targets[i] for i in batch])
-                    loss = torch.nn.functional.cross_entropy(head(embeddings), truth)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-                    bar.update()
+
+        def loss(batch: list[int]):
+            truth = torch.tensor([targets[i] for i in batch])
+            return torch.nn.functional.cross_entropy(head(self._embed([texts[i] for i in batch])), truth)
+
+        _train(list(range(len(texts))), loss, optimizer, epochs, batch_size, seed, "fine-tuning encoder")
         self.model.eval()
         return head.weight.detach().numpy().astype(np.float32), head.bias.detach().numpy().astype(np.float32)
 
@@ -113,26 +103,36 @@ class SentenceEncoder:
                     pairs.append((i, rng.choice(same), 1.0))
                 if other:
                     pairs.append((i, rng.choice(other), 0.0))
+
+        def loss(batch: list[tuple[int, int, float]]):
+            left = self._embed([texts[a] for a, _, _ in batch])
+            right = self._embed([texts[b] for _, b, _ in batch])
+            cosine = torch.nn.functional.cosine_similarity(left, right)
+            return torch.nn.functional.mse_loss(cosine, torch.tensor([y for _, _, y in batch]))
+
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=learning_rate)
-        steps = epochs * ((len(pairs) + batch_size - 1) // batch_size)
-        with tqdm(total=steps, desc="contrastive pairs (few-shot)", unit="step") as bar:
-            for _ in range(epochs):
-                rng.shuffle(pairs)
-                for start in range(0, len(pairs), batch_size):
-                    batch = pairs[start:start + batch_size]
-                    left = self._embed([texts[a] for a, _, _ in batch])
-                    right = self._embed([texts[b] for _, b, _ in batch])
-                    cosine = torch.nn.functional.cosine_similarity(left, right)
-                    loss = torch.nn.functional.mse_loss(cosine, torch.tensor([y for _, _, y in batch]))
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    bar.update()
+        _train(pairs, loss, optimizer, epochs, batch_size, seed, "contrastive pairs (few-shot)")
         self.model.eval()
 
     def save(self, folder: Path) -> str:
         self.model.save(str(folder / "encoder"))
         return "encoder"
+
+
+def _train(items: list, loss_of, optimizer, epochs: int, batch_size: int, seed: int, description: str) -> None:
+    """Shuffled mini-batches for `epochs`, one optimizer step per batch, with a progress bar showing the loss."""
+    rng = random.Random(seed)
+    items = list(items)
+    with tqdm(total=epochs * -(-len(items) // batch_size), desc=description, unit="step") as bar:
+        for _ in range(epochs):
+            rng.shuffle(items)
+            for start in range(0, len(items), batch_size):
+                loss = loss_of(items[start:start + batch_size])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.update()
 
 
 def load_encoder(spec: str, base: Path | None = None):
