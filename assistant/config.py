@@ -71,6 +71,23 @@ class GenerationSettings(_Section):
     repetition_penalty: float = Field(1.15, ge=1, le=2, description="discourages loops in small models (1 = off)")
 
 
+HUMAN_REQUEST_PHRASES = [
+    "talk to a human", "speak to a human", "talk to a person", "speak to a person", "real person", "human agent",
+    "live agent", "talk to someone", "speak to someone", "representative", "转人工", "人工客服", "找人工", "真人",
+]
+
+
+class HandoffSettings(_Section):
+    """When the bot hands a conversation to a human; each handoff is recorded with its reason."""
+
+    on_customer_request: bool = Field(True, description="the customer asks for a human (button or words)")
+    request_phrases: list[str] = Field(default_factory=lambda: list(HUMAN_REQUEST_PHRASES),
+                                       description="words that mean 'let me talk to a human' (case-insensitive)")
+    on_no_source: bool = Field(False, description="hand off when retrieval finds nothing relevant (else only offer)")
+    after_failed_answers: int = Field(2, ge=0, description="hand off after this many failed bot answers in a row "
+                                                          "(no source or broken); 0 = never")
+
+
 CHURN_WORDS = [
     "cancel my", "close my account", "switch to another", "unsubscribe", "complaint", "complain", "lawyer",
     "chargeback", "never again", "worst service", "report you", "scam",
@@ -124,6 +141,7 @@ class Settings(_Section):
     transformers: TransformersSettings = Field(default_factory=TransformersSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
 
     @property
     def home_dir(self) -> Path:

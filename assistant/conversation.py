@@ -55,6 +55,16 @@ async def canned_answer(text: str) -> AsyncIterator[Delta]:
     yield Delta(finish_reason="stop", prompt_tokens=0, completion_tokens=0)
 
 
+def asks_for_human(text: str, phrases: list[str]) -> bool:
+    lowered = text.lower()
+    return any(phrase.lower() in lowered for phrase in phrases if phrase.strip())
+
+
+def waiting_for_human_answer(company: str) -> str:
+    return (f"I've asked a colleague from the {company} team to join this conversation; they will reply here. "
+            "You can keep writing in the meantime.")
+
+
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
@@ -108,10 +118,19 @@ class ConversationService:
             yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
             return
+        handoff = self.settings.handoff
+        if handoff.on_customer_request and asks_for_human(text, handoff.request_phrases):
+            async for event in self.hand_to_human(conversation_id, user_id, "customer_asked", text):
+                yield event
+            return
         grounding = await self.ground(text)
         if grounding is not None and not grounding.relevant:
             async for event in self._dont_know(conversation_id, user_id, text):
                 yield event
+            if handoff.on_no_source:
+                await asyncio.to_thread(self.store.request_human, conversation_id, "no_relevant_source", text)
+            else:
+                await self._after_failed_answers(conversation_id)
             return
         sources = grounding.sources if grounding else []
         history = await asyncio.to_thread(
@@ -129,6 +148,37 @@ class ConversationService:
         async with aclosing(self._stream_and_store(answer_id, messages, sources)) as events:
             async for event in events:
                 yield event
+                if event.type == "error":
+                    await self._after_failed_answers(conversation_id)
+
+    async def hand_to_human(self, conversation_id: str, user_id: int | None, reason: str,
+                            detail: str | None = None) -> AsyncIterator[AnswerEvent]:
+        """Ask for a human (recorded with its reason) and tell the customer, once per open request."""
+        request = await asyncio.to_thread(self.store.request_human, conversation_id, reason, detail)
+        text = waiting_for_human_answer(self.settings.company_name)
+        answer_id = None
+        if request["created"]:
+            answer_id = await asyncio.to_thread(
+                self.store.add_message, conversation_id, "assistant", text, "complete", None,
+                {"sources": [], "grounded": False, "reason": "handoff", "handoff_reason": reason})
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id,
+                                       "conversation_status": "waiting_human"})
+        if request["created"]:
+            yield AnswerEvent("delta", {"text": text})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "waiting_for_human", "handoff_reason": reason})
+
+    async def _after_failed_answers(self, conversation_id: str) -> None:
+        """Hand off when the last `handoff.after_failed_answers` bot answers all failed (no source, or broken)."""
+        needed = self.settings.handoff.after_failed_answers
+        if not needed:
+            return
+        recent = await asyncio.to_thread(self.store.messages, conversation_id, 4 * needed)
+        answers = [m for m in recent if m["role"] == "assistant"][-needed:]
+        failed = [m for m in answers
+                  if m["status"] in ("error", "partial") or m["metadata"].get("reason") == "no_relevant_source"]
+        if len(answers) == needed and len(failed) == needed:
+            await asyncio.to_thread(self.store.request_human, conversation_id, "bot_failed_twice" if needed == 2
+                                    else f"bot_failed_{needed}_times", None)
 
     async def _dont_know(self, conversation_id: str, user_id: int, question: str) -> AsyncIterator[AnswerEvent]:
         """No relevant passage: say so and offer a human, without asking the model to guess."""

@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from assistant.api.errors import APIError
-from assistant.api.schemas import CreateConversationRequest, FeedbackRequest, PostMessageRequest
+from assistant.api.schemas import (
+    CloseRequest,
+    CreateConversationRequest,
+    FeedbackRequest,
+    HandoffRequest,
+    PostMessageRequest,
+)
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
 from assistant.conversation import AnswerEvent, ConversationService
 
@@ -36,8 +42,30 @@ async def get_conversation(request: Request, conversation_id: str) -> dict:
 
 
 @router.get("/{conversation_id}/messages")
-async def list_messages(request: Request, conversation_id: str) -> dict:
-    return {"messages": await asyncio.to_thread(_service(request).store.messages, conversation_id)}
+async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0)) -> dict:
+    """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
+    store = _service(request).store
+    messages = await asyncio.to_thread(store.messages_after if after else store.messages, conversation_id,
+                                       *([after] if after else []))
+    conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
+    return {"messages": messages, "status": conversation["status"]}
+
+
+@router.post("/{conversation_id}/handoff")
+async def ask_for_human(request: Request, conversation_id: str, body: HandoffRequest | None = None) -> dict:
+    """The customer asks for a human: recorded with its reason; the bot stays silent from now on."""
+    body = body or HandoffRequest()
+    service = _service(request)
+    events = [e async for e in service.hand_to_human(conversation_id, None, body.reason, body.detail)]
+    return {"status": "waiting_human", "message_id": events[-1].data["message_id"]}
+
+
+@router.post("/{conversation_id}/close")
+async def close(request: Request, conversation_id: str, body: CloseRequest | None = None) -> dict:
+    """End the conversation, with the customer's satisfaction rating if given (also accepted after closing)."""
+    body = body or CloseRequest()
+    await asyncio.to_thread(_service(request).store.close_conversation, conversation_id, body.csat)
+    return {"status": "closed", "csat": body.csat}
 
 
 @router.post("/{conversation_id}/messages")

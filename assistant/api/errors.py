@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.conversation import ConversationClosedError, InvalidMessageError
 from assistant.engines.base import EngineError, EngineUnavailableError
-from assistant.store import ConversationNotFoundError, MessageNotFoundError
+from assistant.store import ConversationNotFoundError, HandoffError, MessageNotFoundError
 
 
 class APIError(Exception):
@@ -72,6 +72,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConversationClosedError)
     async def _closed(_: Request, exc: ConversationClosedError):
+        return _respond(409, str(exc), "conflict_error")
+
+    @app.exception_handler(HandoffError)
+    async def _handoff(_: Request, exc: HandoffError):
         return _respond(409, str(exc), "conflict_error")
 
     @app.exception_handler(EngineUnavailableError)

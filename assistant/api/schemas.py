@@ -67,3 +67,20 @@ class FeedbackRequest(BaseModel):
     comment: str | None = Field(None, max_length=4000)
     corrected_text: str | None = Field(None, min_length=1, max_length=8000)
     author: str | None = Field(None, max_length=128)
+
+
+class HandoffRequest(BaseModel):
+    """The customer asks for a human (the chat's "talk to a human" button)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["customer_asked"] = "customer_asked"
+    detail: str | None = Field(None, max_length=2000)
+
+
+class CloseRequest(BaseModel):
+    """End a conversation, optionally with the customer's satisfaction rating (1-5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    csat: int | None = Field(None, ge=1, le=5)

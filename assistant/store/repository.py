@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.store import migrate
+from assistant.store.handoff_records import HandoffRecords
 from assistant.store.schema import Conversation, Feedback, Handoff, Message, utcnow
 from assistant.store.sentiment_records import SentimentRecords
 
@@ -61,6 +62,8 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "status": conversation.status,
         "created_at": _iso(conversation.created_at),
         "updated_at": _iso(conversation.updated_at),
+        "closed_at": _iso(conversation.closed_at),
+        "csat": conversation.csat,
         "metadata": conversation.meta or {},
     }
 
@@ -72,7 +75,7 @@ def _iso(value: datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
-class Store(SentimentRecords):
+class Store(SentimentRecords, HandoffRecords):
     """A conversation store on one database URL; the schema is migrated to head on open."""
 
     def __init__(self, url: str):
@@ -157,15 +160,7 @@ class Store(SentimentRecords):
 
     def add_handoff(self, conversation_id: str, reason: str, detail: str | None = None) -> int:
         """Record that a human was asked for and put the conversation in the waiting state."""
-        with self.session() as session, session.begin():
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise ConversationNotFoundError(conversation_id)
-            handoff = Handoff(conversation_id=conversation_id, reason=reason, detail=detail)
-            session.add(handoff)
-            conversation.status = "waiting_human"
-            conversation.updated_at = utcnow()
-        return handoff.id
+        return self.request_human(conversation_id, reason, detail)["handoff_id"]
 
     def alignment_cursor(self) -> dict[str, int]:
         """The newest message and feedback ids: what a training run has seen."""

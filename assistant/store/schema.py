@@ -5,12 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite drops the zone on read: the values are stored in UTC."""
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
 def new_id() -> str:
@@ -33,6 +38,8 @@ class Conversation(Base):
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    csat: Mapped[int | None] = mapped_column(Integer)  # the customer's 1-5 satisfaction rating at the end
     meta: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
 
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
@@ -125,3 +132,16 @@ class SentimentAlert(Base):
     entity: Mapped[str | None] = mapped_column(String(128))
     window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Operator(Base):
+    """A support-team member who signs in to the operator console (password stored as a scrypt hash)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,12 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from assistant.store.schema import Conversation, FeedItem, Message, SentimentAlert
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite drops the zone on read: the values are stored in UTC."""
-    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
+from assistant.store.schema import Conversation, FeedItem, Message, SentimentAlert, as_utc
 
 
 def feed_hash(text: str, published_at: datetime, source: str | None, entity: str | None) -> str:
@@ -50,7 +45,7 @@ class SentimentRecords:
                 .where(Message.conversation_id == conversation_id, Message.role == "user",
                        Message.sentiment_label.is_not(None))
                 .order_by(Message.id)).all()
-            return [{"message_id": r.id, "created_at": _utc(r.created_at), "text": r.content,
+            return [{"message_id": r.id, "created_at": as_utc(r.created_at), "text": r.content,
                      "label": r.sentiment_label, "score": r.sentiment_score} for r in rows]
 
     def conversation_status(self, conversation_id: str) -> str | None:
@@ -69,7 +64,7 @@ class SentimentRecords:
         if until is not None:
             query = query.where(Message.created_at < until)
         with self.session() as session:
-            return [{"id": r.id, "conversation_id": r.conversation_id, "time": _utc(r.created_at), "text": r.content,
+            return [{"id": r.id, "conversation_id": r.conversation_id, "time": as_utc(r.created_at), "text": r.content,
                      "label": r.sentiment_label, "score": r.sentiment_score, "source": f"chat:{r.channel}",
                      "entity": None, "topic": None}
                     for r in session.execute(query.order_by(Message.id))]
@@ -103,7 +98,7 @@ class SentimentRecords:
         if entity is not None:
             query = query.where(FeedItem.entity == entity)
         with self.session() as session:
-            return [{"id": f.id, "time": _utc(f.published_at), "text": f.text, "label": f.sentiment_label,
+            return [{"id": f.id, "time": as_utc(f.published_at), "text": f.text, "label": f.sentiment_label,
                      "score": f.sentiment_score, "source": f.source, "entity": f.entity, "topic": f.topic}
                     for f in session.scalars(query.order_by(FeedItem.published_at, FeedItem.id))]
 
@@ -125,5 +120,5 @@ class SentimentRecords:
         with self.session() as session:
             return [{"id": a.id, "scope": a.scope, "rule": a.rule, "detail": a.detail,
                      "conversation_id": a.conversation_id, "entity": a.entity,
-                     "window_start": _utc(a.window_start), "created_at": _utc(a.created_at)}
+                     "window_start": as_utc(a.window_start), "created_at": as_utc(a.created_at)}
                     for a in session.scalars(query)]
