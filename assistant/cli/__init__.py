@@ -22,6 +22,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("monitor", "ingest"), "assistant.cli.monitor_ingest", "score and store a news/comment feed; feed alerts"),
     (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
     (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),
+    (("operators",), "assistant.cli.operators", "operator accounts for the operator console"),
     (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("eval", "answers"), "assistant.cli.eval_answers", "evaluate answers end to end against references"),

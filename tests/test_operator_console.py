@@ -1,0 +1,72 @@
+"""The operator console: login required, the conversation list and transcript shown as operators need them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from assistant.cli import main
+
+
+def test_console_needs_an_operator_login(client):
+    store = client.app.state.service.store
+    store.create_operator("maria", "correct horse battery")
+    assert client.get("/operator/config").status_code == 401
+    bad = client.post("/operator/login", data={"username": "maria", "password": "nope"})
+    assert bad.status_code == 400
+    good = client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"})
+    assert good.status_code == 200
+    assert client.get("/operator/config").status_code == 200
+
+
+def test_conversation_list_puts_the_longest_wait_first():
+    from ui.operator_console import overview_frame
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def row(id_, status, waiting_min=None, updated_min=0, alerts=0):
+        return {"id": id_, "status": status, "customer_id": None, "channel": "web",
+                "updated_at": now - timedelta(minutes=updated_min), "last_role": "user", "last_message": "hi",
+                "sentiment": "negative" if alerts else None, "sentiment_score": -0.7 if alerts else None,
+                "handoff_reason": None, "agent": None, "alerts": alerts, "csat": None,
+                "waiting_since": now - timedelta(minutes=waiting_min) if waiting_min is not None else None}
+
+    rows = [row("a", "bot", updated_min=1), row("b", "waiting_human", waiting_min=3),
+            row("c", "waiting_human", waiting_min=12, alerts=2), row("d", "closed", updated_min=30)]
+    table = overview_frame(rows, now)
+    assert list(table["id"]) == ["c", "b", "a", "d"]
+    assert list(table["waiting"][:2]) == ["12 min", "3 min"] and table["sentiment"][0] == "negative (-0.70)"
+    assert list(overview_frame(rows, now, alerts_only=True)["id"]) == ["c"]
+
+
+def test_transcript_shows_agents_and_feedback(client):
+    from ui.operator_console import answer_choices, transcript_messages
+
+    store = client.app.state.service.store
+    conversation = store.create_conversation()["id"]
+    store.add_message(conversation, "user", "Where is my parcel?")
+    answer = store.add_message(conversation, "assistant", "It is on the moon.")
+    store.add_feedback(answer, rating=-1, comment="wrong")
+    store.add_feedback(answer, corrected_text="It arrives tomorrow.", author="maria")
+    store.take_over(conversation, "maria")
+    store.add_agent_message(conversation, "maria", "Sorry about that!")
+    shown = transcript_messages(store.transcript(conversation))
+    assert [m["role"] for m in shown] == ["user", "assistant", "assistant"]
+    assert "👎" in shown[1]["content"] and "“wrong”" in shown[1]["content"]
+    assert "corrected to: It arrives tomorrow." in shown[1]["content"]
+    assert shown[2]["content"].startswith("**maria** (agent)")
+    assert answer_choices(store.transcript(conversation)) == [(f"#{answer}: It is on the moon.", answer)]
+    [pair_source] = [c for c in store.conversations_for_alignment() if c["id"] == conversation]
+    assert pair_source["feedback"][answer]["corrected_text"] == "It arrives tomorrow."
+
+
+def test_operators_cli(tmp_path, capsys, monkeypatch):
+    import io
+
+    home = ["--home", str(tmp_path / "home")]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert main(["operators", "create", "li", "--display-name", "Li Wei", "--password-stdin", *home]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["operators", "create", "kim", "--password-stdin", *home]) == 2
+    assert "at least 8" in capsys.readouterr().err
+    assert main(["operators", "list", *home]) == 0
+    assert "li\tLi Wei" in capsys.readouterr().out

@@ -1,0 +1,220 @@
+"""The operator console (Gradio, login required), mounted at /operator: live conversations with status, waiting
+time, sentiment and alerts; take over, reply as the agent, hand back, close; correct a bot answer (stored as the
+better answer, which `assistant align --from-store` turns into a preference pair); export transcripts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+
+import gradio as gr
+import pandas as pd
+from fastapi import FastAPI
+
+from assistant.conversation import ConversationService, validate_text
+from assistant.store import HandoffError
+
+CSS = """
+.gradio-container {max-width: 1400px !important; margin: auto;}
+"""
+STATUSES = {"all": None, "waiting for a human": "waiting_human", "with a human": "human", "bot": "bot",
+            "closed": "closed"}
+OVERVIEW_COLUMNS = ["status", "waiting", "customer", "last message", "sentiment", "alerts", "agent", "updated", "id"]
+
+
+def _minutes(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    minutes = int((now - since).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
+def overview_frame(rows: list[dict], now: datetime | None = None, alerts_only: bool = False) -> pd.DataFrame:
+    """The conversation list: waiting ones first (longest wait first), then by last activity."""
+    now = now or datetime.now(UTC)
+    if alerts_only:
+        rows = [r for r in rows if r["alerts"]]
+    rows = sorted(rows, key=lambda r: (r["waiting_since"] is None, r["waiting_since"] or now,
+                                       -r["updated_at"].timestamp()))
+    table = [{
+        "status": r["status"].replace("_", " "), "waiting": _minutes(r["waiting_since"], now),
+        "customer": r["customer_id"] or r["channel"],
+        "last message": f"{r['last_role'] or ''}: {r['last_message'][:120]}" if r["last_role"] else "",
+        "sentiment": f"{r['sentiment']} ({r['sentiment_score']:+.2f})" if r["sentiment"] else "",
+        "alerts": r["alerts"] or "", "agent": r["agent"] or "", "updated": r["updated_at"].strftime("%H:%M:%S"),
+        "id": r["id"]} for r in rows]
+    return pd.DataFrame(table, columns=OVERVIEW_COLUMNS)
+
+
+def transcript_messages(transcript: list[dict]) -> list[dict]:
+    """Chatbot messages: customer on the right, bot and agents on the left (named), feedback under an answer."""
+    shown = []
+    for m in transcript:
+        if m["role"] == "user":
+            shown.append({"role": "user", "content": m["content"]})
+            continue
+        who = f"**{m['agent']}** (agent)" if m["role"] == "agent" else "bot"
+        text = m["content"] or f"_({m['status']})_"
+        feedback = m.get("feedback") or {}
+        notes = []
+        if feedback.get("rating"):
+            notes.append("👍" if feedback["rating"] > 0 else "👎")
+        if feedback.get("comment"):
+            notes.append(f"“{feedback['comment']}”")
+        if feedback.get("corrected_text"):
+            notes.append(f"corrected to: {feedback['corrected_text']}")
+        footer = f"\n\n> {' · '.join(notes)}" if notes else ""
+        shown.append({"role": "assistant", "content": f"{who} · #{m['id']}\n\n{text}{footer}"})
+    return shown
+
+
+def answer_choices(transcript: list[dict]) -> list[tuple[str, int]]:
+    return [(f"#{m['id']}: {m['content'][:70]}", m["id"]) for m in transcript
+            if m["role"] == "assistant" and m["content"].strip()]
+
+
+def export_file(rows: list[dict]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", prefix="transcripts-", delete=False,
+                                     encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return handle.name
+
+
+def parse_day(text: str, field: str) -> datetime:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise gr.Error(f"{field}: '{text}' is not a date like 2026-11-28") from None
+
+
+def build_operator_console(service: ConversationService) -> gr.Blocks:
+    store = service.store
+
+    def operator(request: gr.Request) -> str:
+        return request.username or "operator"
+
+    async def refresh(status_name: str, alerts_only: bool):
+        rows = await asyncio.to_thread(store.conversation_overview, STATUSES[status_name])
+        waiting = sum(1 for r in rows if r["status"] == "waiting_human")
+        return overview_frame(rows, alerts_only=alerts_only), f"**{waiting}** waiting for a human"
+
+    async def open_conversation(conversation_id: str | None):
+        if not conversation_id:
+            return [], gr.Dropdown(choices=[], value=None), "", "Pick a conversation in the list."
+        try:
+            transcript = await asyncio.to_thread(store.transcript, conversation_id)
+            info = await asyncio.to_thread(store.get_conversation, conversation_id)
+        except LookupError:
+            return [], gr.Dropdown(choices=[], value=None), "", "That conversation no longer exists."
+        status = f"**{info['status'].replace('_', ' ')}** · {info['channel']} · {conversation_id}"
+        if info.get("csat"):
+            status += f" · CSAT {info['csat']}/5"
+        return transcript_messages(transcript), gr.Dropdown(choices=answer_choices(transcript)), "", status
+
+    def pick(table: pd.DataFrame, selection: gr.SelectData):
+        return table.iloc[selection.index[0]]["id"]
+
+    async def act(action: str, conversation_id: str | None, request: gr.Request):
+        if not conversation_id:
+            raise gr.Error("pick a conversation first")
+        try:
+            if action == "take":
+                await asyncio.to_thread(store.take_over, conversation_id, operator(request))
+            elif action == "back":
+                await asyncio.to_thread(store.hand_back, conversation_id)
+            else:
+                await asyncio.to_thread(store.close_conversation, conversation_id)
+        except HandoffError as exc:
+            raise gr.Error(str(exc)) from exc
+        return await open_conversation(conversation_id)
+
+    async def reply(text: str, conversation_id: str | None, request: gr.Request):
+        if not conversation_id:
+            raise gr.Error("pick a conversation first")
+        try:
+            validate_text(text, service.settings.max_message_chars, "reply")
+            await asyncio.to_thread(store.add_agent_message, conversation_id, operator(request), text.strip())
+        except (HandoffError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return await open_conversation(conversation_id)
+
+    async def load_answer(conversation_id: str | None, message_id: int | None) -> str:
+        if not conversation_id or not message_id:
+            return ""
+        transcript = await asyncio.to_thread(store.transcript, conversation_id)
+        return next((m["content"] for m in transcript if m["id"] == message_id), "")
+
+    async def correct(conversation_id: str | None, message_id: int | None, text: str, request: gr.Request):
+        if not message_id or not text.strip():
+            raise gr.Error("pick a bot answer and write the better answer")
+        await asyncio.to_thread(store.add_feedback, message_id, None, None, text.strip(), operator(request))
+        gr.Info("Saved: the next `assistant align --from-store` learns from it.")
+        return await open_conversation(conversation_id)
+
+    async def export(first: str, last: str):
+        start, end = parse_day(first, "from"), parse_day(last, "to") + timedelta(days=1)
+        rows = await asyncio.to_thread(store.export_transcripts, start, end)
+        if not rows:
+            raise gr.Error(f"no conversations from {first} to {last}")
+        return export_file(rows)
+
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    with gr.Blocks(title=f"{service.settings.company_name} — operator console") as page:
+        with gr.Row():
+            gr.Markdown(f"## {service.settings.company_name}: operator console")
+            waiting = gr.Markdown(elem_id="waiting-count")
+        with gr.Row():
+            with gr.Column(scale=5):
+                with gr.Row():
+                    status = gr.Radio(list(STATUSES), value="all", label="show", elem_id="status-filter")
+                    alerts_only = gr.Checkbox(label="only with sentiment alerts")
+                table = gr.Dataframe(headers=OVERVIEW_COLUMNS, interactive=False, wrap=True, max_height=640,
+                                     column_widths=["9%", "7%", "9%", "33%", "12%", "5%", "7%", "8%", "10%"],
+                                     elem_id="conversations")
+            with gr.Column(scale=4):
+                current = gr.Textbox(visible=False, elem_id="current-conversation")
+                heading = gr.Markdown("Pick a conversation in the list.", elem_id="conversation-status")
+                chat = gr.Chatbot(label="transcript", height=420, elem_id="transcript")
+                with gr.Row():
+                    take = gr.Button("Take over", variant="primary", elem_id="take-over")
+                    back = gr.Button("Hand back to the bot", elem_id="hand-back")
+                    close = gr.Button("Close", variant="stop", elem_id="close-conversation")
+                answer = gr.Textbox(placeholder="Reply as the agent and press Enter", show_label=False,
+                                    submit_btn="Send", elem_id="agent-reply")
+                with gr.Accordion("Correct a bot answer", open=False, elem_id="correction-panel"):
+                    which = gr.Dropdown(label="bot answer", choices=[], elem_id="answer-pick")
+                    better = gr.Textbox(label="the better answer", lines=4, elem_id="better-answer")
+                    save = gr.Button("Save as the better answer", elem_id="save-correction")
+                with gr.Accordion("Export transcripts (align JSONL)", open=False):
+                    with gr.Row():
+                        first = gr.Textbox(value=today, label="from (YYYY-MM-DD)")
+                        last = gr.Textbox(value=today, label="to (YYYY-MM-DD)")
+                    export_button = gr.Button("Export")
+                    exported = gr.File(label="transcripts", elem_id="export-file")
+        shown = [chat, which, answer, heading]
+        for trigger in (status.change, alerts_only.change, gr.Timer(5).tick, page.load):
+            trigger(refresh, [status, alerts_only], [table, waiting], api_visibility="private")
+        table.select(pick, table, current, api_visibility="private")
+        current.change(open_conversation, current, shown, api_visibility="private")
+        gr.Timer(3).tick(open_conversation, current, shown, api_visibility="private")
+        for button, action in ((take, "take"), (back, "back"), (close, "close")):
+            button.click(act, [gr.State(action), current], shown, api_visibility="private")
+        answer.submit(reply, [answer, current], shown, api_visibility="private")
+        which.change(load_answer, [current, which], better, api_visibility="private")
+        save.click(correct, [current, which, better], shown, api_visibility="private")
+        export_button.click(export, [first, last], exported, api_visibility="private")
+    return page
+
+
+def mount(app: FastAPI, service: ConversationService) -> None:
+    """Entry point of the `assistant.views` group; operators sign in with accounts from `assistant operators`."""
+
+    def check(username: str, password: str) -> bool:
+        return service.store.verify_operator(username, password) is not None
+
+    gr.mount_gradio_app(app, build_operator_console(service), path="/operator", css=CSS, footer_links=[],
+                        auth=check, auth_message="Operator console: sign in with an account made by "
+                                                 "`assistant operators create NAME`.")
