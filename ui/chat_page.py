@@ -1,74 +1,147 @@
-"""The customer chat page (Gradio), mounted at /chat on the API's port."""
+"""The customer chat page (Gradio), mounted at /chat on the API's port: streamed answers, "talk to a human", the
+agent's replies as they come, and a clear status while a human is asked for or has joined."""
 
 from __future__ import annotations
+
+import asyncio
 
 import gradio as gr
 from fastapi import FastAPI
 
 from assistant.conversation import ConversationService
-from assistant.store import ConversationNotFoundError
+from assistant.store import ConversationNotFoundError, HandoffError
 
 CSS = """
 .gradio-container {max-width: 860px !important; margin: auto;}
 #chat-title {text-align: center;}
+#chat-status {min-height: 1.5em;}
 """
+
+
+def status_line(conversation: dict | None, agent: str | None = None) -> str:
+    """What the customer should know about who is answering."""
+    status = (conversation or {}).get("status", "bot")
+    if status == "waiting_human":
+        return "⏳ A colleague has been asked to join. You can keep writing; they will see everything."
+    if status == "human":
+        return f"🧑 **{agent or 'A colleague'}** from our team has joined the conversation."
+    if status == "closed":
+        return "This conversation is closed. Clear the chat to start a new one."
+    return ""
+
+
+def shown_message(message: dict) -> dict | None:
+    """A stored message as the customer sees it (agents are named); empty bot placeholders are left out."""
+    if not message["content"]:
+        return None
+    if message["role"] == "user":
+        return {"role": "user", "content": message["content"]}
+    if message["role"] == "agent":
+        name = message["metadata"].get("agent") or "agent"
+        return {"role": "assistant", "content": f"**{name}** (our team): {message['content']}"}
+    return {"role": "assistant", "content": message["content"]}
 
 
 def build_chat_page(service: ConversationService) -> gr.Blocks:
     company = service.settings.company_name
+    store = service.store
 
     async def respond(text: str, history: list[dict], conversation_id: str | None):
         text = (text or "").strip()
         if not text:
-            yield history, conversation_id, ""
+            yield history, conversation_id, "", gr.update()
             return
         if conversation_id is None:
             conversation_id = (await service.create_conversation(channel="web"))["id"]
         history = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield history, conversation_id, ""
+        yield history, conversation_id, "", gr.update()
         try:
             async for event in service.answer(conversation_id, text):
                 if event.type == "delta":
                     history[-1]["content"] += event.data["text"]
-                    yield history, conversation_id, ""
+                    yield history, conversation_id, "", gr.update()
                 elif event.type == "error":
                     history[-1]["content"] += f"\n\n_{event.data['message']}_"
-                    yield history, conversation_id, ""
+                    yield history, conversation_id, "", gr.update()
         except ConversationNotFoundError:
-            yield history[:-2], None, text
+            yield history[:-2], None, text, ""
+            return
         except ValueError as exc:
             history[-1]["content"] = f"_{exc}_"
-            yield history, conversation_id, ""
+        if not history[-1]["content"]:  # a human has the conversation: the bot said nothing
+            history = history[:-1]
+        yield history, conversation_id, "", await _status(conversation_id)
+
+    async def ask_for_human(history: list[dict], conversation_id: str | None):
+        if conversation_id is None:
+            conversation_id = (await service.create_conversation(channel="web"))["id"]
+        try:
+            async for event in service.hand_to_human(conversation_id, None, "customer_asked"):
+                if event.type == "delta":
+                    history = [*history, {"role": "assistant", "content": event.data["text"]}]
+        except HandoffError as exc:
+            return history, conversation_id, f"_{exc}_"
+        return history, conversation_id, await _status(conversation_id)
+
+    async def _status(conversation_id: str | None) -> str:
+        if not conversation_id:
+            return ""
+        try:
+            state = await asyncio.to_thread(store.handoff_state, conversation_id)
+        except ConversationNotFoundError:
+            return ""
+        return status_line(state, state["agent"])
+
+    async def poll(history: list[dict], conversation_id: str | None, last_agent_id: int):
+        """While a human is involved, show the agent's new replies and the current status."""
+        if not conversation_id:
+            return gr.update(), last_agent_id, gr.update()
+        try:
+            conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
+        except ConversationNotFoundError:
+            return gr.update(), last_agent_id, ""
+        if conversation["status"] == "bot" and not last_agent_id:
+            return gr.update(), last_agent_id, gr.update()
+        new = [m for m in await asyncio.to_thread(store.messages_after, conversation_id, last_agent_id)
+               if m["role"] == "agent"]
+        status = await _status(conversation_id)
+        if not new:
+            return gr.update(), last_agent_id, status
+        shown = [shown_message(m) for m in new]
+        return [*history, *[m for m in shown if m]], new[-1]["id"], status
 
     async def restore(conversation_id: str | None):
         if not conversation_id:
-            return [], None
+            return [], None, 0, ""
         try:
-            messages = await _history(service, conversation_id)
+            rows = await asyncio.to_thread(store.messages, conversation_id)
         except ConversationNotFoundError:
-            return [], None
-        return messages, conversation_id
+            return [], None, 0, ""
+        agents = [m["id"] for m in rows if m["role"] == "agent"]
+        shown = [s for s in (shown_message(m) for m in rows) if s]
+        return shown, conversation_id, max(agents, default=0), await _status(conversation_id)
 
     with gr.Blocks(title=f"{company} — support chat") as page:
         gr.Markdown(f"## {company} support\nAsk about your account, orders, shipping, returns or billing.",
                     elem_id="chat-title")
         conversation_id = gr.BrowserState(None, storage_key="assistant-conversation")
+        last_agent_id = gr.State(0)
         chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chatbot")
+        status = gr.Markdown(elem_id="chat-status")
         box = gr.Textbox(placeholder="Type your question and press Enter", show_label=False,
                          submit_btn="Send", elem_id="message-box", max_length=service.settings.max_message_chars)
-        box.submit(respond, [box, chatbot, conversation_id], [chatbot, conversation_id, box],
+        human = gr.Button("Talk to a human", size="sm", elem_id="talk-to-human")
+        box.submit(respond, [box, chatbot, conversation_id], [chatbot, conversation_id, box, status],
                    api_visibility="private", concurrency_limit=None)
-        chatbot.clear(lambda: None, None, [conversation_id], api_visibility="private")  # a new conversation
-        page.load(restore, [conversation_id], [chatbot, conversation_id], api_visibility="private")
+        human.click(ask_for_human, [chatbot, conversation_id], [chatbot, conversation_id, status],
+                    api_visibility="private")
+        gr.Timer(2).tick(poll, [chatbot, conversation_id, last_agent_id], [chatbot, last_agent_id, status],
+                         api_visibility="private")
+        chatbot.clear(lambda: (None, 0, ""), None, [conversation_id, last_agent_id, status],
+                      api_visibility="private")  # a new conversation
+        page.load(restore, [conversation_id], [chatbot, conversation_id, last_agent_id, status],
+                  api_visibility="private")
     return page
-
-
-async def _history(service: ConversationService, conversation_id: str) -> list[dict]:
-    import asyncio
-
-    rows = await asyncio.to_thread(service.store.messages, conversation_id)
-    return [{"role": "user" if m["role"] == "user" else "assistant", "content": m["content"]}
-            for m in rows if m["content"]]
 
 
 def mount(app: FastAPI, service: ConversationService) -> None:

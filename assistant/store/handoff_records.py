@@ -88,6 +88,14 @@ class HandoffRecords:
             conversation.status = "bot"
             conversation.updated_at = utcnow()
 
+    def handoff_state(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation's status and, while a human is asked for or involved, the reason and the agent."""
+        with self.session() as session:
+            conversation = self._conversation(session, conversation_id)
+            handoff = self._open_handoff(session, conversation_id)
+            return {"status": conversation.status, "reason": handoff.reason if handoff else None,
+                    "agent": handoff.agent if handoff else None}
+
     def add_agent_message(self, conversation_id: str, agent: str, text: str) -> int:
         """A human agent's reply; only in a conversation the operator has taken over."""
         with self.session() as session, session.begin():

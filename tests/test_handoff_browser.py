@@ -1,0 +1,92 @@
+"""Human handoff in a real browser: the customer asks for a human on the chat page, an operator signs in to the
+console, takes over and replies; the customer sees the agent's reply and the bot sends nothing more."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM
+
+pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
+                                reason="chromium is not installed (.ci/run installs it)")
+
+
+@pytest.fixture
+def live_app(make_settings):
+    from assistant.api.app import create_app
+    from assistant.api.background import BackgroundServer
+    from assistant.runtime import build_service
+
+    service = build_service(make_settings(**{"sentiment.feeds": []}))
+    service.store.create_operator("maria", "correct horse battery", "Maria")
+    with BackgroundServer(create_app(service)) as url:
+        yield url, service
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):
+    url, service = live_app
+    ARTIFACTS.mkdir(exist_ok=True)
+    customer = browser.new_page(viewport={"width": 900, "height": 900})
+    customer.goto(f"{url}/chat/")
+    box = customer.locator("#message-box textarea")
+    box.fill("My parcel never arrived.")
+    box.press("Enter")
+    deadline = time.monotonic() + 60
+    while not any(m["role"] == "assistant" and m["status"] == "complete"
+                  for c in service.store.conversation_overview() for m in service.store.messages(c["id"])):
+        assert time.monotonic() < deadline, "the bot did not answer"
+        time.sleep(0.25)
+    customer.locator("#talk-to-human").click()
+    customer.wait_for_function("() => document.querySelector('#chat-status').innerText.includes('asked to join')",
+                               timeout=30_000, polling=250)
+
+    operator = browser.new_page(viewport={"width": 1400, "height": 950})
+    operator.goto(f"{url}/operator/")
+    operator.locator("input[type=text]").first.fill("maria")
+    operator.locator("input[type=password]").fill("correct horse battery")
+    operator.get_by_role("button", name="Login").click()
+    row = operator.locator("#conversations [role=gridcell]", has_text="waiting human").first
+    row.wait_for(timeout=30_000)
+    operator.wait_for_function("() => document.querySelector('#waiting-count').innerText.includes('1')",
+                               timeout=30_000, polling=250)
+    row.click()
+    operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('never arrived')",
+                               timeout=30_000, polling=250)
+    operator.locator("#take-over").click()
+    operator.wait_for_function("() => document.querySelector('#conversation-status').innerText.includes('human')",
+                               timeout=30_000, polling=250)
+    reply = operator.locator("#agent-reply textarea")
+    reply.fill("Hi, I'm Maria. I have sent a replacement today.")
+    reply.press("Enter")
+    operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('replacement')",
+                               timeout=30_000, polling=250)
+    operator.screenshot(path=str(ARTIFACTS / "operator_console_took_over.png"), full_page=True)
+
+    customer.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('replacement')",
+                               timeout=30_000, polling=250)
+    customer.wait_for_function("() => document.querySelector('#chat-status').innerText.includes('has joined')",
+                               timeout=30_000, polling=250)
+    box.fill("Thank you Maria!")
+    box.press("Enter")
+    customer.wait_for_timeout(3000)
+    customer.screenshot(path=str(ARTIFACTS / "chat_page_agent_joined.png"), full_page=True)
+    conversation = service.store.conversation_overview()[0]["id"]
+    roles = [m["role"] for m in service.store.messages(conversation)]
+    assert roles[-2:] == ["agent", "user"] and roles.count("agent") == 1  # the bot sent nothing more
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert [m["role"] for m in service.store.messages(conversation)] == roles
+        time.sleep(0.5)
