@@ -77,3 +77,28 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     page.locator("#chatbot [data-testid='user']").first.wait_for(timeout=30_000)
     assert "How do I reset my password?" in page.locator("#chatbot").inner_text()
     page.screenshot(path=str(ARTIFACTS / "chat_page_after_reload.png"), full_page=True)
+
+    # thumbs-down with a comment on the answer (after the reload: ratings work on restored answers too)
+    page.locator("#chatbot button[aria-label='Dislike']").last.click()
+    page.locator("#feedback-comment textarea").wait_for(timeout=15_000)
+    page.locator("#feedback-comment textarea").fill("It did not say where the reset link is.")
+    page.locator("#send-feedback").click()
+    deadline = time.monotonic() + 30
+    while True:
+        [stored_conversation] = service.store.conversations_for_alignment()
+        feedback = stored_conversation["feedback"].get(stored[1].id)
+        if (feedback and feedback["rating"] == -1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    transcript = service.store.transcript(stored_conversation["id"])
+    assert transcript[1]["feedback"] == {"rating": -1, "comment": "It did not say where the reset link is.",
+                                         "corrected_text": None}
+    page.locator("#end-chat").click()
+    page.locator("#csat-score").get_by_text("4").click()
+    page.locator("#send-csat").click()
+    deadline = time.monotonic() + 30
+    while service.store.get_conversation(stored_conversation["id"])["csat"] != 4:
+        assert time.monotonic() < deadline, "the CSAT rating was not stored"
+        time.sleep(0.25)
+    assert service.store.get_conversation(stored_conversation["id"])["status"] == "closed"
+    page.screenshot(path=str(ARTIFACTS / "chat_page_rated.png"), full_page=True)

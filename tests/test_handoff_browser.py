@@ -73,6 +73,15 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):
     reply.press("Enter")
     operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('replacement')",
                                timeout=30_000, polling=250)
+    operator.locator("#correction-panel").get_by_text("Correct a bot answer").click()
+    operator.locator("#answer-pick input").click()
+    operator.get_by_role("option").filter(has_text="asked a colleague").first.click()
+    operator.wait_for_function("() => document.querySelector('#better-answer textarea').value.includes('colleague')",
+                               timeout=30_000, polling=250)
+    operator.locator("#better-answer textarea").fill("I'm sorry your parcel is missing: a colleague will help you.")
+    operator.locator("#save-correction").click()
+    operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('corrected to')",
+                               timeout=30_000, polling=250)
     operator.screenshot(path=str(ARTIFACTS / "operator_console_took_over.png"), full_page=True)
 
     customer.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('replacement')",
@@ -84,6 +93,9 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):
     customer.wait_for_timeout(3000)
     customer.screenshot(path=str(ARTIFACTS / "chat_page_agent_joined.png"), full_page=True)
     conversation = service.store.conversation_overview()[0]["id"]
+    [for_alignment] = service.store.conversations_for_alignment()
+    assert [f["corrected_text"] for f in for_alignment["feedback"].values()] == [
+        "I'm sorry your parcel is missing: a colleague will help you."]  # a preference pair for `align`
     roles = [m["role"] for m in service.store.messages(conversation)]
     assert roles[-2:] == ["agent", "user"] and roles.count("agent") == 1  # the bot sent nothing more
     deadline = time.monotonic() + 5
