@@ -86,8 +86,9 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):
 
     customer.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('replacement')",
                                timeout=30_000, polling=250)
-    customer.wait_for_function("() => document.querySelector('#chat-status').innerText.includes('has joined')",
+    customer.wait_for_function("() => document.querySelector('#chat-status').innerText.includes('Maria from')",
                                timeout=30_000, polling=250)
+    assert "Maria (our team)" in customer.locator("#chatbot").inner_text()  # the display name, not the login
     box.fill("Thank you Maria!")
     box.press("Enter")
     customer.wait_for_timeout(3000)

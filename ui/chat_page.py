@@ -37,7 +37,7 @@ def shown_message(message: dict) -> dict | None:
     if message["role"] == "user":
         return {"role": "user", "content": message["content"]}
     if message["role"] == "agent":
-        name = message["metadata"].get("agent") or "agent"
+        name = message["metadata"].get("agent_name") or message["metadata"].get("agent") or "agent"
         return {"role": "assistant", "content": f"**{name}** (our team): {message['content']}"}
     return {"role": "assistant", "content": message["content"]}
 
@@ -122,7 +122,7 @@ def build_chat_page(service: ConversationService) -> gr.Blocks:
             state = await asyncio.to_thread(store.handoff_state, conversation_id)
         except ConversationNotFoundError:
             return ""
-        return status_line(state, state["agent"])
+        return status_line(state, state["agent_name"])
 
     async def poll(history: list[dict], conversation_id: str | None, last_agent_id: int):
         """While a human is involved, show the agent's new replies and the current status."""

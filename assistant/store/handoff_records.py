@@ -93,8 +93,16 @@ class HandoffRecords:
         with self.session() as session:
             conversation = self._conversation(session, conversation_id)
             handoff = self._open_handoff(session, conversation_id)
+            agent = handoff.agent if handoff else None
             return {"status": conversation.status, "reason": handoff.reason if handoff else None,
-                    "agent": handoff.agent if handoff else None}
+                    "agent": agent, "agent_name": self._display_name(session, agent)}
+
+    @staticmethod
+    def _display_name(session, username: str | None) -> str | None:
+        if username is None:
+            return None
+        name = session.scalar(select(Operator.display_name).where(Operator.username == username))
+        return name or username
 
     def add_agent_message(self, conversation_id: str, agent: str, text: str) -> int:
         """A human agent's reply; only in a conversation the operator has taken over."""
@@ -103,7 +111,8 @@ class HandoffRecords:
             if conversation.status != "human":
                 raise HandoffError(f"take the conversation over before replying (it is '{conversation.status}')")
             message = Message(conversation_id=conversation_id, role="agent", content=text, status="complete",
-                              model=None, meta={"agent": agent}, completed_at=utcnow())
+                              model=None, meta={"agent": agent, "agent_name": self._display_name(session, agent)},
+                              completed_at=utcnow())
             session.add(message)
             conversation.updated_at = utcnow()
         return message.id
