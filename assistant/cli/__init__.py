@@ -23,6 +23,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
     (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),
     (("operators",), "assistant.cli.operators", "operator accounts for the operator console"),
+    (("keys",), "assistant.cli.keys", "public widget keys and the origins allowed to use them"),
     (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("eval", "answers"), "assistant.cli.eval_answers", "evaluate answers end to end against references"),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.store import migrate
 from assistant.store.handoff_records import HandoffRecords
+from assistant.store.key_records import KeyRecords
 from assistant.store.schema import Conversation, Feedback, Handoff, Message, utcnow
 from assistant.store.sentiment_records import SentimentRecords
 
@@ -75,7 +76,7 @@ def _iso(value: datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
-class Store(SentimentRecords, HandoffRecords):
+class Store(SentimentRecords, HandoffRecords, KeyRecords):
     """A conversation store on one database URL; the schema is migrated to head on open."""
 
     def __init__(self, url: str):

@@ -1,0 +1,55 @@
+"""The widget's server side: its configuration for a public key, given only to the origins the key was made for,
+and `frame-ancestors` on the chat page so only those origins may frame it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(prefix="/api/widget", tags=["widget"])
+
+LABELS = {
+    "en": {"title": "Chat with us", "greeting": "Ask us anything, we usually answer right away.",
+           "open": "Open the chat", "close": "Close the chat"},
+    "zh": {"title": "在线客服", "greeting": "有问题请随时问我们。", "open": "打开聊天", "close": "关闭聊天"},
+}
+
+
+def _refuse(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "permission_error"}}, status_code=status)
+
+
+@router.get("/config")
+async def widget_config(request: Request, key: str) -> JSONResponse:
+    """Theme defaults and labels for the widget; 404 for an unknown or revoked key, 403 for another origin."""
+    service = request.app.state.service
+    record = await asyncio.to_thread(service.store.widget_key, key)
+    if record is None:
+        return _refuse(404, "unknown or revoked widget key")
+    origin = (request.headers.get("origin") or "").lower()
+    if origin not in record["origins"]:
+        return _refuse(403, f"origin {origin or '(none)'} may not use this key; it is made for "
+                            f"{', '.join(record['origins'])}")
+    labels = {lang: {**text, "title": service.settings.company_name if lang == "en" else text["title"]}
+              for lang, text in LABELS.items()}
+    return JSONResponse({"company": service.settings.company_name, "color": "#1f6feb", "labels": labels},
+                        headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+
+
+def install_frame_policy(app) -> None:
+    """The chat page may be framed by our own pages and, with `?key=`, by that key's origins; by nobody else."""
+    store = app.state.service.store  # request.app is the Gradio sub-app under /chat
+
+    @app.middleware("http")
+    async def frame_ancestors(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path in ("/chat", "/chat/"):
+            allowed = ["'self'"]
+            key = request.query_params.get("key")
+            if key:
+                record = await asyncio.to_thread(store.widget_key, key)
+                allowed += record["origins"] if record else []
+            response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(allowed)
+        return response

@@ -1,0 +1,64 @@
+"""Public widget keys: make one for the websites (origins) that embed the chat widget, list them, revoke one.
+Only a digest of a key is stored; the key is printed once, with the snippet to paste into the website."""
+
+from __future__ import annotations
+
+import argparse
+
+from assistant.cli.options import add_settings_flags
+
+EXAMPLES = """examples:
+  assistant keys create --origin https://shop.example.com --origin https://www.example.com
+  assistant keys create --origin http://localhost:3000 --name "local test page" --host https://support.example.com
+  assistant keys list
+  assistant keys revoke pk_AbCdEfG
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    add_settings_flags(common, ["--home", "--database-url"])
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = actions.add_parser("create", parents=[common], help="a public widget key for these origins")
+    create.add_argument("--origin", action="append", required=True, help="https://site.example (repeatable)")
+    create.add_argument("--name", help="what the key is for")
+    create.add_argument("--host", default=None, help="the public URL of this server, for the snippet "
+                                                      "(default http://HOST:PORT from the settings)")
+    actions.add_parser("list", parents=[common], help="keys with their origins (prefixes only)")
+    revoke = actions.add_parser("revoke", parents=[common], help="revoke a key by its prefix")
+    revoke.add_argument("prefix")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from assistant.cli.options import load_from_args
+    from assistant.store import Store
+    from assistant.store.key_records import KeyProblem
+
+    settings = load_from_args(args).settings
+    store = Store(settings.effective_database_url)
+    out, err = Console(), Console(stderr=True)
+    try:
+        if args.action == "create":
+            key = store.create_widget_key(args.origin, args.name)
+            host = (args.host or f"http://{settings.host}:{settings.port}").rstrip("/")
+            out.print(f"key: {key}  (shown once; only its digest is stored)\npaste into the website:", soft_wrap=True)
+            print(f'<script src="{host}/widget.js" data-key="{key}" async></script>\n'
+                  f'<noscript><a href="{host}/chat/">Chat with us</a></noscript>')
+        elif args.action == "list":
+            for k in store.list_keys():
+                state = "revoked" if k["revoked"] else k["scope"]
+                print(f"{k['prefix']}…\t{state}\t{k['name']}\t{' '.join(k['origins'])}")
+        else:
+            count = store.revoke_key(args.prefix)
+            if not count:
+                err.print(f"[red]error:[/red] no active key starts with {args.prefix}")
+                return 2
+            out.print(f"revoked {count} key(s): the widget stops working on their sites")
+    except KeyProblem as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    finally:
+        store.close()
+    return 0

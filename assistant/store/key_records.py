@@ -1,0 +1,71 @@
+"""Store operations of API keys: a public widget key per website, with the origins allowed to use it (mixed into
+`Store`). Only a SHA-256 of a key is stored; the key itself is shown once, when it is made."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from assistant.store.schema import ApiKey, as_utc, utcnow
+
+
+class KeyProblem(ValueError):
+    """A key cannot be made or used; the message says why."""
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def normalise_origin(origin: str) -> str:
+    """`https://shop.example.com` (scheme + host + port, no path); a bad origin is refused with the reason."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise KeyProblem(f"origin {origin!r} must look like https://shop.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise KeyProblem(f"origin {origin!r} must not have a path: use {parts.scheme}://{parts.netloc}")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class KeyRecords:
+    """Needs `self.session()` (see `Store`)."""
+
+    def create_widget_key(self, origins: list[str], name: str | None = None) -> str:
+        """A new public widget key for these origins; returns the key (only its digest is stored)."""
+        allowed = sorted({normalise_origin(o) for o in origins})
+        if not allowed:
+            raise KeyProblem("a widget key needs at least one --origin (the website that embeds the widget)")
+        key = "pk_" + secrets.token_urlsafe(24)
+        with self.session() as session, session.begin():
+            session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope="widget", name=name or allowed[0],
+                               allowed_origins=allowed))
+        return key
+
+    def widget_key(self, key: str) -> dict[str, Any] | None:
+        """The key's record (name, allowed origins) when it exists and is not revoked."""
+        with self.session() as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest(key), ApiKey.scope == "widget",
+                                                       ApiKey.revoked_at.is_(None))).first()
+            if row is None:
+                return None
+            return {"id": row.id, "prefix": row.prefix, "name": row.name, "origins": list(row.allowed_origins)}
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        with self.session() as session:
+            return [{"prefix": k.prefix, "scope": k.scope, "name": k.name, "origins": list(k.allowed_origins),
+                     "created_at": as_utc(k.created_at), "revoked": k.revoked_at is not None}
+                    for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke_key(self, prefix: str) -> int:
+        """Revoke the keys starting with `prefix`; returns how many."""
+        with self.session() as session, session.begin():
+            rows = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix[:10], ApiKey.revoked_at.is_(None)))
+            count = 0
+            for row in rows:
+                row.revoked_at = utcnow()
+                count += 1
+            return count
