@@ -36,25 +36,25 @@ def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F8
         time.sleep(0.1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(f"{url}/sentiment/")
-    page.locator("#negative-trend").wait_for(timeout=30_000)
+    page.locator("#negative-trend").wait_for(timeout=60_000)
     page.wait_for_function("() => document.querySelector('#sentiment-summary').innerText.includes('negative')",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     assert "2 scored customer messages" in page.locator("#sentiment-summary").inner_text()
     page.wait_for_function("() => document.querySelector('#alerts').innerText.includes('negative_turns')",
-                           timeout=30_000, polling=250)  # the alert list
+                           timeout=60_000, polling=250)  # the alert list
     page.locator("#alerts [role=gridcell]", has_text="negative_turns").first.click()  # an alert opens its conversation
     page.wait_for_function("() => document.querySelector('#conversation-turns').innerText.includes('furious')",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     page.screenshot(path=str(ARTIFACTS / "sentiment_view_chats.png"), full_page=True)
 
     page.locator("#sentiment-kind").get_by_text("feeds").click()
     page.get_by_text("per entity").click()
     page.wait_for_function("() => document.querySelector('#sentiment-summary').innerText.includes('feed items')",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     chart = page.locator("#negative-trend .vega-embed").first
-    chart.wait_for(timeout=30_000)
+    chart.wait_for(timeout=60_000)
     page.wait_for_function("() => document.querySelector('#negative-trend').textContent.includes('Lumen Outfitters')",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     page.wait_for_timeout(1000)
     box = chart.bounding_box()
     y = box["y"] + box["height"] * 0.5
@@ -64,7 +64,7 @@ def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F8
     page.mouse.move(box["x"] + box["width"] * 0.90, y, steps=8)
     page.mouse.up()
     page.wait_for_function("() => document.querySelector('#drill-down').innerText.includes('Lumen')",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     page.screenshot(path=str(ARTIFACTS / "sentiment_view_feeds_drill_down.png"), full_page=True)
     drill = page.locator("#drill-down").inner_text()
     assert "negative" in drill and "delivery" in drill.lower()

@@ -60,13 +60,13 @@ def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, p
     # 4. the same page on an origin the key was not made for: refused, no bubble
     page.goto(f"http://127.0.0.1:{port}/")
     page.wait_for_function("() => document.querySelector('#assistant-widget')?.dataset.state === 'refused'",
-                           timeout=30_000, polling=250)
+                           timeout=60_000, polling=250)
     assert page.locator("#assistant-widget button").count() == 0
 
     # 1. the allowed origin: the bubble opens the chat, the answer streams in with a citation
     page.goto(f"http://localhost:{port}/")
     bubble = page.locator("#assistant-widget button.bubble")
-    bubble.wait_for(timeout=30_000)
+    bubble.wait_for(timeout=60_000)
     colour = bubble.evaluate("b => getComputedStyle(b).backgroundColor")
     assert colour == "rgb(10, 125, 79)"  # data-color, not the host page's `button {background: lime}`
     host_style = page.locator("#assistant-widget").evaluate(
