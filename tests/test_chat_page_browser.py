@@ -30,16 +30,21 @@ def live_app(tmp_path, default_model_dir):
 
 
 @pytest.fixture
-def page():
+def browser():
+    """Debian's chromium driven by Playwright (Playwright cannot download its own browser here)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page(viewport={"width": 1100, "height": 900})
 
 
 def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(live_app, page):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM
+from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="chromium is not installed (.ci/run installs it)")
@@ -25,18 +25,8 @@ def live_app(make_settings):
         yield url, service
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        yield browser
-        browser.close()
-
-
-def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):
+def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noqa: F811
     url, service = live_app
     ARTIFACTS.mkdir(exist_ok=True)
     customer = browser.new_page(viewport={"width": 900, "height": 900})

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, page  # noqa: F401  (the page fixture)
+from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, browser, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="chromium is not installed (.ci/run installs it)")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from assistant.ports import free_port
-from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, live_app, page  # noqa: F401  (fixtures)
+from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, browser, live_app, page  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
                                 reason="chromium is not installed (.ci/run installs it)")
