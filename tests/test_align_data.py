@@ -117,7 +117,7 @@ def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     bad = store.add_message(c2, "assistant", "I cannot help with that.")
     store.add_feedback(bad, rating=-1, comment="useless")
     store.add_message(c2, "user", "I want a human")
-    store.add_handoff(c2, "customer_request")
+    store.request_human(c2, "customer_request")
     store.add_message(c2, "agent", "Sorry! Your parcel left our warehouse yesterday; tracking is in your email.")
     # 3. a lone thumbs-up
     c3 = store.create_conversation()["id"]

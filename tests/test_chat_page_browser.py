@@ -89,13 +89,12 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     page.locator("#feedback-comment textarea").fill("It did not say where the reset link is.")
     page.locator("#send-feedback").click()
     deadline = time.monotonic() + 30
-    while True:
-        [stored_conversation] = service.store.conversations_for_alignment()
-        feedback = stored_conversation["feedback"].get(stored[1].id)
-        if (feedback and feedback["rating"] == -1) or time.monotonic() > deadline:
+    [stored_conversation] = service.store.conversations_for_alignment()
+    while True:  # the rating and the comment are stored by two events: wait for both
+        transcript = service.store.transcript(stored_conversation["id"])
+        if (transcript[1]["feedback"] or {}).get("comment") or time.monotonic() > deadline:
             break
         time.sleep(0.25)
-    transcript = service.store.transcript(stored_conversation["id"])
     assert transcript[1]["feedback"] == {"rating": -1, "comment": "It did not say where the reset link is.",
                                          "corrected_text": None}
     page.locator("#end-chat").click()

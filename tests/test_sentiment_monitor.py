@@ -164,7 +164,8 @@ def test_feed_alert_rules_need_enough_items_and_a_baseline():
 
 
 def test_view_data_functions_and_page(store, tmp_path):
-    from ui.sentiment_view import alerts_frame, selection_bounds, texts_between, trend_frame
+    from assistant.sentiment.trends import texts_between
+    from ui.sentiment_view import alerts_frame, selection_bounds, trend_frame
 
     base = datetime(2026, 11, 2, 8, tzinfo=UTC)
     rows = [{"time": base + timedelta(hours=h), "label": label, "score": score, "text": text, "source": "news",

@@ -54,20 +54,6 @@ def selection_bounds(index) -> tuple[datetime, datetime] | None:
     return start, end
 
 
-def texts_between(rows: list[dict], start: datetime, end: datetime, window: str) -> pd.DataFrame:
-    """Drill-down: texts of every window touched by [start, end], most negative first."""
-    data = trends.frame(rows)
-    columns = ["time", "label", "score", "source", "entity", "text"]
-    if data.empty:
-        return pd.DataFrame(columns=columns)
-    first, last = pd.Timestamp(start).floor(window), pd.Timestamp(end).floor(window)
-    windows = data["time"].dt.floor(window)
-    picked = data[(windows >= first) & (windows <= last)].sort_values("score")
-    picked = picked[columns].head(300).copy()
-    picked["time"] = picked["time"].dt.strftime("%Y-%m-%d %H:%M")
-    return picked.reset_index(drop=True)
-
-
 def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
     rows = [{"raised": a["created_at"].strftime("%Y-%m-%d %H:%M"), "scope": a["scope"], "rule": a["rule"],
              "where": a["conversation_id"] or a["entity"] or "all", "detail": a["detail"]} for a in alerts]
@@ -102,7 +88,8 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
                    f"**{negative / len(rows):.0%}** negative · **{len(alerts)}** alerts" if rows
                    else "Nothing scored yet: customer messages are scored as they arrive; "
                         "`assistant monitor ingest FILE` adds a news or comment feed.")
-        watch = conversations_to_watch(alerts, await load_rows(service, "chats"))
+        chats = rows if kind == "chats" else await load_rows(service, "chats")
+        watch = conversations_to_watch(alerts, chats)
         return (table, table, counts, alerts_frame(alerts), summary, sorted(table["group"].unique()),
                 gr.Dropdown(choices=watch))
 
@@ -125,7 +112,7 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
         if bounds is None:
             return gr.update(), "Drag across a chart to pick a time range."
         rows = await load_rows(service, kind)
-        picked = texts_between(rows, *bounds, WINDOWS[window_name])
+        picked = trends.texts_between(rows, *bounds, WINDOWS[window_name])
         return picked, f"{len(picked)} texts from {bounds[0]:%Y-%m-%d %H:%M} to {bounds[1]:%Y-%m-%d %H:%M} UTC"
 
     with gr.Blocks(title=f"{company} — sentiment") as page:

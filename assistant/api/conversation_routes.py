@@ -45,8 +45,7 @@ async def get_conversation(request: Request, conversation_id: str) -> dict:
 async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0)) -> dict:
     """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
     store = _service(request).store
-    messages = await asyncio.to_thread(store.messages_after if after else store.messages, conversation_id,
-                                       *([after] if after else []))
+    messages = await asyncio.to_thread(store.messages_after, conversation_id, after)
     conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
     return {"messages": messages, "status": conversation["status"]}
 

@@ -17,8 +17,7 @@ async def conversation_sentiment(request: Request, conversation_id: str) -> dict
     store = request.app.state.service.store
     await asyncio.to_thread(store.get_conversation, conversation_id)  # 404 when unknown
     trajectory = await asyncio.to_thread(store.sentiment_trajectory, conversation_id)
-    alerts = [a for a in await asyncio.to_thread(store.sentiment_alerts, 500, "conversation")
-              if a["conversation_id"] == conversation_id]
+    alerts = await asyncio.to_thread(store.sentiment_alerts, 500, "conversation", conversation_id)
     return {"conversation_id": conversation_id, "trajectory": trajectory, "alerts": alerts}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.registry import ModelVersion
 from assistant.sentiment.classifier import train_classifier
-from assistant.sentiment.data import LabelledSet, read_many
+from assistant.sentiment.data import LabelledSet, hash_fraction, read_many
 from assistant.sentiment.evaluation import evaluate_scorer
 from assistant.sentiment.options import TrainingOptions
 from assistant.sentiment.scorers import load_scorer, sentiment_registry
@@ -30,7 +30,7 @@ def _split_eval(data: LabelledSet, share: float = 0.1) -> tuple[LabelledSet, Lab
     """A stable held-out share of the training rows (by text hash) when no evaluation file is given."""
     train, held = LabelledSet(errors=data.errors), LabelledSet()
     for text, label in zip(data.texts, data.labels, strict=True):
-        target = held if int(hashlib.sha1(text.encode()).hexdigest()[8:16], 16) / 0xFFFFFFFF < share else train
+        target = held if hash_fraction(text, part=1) < share else train
         target.texts.append(text)
         target.labels.append(label)
     return train, held

@@ -6,14 +6,13 @@ Folder layout (a registry version's `model/`): `config.json` (labels, encoder, f
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from assistant.sentiment.data import LabelledSet
+from assistant.sentiment.data import LabelledSet, hash_fraction
 from assistant.sentiment.encoders import load_encoder
 from assistant.sentiment.labels import LABELS, Sentiment, from_probabilities
 from assistant.sentiment.linear import fit_linear, softmax
@@ -84,10 +83,6 @@ class SentimentClassifier:
         return cls(config["labels"], encoder, head, ngram, config["ngram_weight"], info)
 
 
-def _is_validation(text: str, share: float) -> bool:
-    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
-
-
 def _macro_f1(truth: list[str], predicted: list[str]) -> float:
     from sklearn.metrics import f1_score
 
@@ -106,7 +101,7 @@ def train_classifier(data: LabelledSet, options: TrainingOptions) -> SentimentCl
     if encoder is None and few_shot:
         raise ValueError(f"too few examples per label for n-grams alone ({counts}); use an encoder")
     texts, labels = data.texts, data.labels
-    held = [_is_validation(t, options.validation_share) for t in texts] if not few_shot else [False] * len(texts)
+    held = [hash_fraction(t) < options.validation_share and not few_shot for t in texts]
     if len(set(label for label, h in zip(labels, held, strict=True) if not h)) < len(classes):
         held = [False] * len(texts)
     fit_idx = [i for i, h in enumerate(held) if not h]

@@ -6,6 +6,7 @@ and skipped; `strict` stops at the first one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,12 @@ def _parse(line: bytes, line_no: int) -> tuple[str | None, str | None]:
     if label not in LABELS:
         raise BadLine(line_no, f"'label' is {label!r}; expected one of {', '.join(LABELS)}")
     return text.strip(), label
+
+
+def hash_fraction(text: str, part: int = 0) -> float:
+    """A stable number in [0, 1] from the text (`part` picks other hash bits, for an independent split)."""
+    digest = hashlib.sha1(text.encode()).hexdigest()
+    return int(digest[8 * part:8 * part + 8], 16) / 0xFFFFFFFF
 
 
 def read_many(paths: list[Path], strict: bool = False) -> LabelledSet:

@@ -69,8 +69,8 @@ class SentimentMonitor:
             key = f"conversation:{conversation_id}:{finding.rule}"
             if self.store.add_alert(key, "conversation", finding.rule, finding.detail, conversation_id=conversation_id):
                 raised.append(finding.rule)
-                if self.settings.handoff_on_alert and self.store.conversation_status(conversation_id) == "bot":
-                    self.store.add_handoff(conversation_id, "sentiment", f"{finding.rule}: {finding.detail}")
+                if self.settings.handoff_on_alert and self.store.handoff_state(conversation_id)["status"] == "bot":
+                    self.store.request_human(conversation_id, "sentiment", f"{finding.rule}: {finding.detail}")
         return raised
 
     async def run_forever(self) -> None:

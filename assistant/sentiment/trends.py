@@ -10,6 +10,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from assistant.sentiment.labels import LABELS
+
 COLUMNS = ["time", "label", "score", "text", "source", "entity", "topic"]
 
 
@@ -44,23 +46,21 @@ def window_table(rows: list[dict], window: str = "1D", by: str | None = None) ->
 def distribution(rows: list[dict]) -> pd.DataFrame:
     """Items per label (all three labels, zero when absent)."""
     labels = frame(rows)["label"]
-    return pd.DataFrame({"label": ["negative", "neutral", "positive"],
-                         "items": [int((labels == x).sum()) for x in ("negative", "neutral", "positive")]})
+    return pd.DataFrame({"label": list(LABELS), "items": [int((labels == x).sum()) for x in LABELS]})
 
 
-def texts_in_window(rows: list[dict], start: datetime, window: str = "1D", group: str | None = None,
-                    by: str | None = None, limit: int = 200) -> pd.DataFrame:
-    """Drill-down: the texts behind one point of a trend line, most negative first."""
+def texts_between(rows: list[dict], start: datetime, end: datetime, window: str) -> pd.DataFrame:
+    """Drill-down: texts of every window touched by [start, end], most negative first."""
     data = frame(rows)
+    columns = ["time", "label", "score", "source", "entity", "text"]
     if data.empty:
-        return pd.DataFrame(columns=["time", "label", "score", "source", "entity", "text"])
-    start = pd.Timestamp(start)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    mask = data["time"].dt.floor(window) == start.floor(window)
-    if by and group not in (None, "all"):
-        mask &= data[by].fillna("(none)") == group
-    picked = data[mask].sort_values("score")
-    return picked[["time", "label", "score", "source", "entity", "text"]].head(limit).reset_index(drop=True)
+        return pd.DataFrame(columns=columns)
+    first, last = pd.Timestamp(start).floor(window), pd.Timestamp(end).floor(window)
+    windows = data["time"].dt.floor(window)
+    picked = data[(windows >= first) & (windows <= last)].sort_values("score")
+    picked = picked[columns].head(300).copy()
+    picked["time"] = picked["time"].dt.strftime("%Y-%m-%d %H:%M")
+    return picked.reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -144,32 +144,42 @@ class HandoffRecords:
 
     def conversation_overview(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Newest first: status, last message, last customer sentiment, open handoff (reason, waiting since),
-        alerts; what the operator console lists."""
+        alerts; what the operator console lists (a fixed number of queries, however many conversations)."""
         query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
         if status:
             query = query.where(Conversation.status == status)
         with self.session() as session:
+            conversations = session.scalars(query).all()
+            ids = [c.id for c in conversations]
+            newest = (select(func.max(Message.id)).where(Message.conversation_id.in_(ids))
+                      .group_by(Message.conversation_id))
+            last = {m.conversation_id: m for m in session.scalars(select(Message).where(Message.id.in_(newest)))}
+            scored = (select(func.max(Message.id))
+                      .where(Message.conversation_id.in_(ids), Message.role == "user",
+                             Message.sentiment_label.is_not(None)).group_by(Message.conversation_id))
+            feeling = {r.conversation_id: r for r in session.execute(
+                select(Message.conversation_id, Message.sentiment_label, Message.sentiment_score)
+                .where(Message.id.in_(scored)))}
+            handoffs = {h.conversation_id: h for h in session.scalars(  # ascending: the newest open one wins
+                select(Handoff).where(Handoff.conversation_id.in_(ids), Handoff.resolved_at.is_(None))
+                .order_by(Handoff.id))}
+            alerts = dict(session.execute(select(SentimentAlert.conversation_id, func.count(SentimentAlert.id))
+                                          .where(SentimentAlert.conversation_id.in_(ids))
+                                          .group_by(SentimentAlert.conversation_id)).all())
             result = []
-            for conversation in session.scalars(query):
-                last = session.scalars(select(Message).where(Message.conversation_id == conversation.id)
-                                       .order_by(Message.id.desc())).first()
-                feeling = session.execute(
-                    select(Message.sentiment_label, Message.sentiment_score)
-                    .where(Message.conversation_id == conversation.id, Message.role == "user",
-                           Message.sentiment_label.is_not(None)).order_by(Message.id.desc())).first()
-                handoff = self._open_handoff(session, conversation.id)
-                alerts = session.scalar(select(func.count(SentimentAlert.id))
-                                        .where(SentimentAlert.conversation_id == conversation.id))
+            for conversation in conversations:
+                message, score = last.get(conversation.id), feeling.get(conversation.id)
+                handoff = handoffs.get(conversation.id)
                 result.append({
                     "id": conversation.id, "status": conversation.status, "customer_id": conversation.customer_id,
                     "channel": conversation.channel, "updated_at": as_utc(conversation.updated_at),
-                    "last_role": last.role if last else None, "last_message": last.content if last else "",
-                    "sentiment": feeling.sentiment_label if feeling else None,
-                    "sentiment_score": feeling.sentiment_score if feeling else None,
+                    "last_role": message.role if message else None, "last_message": message.content if message else "",
+                    "sentiment": score.sentiment_label if score else None,
+                    "sentiment_score": score.sentiment_score if score else None,
                     "handoff_reason": handoff.reason if handoff else None,
                     "agent": handoff.agent if handoff else None,
                     "waiting_since": as_utc(handoff.requested_at) if handoff and not handoff.accepted_at else None,
-                    "alerts": alerts or 0, "csat": conversation.csat,
+                    "alerts": alerts.get(conversation.id, 0), "csat": conversation.csat,
                 })
             return result
 

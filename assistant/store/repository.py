@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.store import migrate
 from assistant.store.handoff_records import HandoffRecords
 from assistant.store.key_records import KeyRecords
-from assistant.store.schema import Conversation, Feedback, Handoff, Message, utcnow
+from assistant.store.schema import Conversation, Feedback, Handoff, Message, as_utc, utcnow
 from assistant.store.sentiment_records import SentimentRecords
 
 
@@ -71,9 +71,7 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     """ISO time in UTC (SQLite drops the zone on read: the values are stored in UTC)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 class Store(SentimentRecords, HandoffRecords, KeyRecords):
@@ -158,10 +156,6 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords):
                                 corrected_text=corrected_text, author=author)
             session.add(feedback)
         return feedback.id
-
-    def add_handoff(self, conversation_id: str, reason: str, detail: str | None = None) -> int:
-        """Record that a human was asked for and put the conversation in the waiting state."""
-        return self.request_human(conversation_id, reason, detail)["handoff_id"]
 
     def alignment_cursor(self) -> dict[str, int]:
         """The newest message and feedback ids: what a training run has seen."""

@@ -48,11 +48,6 @@ class SentimentRecords:
             return [{"message_id": r.id, "created_at": as_utc(r.created_at), "text": r.content,
                      "label": r.sentiment_label, "score": r.sentiment_score} for r in rows]
 
-    def conversation_status(self, conversation_id: str) -> str | None:
-        with self.session() as session:
-            conversation = session.get(Conversation, conversation_id)
-            return conversation.status if conversation else None
-
     def scored_messages(self, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
         """Scored customer messages in a time range (for trends): time, text, label, score, conversation."""
         query = (select(Message.id, Message.conversation_id, Message.created_at, Message.content,
@@ -113,10 +108,13 @@ class SentimentRecords:
             return False
         return True
 
-    def sentiment_alerts(self, limit: int = 200, scope: str | None = None) -> list[dict[str, Any]]:
+    def sentiment_alerts(self, limit: int = 200, scope: str | None = None,
+                         conversation_id: str | None = None) -> list[dict[str, Any]]:
         query = select(SentimentAlert).order_by(SentimentAlert.id.desc()).limit(limit)
         if scope:
             query = query.where(SentimentAlert.scope == scope)
+        if conversation_id:
+            query = query.where(SentimentAlert.conversation_id == conversation_id)
         with self.session() as session:
             return [{"id": a.id, "scope": a.scope, "rule": a.rule, "detail": a.detail,
                      "conversation_id": a.conversation_id, "entity": a.entity,
