@@ -1,6 +1,7 @@
 """Feedback collected by the product -> training data, with no manual step.
 
-- An operator's correction of a bot answer: pair (chosen = the correction, rejected = the bot's answer).
+- An operator's correction of a bot answer: pair (chosen = the correction, rejected = the bot's answer); the
+  correction of an empty or broken answer is an SFT target.
 - A thumbs-down bot answer that a human agent replaced after a handoff: pair (chosen = the agent's reply).
 - Human agents' replies in live chats: SFT targets, like transcripts.
 - A rating with no better answer: one KTO row (label = thumbs up).
@@ -30,6 +31,9 @@ def _as_transcript(conversation: dict) -> tuple[Transcript, list[tuple[list[dict
         if verdict is None:
             continue
         if verdict["corrected_text"]:
+            if not message["content"].strip() or message.get("status", "complete") != "complete":
+                # an empty or broken answer: the correction is a plain target, not preferred over a failure
+                messages.pop()
             messages.append({"role": "agent", "content": verdict["corrected_text"]})
             continue
         if verdict["rating"] == -1 and conversation["handoff"]:

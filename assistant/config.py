@@ -88,6 +88,13 @@ class HandoffSettings(_Section):
                                                           "(no source or broken); 0 = never")
 
 
+class ConsoleSettings(_Section):
+    """Operator console sign-ins."""
+
+    session_idle_minutes: float = Field(480, gt=0, description="a session ends after this long without use")
+    session_max_hours: float = Field(72, gt=0, description="and after this long in all, used or not")
+
+
 CHURN_WORDS = [
     "cancel my", "close my account", "switch to another", "unsubscribe", "complaint", "complain", "lawyer",
     "chargeback", "never again", "worst service", "report you", "scam",
@@ -142,6 +149,7 @@ class Settings(_Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @property
     def home_dir(self) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.engines.base import Delta, EngineError, GenerationParams, LLMEngine
 from assistant.grounding import Grounder, Grounding
-from assistant.prompt import build_chat_messages, citation_footer, dont_know_answer
+from assistant.prompt import CJK, build_chat_messages, citation_footer, dont_know_answer
 from assistant.store import Store
 
 
@@ -60,9 +60,20 @@ def asks_for_human(text: str, phrases: list[str]) -> bool:
     return any(phrase.lower() in lowered for phrase in phrases if phrase.strip())
 
 
-def waiting_for_human_answer(company: str) -> str:
+def waiting_for_human_answer(company: str, chinese: bool = False) -> str:
+    if chinese:
+        return f"我已请{company}团队的同事加入对话，他们会在这里回复您。在此期间您可以继续留言。"
     return (f"I've asked a colleague from the {company} team to join this conversation; they will reply here. "
             "You can keep writing in the meantime.")
+
+
+async def replay(message_id: int, answer: dict | None) -> AsyncIterator[AnswerEvent]:
+    """The events of a message already answered (or being answered), for a client that sent it again."""
+    yield AnswerEvent("accepted", {"message_id": message_id, "answer_id": answer and answer["id"], "duplicate": True})
+    if answer is not None and answer["content"]:
+        yield AnswerEvent("delta", {"text": answer["content"]})
+    status = answer["status"] if answer is not None else "no_answer"
+    yield AnswerEvent("done", {"message_id": answer and answer["id"], "status": status, "duplicate": True})
 
 
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
@@ -104,16 +115,26 @@ class ConversationService:
                                   metadata: dict | None = None) -> dict[str, Any]:
         return await asyncio.to_thread(self.store.create_conversation, customer_id, channel, metadata)
 
-    async def answer(self, conversation_id: str, text: str) -> AsyncIterator[AnswerEvent]:
+    async def answer(self, conversation_id: str, text: str,
+                     client_message_id: str | None = None) -> AsyncIterator[AnswerEvent]:
         """Commit the customer message, then stream the answer; the answer is committed when it ends.
 
-        A stream that breaks (engine failure, client gone) leaves the partial answer stored as `partial`.
+        A stream that breaks (engine failure, client gone) leaves the partial answer stored as `partial`. A message
+        sent again with the same `client_message_id` (a retry, a double submit) is not stored or answered twice:
+        the stored answer is replayed.
         """
         validate_text(text, self.settings.max_message_chars)
         conversation = await asyncio.to_thread(self.store.get_conversation, conversation_id)
+        if client_message_id:
+            resent = await asyncio.to_thread(self.store.resent_message, conversation_id, client_message_id)
+            if resent is not None:
+                async for event in replay(*resent):
+                    yield event
+                return
         if conversation["status"] == "closed":
             raise ConversationClosedError(f"conversation '{conversation_id}' is closed")
-        user_id = await asyncio.to_thread(self.store.add_message, conversation_id, "user", text)
+        user_id = await asyncio.to_thread(self.store.add_message, conversation_id, "user", text, "complete", None,
+                                          {"client_message_id": client_message_id} if client_message_id else None)
         if conversation["status"] != "bot":  # a human has it or is about to: the bot stays silent
             yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
@@ -152,10 +173,12 @@ class ConversationService:
                     await self._after_failed_answers(conversation_id)
 
     async def hand_to_human(self, conversation_id: str, user_id: int | None, reason: str,
-                            detail: str | None = None) -> AsyncIterator[AnswerEvent]:
-        """Ask for a human (recorded with its reason) and tell the customer, once per open request."""
+                            detail: str | None = None, lang: str | None = None) -> AsyncIterator[AnswerEvent]:
+        """Ask for a human (recorded with its reason) and tell the customer (in Chinese when they write it or their
+        page is in it), once per open request."""
         request = await asyncio.to_thread(self.store.request_human, conversation_id, reason, detail)
-        text = waiting_for_human_answer(self.settings.company_name)
+        chinese = lang == "zh" if lang else bool(detail and CJK.search(detail))
+        text = waiting_for_human_answer(self.settings.company_name, chinese)
         answer_id = None
         if request["created"]:
             answer_id = await asyncio.to_thread(

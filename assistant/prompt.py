@@ -13,7 +13,7 @@ from assistant.engines.base import ChatMessage
 
 # stored roles -> chat-template roles: a human agent's reply is an assistant turn for the model
 _TEMPLATE_ROLE = {"user": "user", "assistant": "assistant", "agent": "assistant", "system": "system"}
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
 GROUNDING_RULES = (
@@ -63,7 +63,7 @@ def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Se
 
 def dont_know_answer(question: str, company: str) -> str:
     """What the assistant says when no passage is relevant enough: no guess, a human offered."""
-    if _CJK.search(question):
+    if CJK.search(question):
         return f"抱歉，{company}的帮助中心里没有找到这个问题的答案，我不想猜测。需要为您转接人工客服吗？"
     return (f"I'm sorry, I couldn't find the answer to that in the {company} help center, and I don't want to "
             "guess. Would you like me to connect you with a human agent?")

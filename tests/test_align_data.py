@@ -173,3 +173,19 @@ def test_replay_rows_are_mixed_in_by_fraction():
     mixed = mix_replay(domain, general, 0.3, seed=0)
     assert mixed[:10] == domain and len(mixed) == 13 and all(e in general for e in mixed[10:])
     assert mix_replay(domain, general, 0.0, seed=0) == domain
+
+
+def test_correction_of_an_empty_or_broken_answer_is_a_plain_target(tmp_path):
+    from assistant.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    conversation = store.create_conversation()["id"]
+    store.add_message(conversation, "user", "How long does a refund take?")
+    broken = store.add_message(conversation, "assistant", "Refunds ta", "partial")
+    store.add_feedback(broken, corrected_text="Refunds reach your card within five business days.", author="li")
+    examples = from_store(store.conversations_for_alignment(), builder(), Redactor())
+    assert examples.pairs == []  # nothing to prefer it over
+    [target] = [e for e in examples.sft if e.group == f"store:{conversation}"]
+    assert target.completion[0]["content"].startswith("Refunds reach your card within five business days.")
+    assert target.prompt[-1]["content"] == "How long does a refund take?"
+    store.close()

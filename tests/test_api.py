@@ -145,3 +145,19 @@ def test_chat_page_is_served(client):
     assert client.get("/", follow_redirects=False).headers["location"] == "/chat/"
     page = client.get("/chat/")
     assert page.status_code == 200 and "Lumen Outfitters" in page.text
+
+
+def test_a_message_sent_twice_with_its_client_id_is_stored_and_answered_once(client):
+    cid = client.post("/api/conversations", json={}).json()["id"]
+    body = {"content": "Where is my order?", "stream": False, "client_message_id": "web-7f3a"}
+    first = client.post(f"/api/conversations/{cid}/messages", json=body).json()
+    again = client.post(f"/api/conversations/{cid}/messages", json=body).json()  # a retry after a lost response
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert (again["message_id"], again["answer_id"], again["answer"]) == (
+        first["message_id"], first["answer_id"], first["answer"])
+    streamed = client.post(f"/api/conversations/{cid}/messages", json={**body, "stream": True})
+    assert '"duplicate": true' in streamed.text and "event: done" in streamed.text
+    messages = client.get(f"/api/conversations/{cid}/messages").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    other = client.post(f"/api/conversations/{cid}/messages", json={**body, "client_message_id": "web-7f3b"}).json()
+    assert other["duplicate"] is False and other["message_id"] != first["message_id"]  # a new id is a new message

@@ -13,18 +13,23 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (.ci/run installs it)")
 
 
+def default_service(home: Path, model_dir: Path):
+    """The product as shipped (default model, demo help center) on the transformers engine, answers kept short."""
+    from assistant.config import load_settings
+    from assistant.runtime import build_service
+
+    return build_service(load_settings(environ={}, flags={
+        "home": str(home), "engine": "transformers", "model": str(model_dir), "sentiment.feeds": [],
+        "generation.max_new_tokens": 40, "generation.temperature": 0.0, "transformers.kv_cache_tokens": 4096,
+    }))
+
+
 @pytest.fixture
 def live_app(tmp_path, default_model_dir):
     from assistant.api.app import create_app
     from assistant.api.background import BackgroundServer
-    from assistant.config import load_settings
-    from assistant.runtime import build_service
 
-    loaded = load_settings(environ={}, flags={
-        "home": str(tmp_path), "engine": "transformers", "model": str(default_model_dir),
-        "generation.max_new_tokens": 40, "generation.temperature": 0.0, "transformers.kv_cache_tokens": 4096,
-    })
-    service = build_service(loaded)
+    service = default_service(tmp_path, default_model_dir)
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -54,6 +59,7 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     box = page.locator("#message-box textarea")
     box.fill("How do I reset my password?")
     box.press("Enter")
+    box.press("Enter")  # a double submit: the question is sent and answered once
     bot = page.locator("#chatbot .message.bot, #chatbot [data-testid='bot']").last
     bot.wait_for(timeout=60_000)
     # streamed: the answer grows while it is generated, then settles
@@ -106,3 +112,15 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
         time.sleep(0.25)
     assert service.store.get_conversation(stored_conversation["id"])["status"] == "closed"
     page.screenshot(path=str(ARTIFACTS / "chat_page_rated.png"), full_page=True)
+
+    # writing again after the end starts a new conversation; the closed one keeps what it had
+    box.fill("Do you ship to Norway?")
+    box.press("Enter")
+    page.get_by_text("A new conversation has started").wait_for(timeout=60_000)
+    deadline = time.monotonic() + 60
+    while len(service.store.conversation_overview()) < 2:
+        assert time.monotonic() < deadline, "no new conversation was started"
+        time.sleep(0.25)
+    newer = next(c for c in service.store.conversation_overview() if c["id"] != stored_conversation["id"])
+    assert service.store.messages(newer["id"])[0]["content"] == "Do you ship to Norway?"
+    assert len(service.store.messages(stored_conversation["id"])) == 2

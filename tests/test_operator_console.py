@@ -10,12 +10,52 @@ from assistant.cli import main
 def test_console_needs_an_operator_login(client):
     store = client.app.state.service.store
     store.create_operator("maria", "correct horse battery")
+    page = client.get("/operator/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/operator/login"
     assert client.get("/operator/config").status_code == 401
     bad = client.post("/operator/login", data={"username": "maria", "password": "nope"})
-    assert bad.status_code == 400
-    good = client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"})
-    assert good.status_code == 200
+    assert bad.status_code == 401 and "Wrong username or password" in bad.text and 'value="maria"' in bad.text
+    good = client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"},
+                       follow_redirects=False)
+    assert good.status_code == 303 and good.headers["location"] == "/operator/"
+    cookie = good.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/operator" in cookie
+    token = client.cookies.get("assistant_operator")
+    with store.session() as session:  # only a digest is stored
+        from sqlalchemy import select
+
+        from assistant.store.schema import OperatorSession
+
+        assert token not in {s.digest for s in session.scalars(select(OperatorSession))}
     assert client.get("/operator/config").status_code == 200
+    assert client.get("/operator/", follow_redirects=False).status_code == 200
+
+    store.end_operator_sessions(username="maria")  # e.g. idle too long: the console says the session ended
+    assert client.get("/operator/config").status_code == 401
+    assert client.get("/operator/", follow_redirects=False).headers["location"] == "/operator/login?ended=1"
+    assert "Your session has ended" in client.get("/operator/login?ended=1").text
+    client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"})
+    assert client.get("/operator/config").status_code == 200
+    assert client.get("/operator/logout", follow_redirects=False).headers["location"] == "/operator/login"
+    assert client.get("/operator/config").status_code == 401
+
+
+def test_operator_sessions_end_when_idle_or_too_old(client):
+    from datetime import timedelta as td
+
+    store = client.app.state.service.store
+    store.create_operator("maria", "correct horse battery")
+    token = store.open_operator_session("maria")
+    hour, day = td(hours=1), td(days=1)
+    assert store.operator_session(token, hour, day)["username"] == "maria"
+    assert store.operator_session("not-a-token", hour, day) is None
+    assert store.operator_session(token, td(0), day) == {"expired": True}  # idle too long
+    assert store.operator_session(token, hour, day) == {"expired": True}  # and it stays ended
+    second = store.open_operator_session("maria")
+    assert store.operator_session(second, hour, td(0)) == {"expired": True}  # past its absolute limit
+    third, fourth = store.open_operator_session("maria"), store.open_operator_session("maria")
+    assert store.end_operator_sessions(username="maria") == 2  # sign out everywhere
+    assert store.operator_session(third, hour, day) == store.operator_session(fourth, hour, day) == {"expired": True}
 
 
 def test_conversation_list_puts_the_longest_wait_first():

@@ -19,7 +19,7 @@ def test_schema_is_migrated_with_wal(store):
             "alembic_version"} <= tables
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
 def test_migrations_match_the_tables_and_keep_existing_data(tmp_path):

@@ -5,6 +5,7 @@ host page's CSS does not leak in; the same page on an origin the key was not mad
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 import time
 
@@ -93,4 +94,22 @@ def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, p
     assert "[1]" in answer.inner_text()
     assert len(set(lengths)) > 1  # it grew while streaming
     [conversation] = service.store.conversation_overview()
-    assert any(m["sources"] for m in service.store.messages(conversation["id"]) if m["role"] == "assistant")
+    assert conversation["channel"] == "widget"  # operators see it came through the widget, and which key
+    assert service.store.get_conversation(conversation["id"])["metadata"]["widget_key"] == key[:10]
+    [stored] = [m for m in service.store.messages(conversation["id"]) if m["role"] == "assistant"]
+    assert stored["metadata"]["sources"]
+
+    # the citation opens its source: the article the answer was grounded on, at the cited section, in a new tab
+    link = answer.locator("a[href*='/sources/']").first
+    link.wait_for(timeout=30_000)
+    with page.context.expect_page() as opened:
+        link.click()
+    article = opened.value
+    article.wait_for_load_state()
+    cited = stored["metadata"]["sources"][0]
+    assert article.locator("h1").inner_text() == cited["title"]
+    if cited["section"]:
+        assert article.locator("section:target h2").inner_text() == cited["section"]  # opened at the cited part
+    body = article.locator("body").inner_text()
+    assert all(word in body for word in re.findall(r"[A-Za-z]{5,}", cited["snippet"])[:6])
+    article.screenshot(path=str(ARTIFACTS / "widget_citation_source.png"))

@@ -1,13 +1,19 @@
-"""The customer chat page (Gradio), mounted at /chat on the API's port: streamed answers, "talk to a human", the
-agent's replies as they come, and a clear status while a human is asked for or has joined."""
+"""The customer chat page (Gradio), mounted at /chat (English) and /chat/zh (Chinese) on the API's port: streamed
+answers whose citations open their sources, thumbs and comments, "talk to a human", the agent's replies as they
+come, a clear status while a human is asked for or has joined, and a rating when the chat ends.
+
+What the page shows is rebuilt from the store whenever a human is involved, so an agent's reply that arrives while
+the customer is typing is never lost from view."""
 
 from __future__ import annotations
 
 import asyncio
 
 import gradio as gr
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
+from assistant.citations import linked_answer
 from assistant.conversation import ConversationService
 from assistant.store import ConversationNotFoundError, HandoffError
 
@@ -15,187 +21,289 @@ CSS = """
 .gradio-container {max-width: 860px !important; margin: auto;}
 #chat-title {text-align: center;}
 #chat-status {min-height: 1.5em;}
+#language {text-align: right; font-size: .85rem;}
 """
 
+TEXT = {
+    "en": {
+        "intro": "Ask about your account, orders, shipping, returns or billing.",
+        "support": "{company} support", "conversation": "Conversation",
+        "placeholder": "Type your question and press Enter", "send": "Send",
+        "human": "Talk to a human", "end": "End chat",
+        "why": "What was wrong with this answer? (optional)",
+        "csat": "How satisfied are you with this conversation? (5 = very)", "rate": "Rate",
+        "waiting": "⏳ A colleague has been asked to join. You can keep writing; they will see everything.",
+        "joined": "🧑 **{agent}** from our team has joined the conversation.", "colleague": "A colleague",
+        "closed": "This conversation is closed. Write again to start a new one.",
+        "new": "_A new conversation has started._", "team": "our team", "sources": "Sources",
+        "only_answers": "Only the assistant's answers can be rated.", "thanks": "Thank you, this helps us improve.",
+        "thanks_rating": "Thank you for your rating!", "other": "[中文](/chat/zh/)",
+    },
+    "zh": {
+        "intro": "关于账户、订单、配送、退换货或付款的问题，请在这里提问。",
+        "support": "{company} 在线客服", "conversation": "对话",
+        "placeholder": "输入您的问题，按回车发送", "send": "发送",
+        "human": "转人工客服", "end": "结束对话",
+        "why": "这个回答哪里有问题？（可选）",
+        "csat": "您对本次对话满意吗？（5 = 非常满意）", "rate": "评分",
+        "waiting": "⏳ 已请同事加入对话。您可以继续留言，他们会看到全部内容。",
+        "joined": "🧑 客服 **{agent}** 已加入对话。", "colleague": "同事",
+        "closed": "本次对话已结束。再次发送消息即可开始新的对话。",
+        "new": "_新的对话已开始。_", "team": "客服", "sources": "来源",
+        "only_answers": "只能评价助手的回答。", "thanks": "谢谢，您的反馈帮助我们改进。",
+        "thanks_rating": "感谢您的评分！", "other": "[English](/chat/?lang=en)",
+    },
+}
 
-def status_line(conversation: dict | None, agent: str | None = None) -> str:
+
+def status_line(conversation: dict | None, agent: str | None = None, lang: str = "en") -> str:
     """What the customer should know about who is answering."""
+    text = TEXT[lang]
     status = (conversation or {}).get("status", "bot")
     if status == "waiting_human":
-        return "⏳ A colleague has been asked to join. You can keep writing; they will see everything."
+        return text["waiting"]
     if status == "human":
-        return f"🧑 **{agent or 'A colleague'}** from our team has joined the conversation."
+        return text["joined"].format(agent=agent or text["colleague"])
     if status == "closed":
-        return "This conversation is closed. Clear the chat to start a new one."
+        return text["closed"]
     return ""
 
 
-def shown_message(message: dict) -> dict | None:
-    """A stored message as the customer sees it (agents are named); empty bot placeholders are left out."""
+def shown_message(message: dict, lang: str = "en") -> dict | None:
+    """A stored message as the customer sees it (agents named, citations linked); empty placeholders left out."""
     if not message["content"]:
         return None
     if message["role"] == "user":
         return {"role": "user", "content": message["content"]}
     if message["role"] == "agent":
         name = message["metadata"].get("agent_name") or message["metadata"].get("agent") or "agent"
-        return {"role": "assistant", "content": f"**{name}** (our team): {message['content']}"}
-    return {"role": "assistant", "content": message["content"]}
+        return {"role": "assistant", "content": f"**{name}** ({TEXT[lang]['team']}): {message['content']}"}
+    sources = message["metadata"].get("sources") or []
+    return {"role": "assistant", "content": linked_answer(message["content"], sources, TEXT[lang]["sources"])}
 
 
-def build_chat_page(service: ConversationService) -> gr.Blocks:
+def rendered(rows: list[dict], lang: str) -> tuple[list[dict], dict, int]:
+    """The chat as stored: the messages shown, chat position -> answer id (for ratings), the last message id."""
+    kept = [(m, s) for m in rows if (s := shown_message(m, lang))]
+    answers = {str(i): m["id"] for i, (m, _) in enumerate(kept) if m["role"] == "assistant"}
+    return [s for _, s in kept], answers, max((m["id"] for m in rows), default=0)
+
+
+def is_closed(store, conversation_id: str) -> bool:
+    try:
+        return store.get_conversation(conversation_id)["status"] == "closed"
+    except ConversationNotFoundError:
+        return False
+
+
+def widget_channel(request: gr.Request | None, store) -> tuple[str, dict]:
+    """A chat opened by the widget (`?key=`) is tagged with its key, so operators see where customers came from."""
+    key = request.query_params.get("key") if request is not None else None
+    record = store.widget_key(key) if key else None
+    if record is None:
+        return "web", {}
+    return "widget", {"widget_key": record["prefix"], "widget_name": record["name"]}
+
+
+def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks:
     company = service.settings.company_name
     store = service.store
+    text = TEXT[lang]
 
-    async def respond(text: str, history: list[dict], conversation_id: str | None, answers: dict):
-        text = (text or "").strip()
-        if not text:
-            yield history, conversation_id, "", gr.update(), answers
+    async def new_conversation(request: gr.Request | None) -> str:
+        channel, metadata = await asyncio.to_thread(widget_channel, request, store)
+        return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang}))["id"]
+
+    async def state_of(conversation_id: str | None) -> tuple[str, dict, str]:
+        """The status line, whether "talk to a human" is offered, and the conversation's status."""
+        if not conversation_id:
+            return "", gr.update(visible=True), "bot"
+        try:
+            state = await asyncio.to_thread(store.handoff_state, conversation_id)
+        except ConversationNotFoundError:
+            return "", gr.update(visible=True), "bot"
+        return (status_line(state, state["agent_name"], lang), gr.update(visible=state["status"] == "bot"),
+                state["status"])
+
+    async def from_store(conversation_id: str):
+        rows = await asyncio.to_thread(store.messages, conversation_id)
+        return rendered(rows, lang)
+
+    async def respond(message: str, history: list[dict], conversation_id: str | None, answers: dict,
+                      shown_upto: int, request: gr.Request):
+        message = (message or "").strip()
+        unchanged = (gr.update(),) * 3
+        if not message:
+            yield history, conversation_id, "", *unchanged, answers, shown_upto
             return
         if conversation_id is None:
-            conversation_id = (await service.create_conversation(channel="web"))["id"]
-        history = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-        yield history, conversation_id, "", gr.update(), answers
+            conversation_id = await new_conversation(request)
+        elif await asyncio.to_thread(is_closed, store, conversation_id):  # writing again after the end
+            conversation_id = await new_conversation(request)
+            history = [*history, {"role": "assistant", "content": text["new"]}]
+        sources: list[dict] = []
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        yield history, conversation_id, "", *unchanged, answers, shown_upto
         try:
-            async for event in service.answer(conversation_id, text):
-                if event.type == "accepted" and event.data.get("answer_id"):
-                    answers = {**answers, str(len(history) - 1): event.data["answer_id"]}
-                if event.type == "delta":
+            async for event in service.answer(conversation_id, message):
+                if event.type == "accepted":
+                    if event.data.get("answer_id"):
+                        answers = {**answers, str(len(history) - 1): event.data["answer_id"]}
+                    shown_upto = max(shown_upto, event.data.get("answer_id") or 0, event.data.get("message_id") or 0)
+                elif event.type == "sources":
+                    sources = event.data["sources"]
+                elif event.type == "delta":
                     history[-1]["content"] += event.data["text"]
-                    yield history, conversation_id, "", gr.update(), answers
+                    yield history, conversation_id, "", *unchanged, answers, shown_upto
                 elif event.type == "error":
                     history[-1]["content"] += f"\n\n_{event.data['message']}_"
-                    yield history, conversation_id, "", gr.update(), answers
-        except ConversationNotFoundError:
-            yield history[:-2], None, text, "", answers
+                    yield history, conversation_id, "", *unchanged, answers, shown_upto
+        except ConversationNotFoundError:  # deleted meanwhile: keep the text so nothing typed is lost
+            yield history[:-2], None, message, "", gr.update(visible=True), gr.update(), {}, 0
             return
-        except ValueError as exc:
+        except ValueError as exc:  # too long, or closed meanwhile: said in the chat, the text stays in the box
             history[-1]["content"] = f"_{exc}_"
-        if not history[-1]["content"]:  # the bot said nothing (a human has the conversation)
-            answers = {k: v for k, v in answers.items() if k != str(len(history) - 1)}
-            history = history[:-1]
-        yield history, conversation_id, "", await _status(conversation_id), answers
+            yield history, conversation_id, message, *unchanged, answers, shown_upto
+            return
+        status, human, state = await state_of(conversation_id)
+        if state != "bot" or not history[-1]["content"]:  # a human is involved: show exactly what is stored
+            history, answers, shown_upto = await from_store(conversation_id)
+        elif sources:
+            history[-1]["content"] = linked_answer(history[-1]["content"], sources, text["sources"])
+        yield history, conversation_id, "", status, human, gr.update(visible=False), answers, shown_upto
 
     async def rate(answers: dict, selection: gr.LikeData):
         """Thumbs up/down on a bot answer; a thumbs-down opens the optional comment box."""
         message_id = answers.get(str(selection.index if isinstance(selection.index, int) else selection.index[0]))
         if message_id is None:
-            gr.Info("Only the assistant's answers can be rated.")
+            gr.Info(text["only_answers"])
             return None, gr.update(visible=False)
         liked = selection.liked is True or selection.liked == "Like"
         await asyncio.to_thread(store.add_feedback, message_id, 1 if liked else -1, None, None, "customer")
         return (None, gr.update(visible=False)) if liked else (message_id, gr.update(visible=True))
 
-    async def comment(text: str, message_id: int | None):
-        if message_id and text.strip():
-            await asyncio.to_thread(store.add_feedback, message_id, None, text.strip()[:4000], None, "customer")
-            gr.Info("Thank you, this helps us improve.")
+    async def comment(why: str, message_id: int | None):
+        if message_id and why.strip():
+            await asyncio.to_thread(store.add_feedback, message_id, None, why.strip()[:4000], None, "customer")
+            gr.Info(text["thanks"])
         return "", None, gr.update(visible=False)
 
     async def end_chat(conversation_id: str | None):
         if conversation_id:
             await asyncio.to_thread(store.close_conversation, conversation_id)
-        return gr.update(visible=bool(conversation_id)), await _status(conversation_id)
+        status, human, _ = await state_of(conversation_id)
+        return gr.update(visible=bool(conversation_id)), status, human
 
     async def rate_conversation(score: str | None, conversation_id: str | None):
         if conversation_id and score:
             await asyncio.to_thread(store.close_conversation, conversation_id, int(score))
-            gr.Info("Thank you for your rating!")
+            gr.Info(text["thanks_rating"])
         return gr.update(visible=False)
 
-    async def ask_for_human(history: list[dict], conversation_id: str | None, answers: dict):
+    async def ask_for_human(conversation_id: str | None, request: gr.Request):
         if conversation_id is None:
-            conversation_id = (await service.create_conversation(channel="web"))["id"]
+            conversation_id = await new_conversation(request)
         try:
-            async for event in service.hand_to_human(conversation_id, None, "customer_asked"):
-                if event.type == "delta":
-                    history = [*history, {"role": "assistant", "content": event.data["text"]}]
-                elif event.type == "done" and event.data["message_id"]:
-                    answers = {**answers, str(len(history) - 1): event.data["message_id"]}
+            async for _ in service.hand_to_human(conversation_id, None, "customer_asked", lang=lang):
+                pass
         except HandoffError as exc:
-            return history, conversation_id, f"_{exc}_", answers
-        return history, conversation_id, await _status(conversation_id), answers
+            status, human, _ = await state_of(conversation_id)
+            return gr.update(), conversation_id, f"_{exc}_", human, gr.update(), gr.update()
+        history, answers, shown_upto = await from_store(conversation_id)
+        status, human, _ = await state_of(conversation_id)
+        return history, conversation_id, status, human, answers, shown_upto
 
-    async def _status(conversation_id: str | None) -> str:
+    async def poll(conversation_id: str | None, shown_upto: int):
+        """Every 2 s: while a human is involved (or an agent has written), show what is new in the store."""
+        nothing = gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
         if not conversation_id:
-            return ""
+            return nothing
         try:
-            state = await asyncio.to_thread(store.handoff_state, conversation_id)
+            new = await asyncio.to_thread(store.messages_after, conversation_id, shown_upto)
         except ConversationNotFoundError:
-            return ""
-        return status_line(state, state["agent_name"])
-
-    async def poll(history: list[dict], conversation_id: str | None, last_agent_id: int):
-        """While a human is involved, show the agent's new replies and the current status."""
-        if not conversation_id:
-            return gr.update(), last_agent_id, gr.update()
-        try:
-            conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
-        except ConversationNotFoundError:
-            return gr.update(), last_agent_id, ""
-        if conversation["status"] == "bot" and not last_agent_id:
-            return gr.update(), last_agent_id, gr.update()
-        new = [m for m in await asyncio.to_thread(store.messages_after, conversation_id, last_agent_id)
-               if m["role"] == "agent"]
-        status = await _status(conversation_id)
+            return nothing
+        status, human, state = await state_of(conversation_id)
+        if state == "bot" and not any(m["role"] == "agent" for m in new):
+            return gr.update(), gr.update(), gr.update(), status, human  # the bot's own answers stream
         if not new:
-            return gr.update(), last_agent_id, status
-        shown = [shown_message(m) for m in new]
-        return [*history, *[m for m in shown if m]], new[-1]["id"], status
+            return gr.update(), gr.update(), gr.update(), status, human
+        history, answers, shown_upto = await from_store(conversation_id)
+        return history, answers, shown_upto, status, human
 
     async def restore(conversation_id: str | None):
         if not conversation_id:
-            return [], None, 0, "", {}
+            return [], None, {}, 0, "", gr.update(visible=True)
         try:
-            rows = await asyncio.to_thread(store.messages, conversation_id)
+            history, answers, shown_upto = await from_store(conversation_id)
         except ConversationNotFoundError:
-            return [], None, 0, "", {}
-        agents = [m["id"] for m in rows if m["role"] == "agent"]
-        kept = [(m, shown_message(m)) for m in rows]
-        kept = [(m, s) for m, s in kept if s]
-        answers = {str(i): m["id"] for i, (m, _) in enumerate(kept) if m["role"] == "assistant"}
-        return ([s for _, s in kept], conversation_id, max(agents, default=0), await _status(conversation_id),
-                answers)
+            return [], None, {}, 0, "", gr.update(visible=True)
+        status, human, _ = await state_of(conversation_id)
+        return history, conversation_id, answers, shown_upto, status, human
 
     with gr.Blocks(title=f"{company} — support chat") as page:
-        gr.Markdown(f"## {company} support\nAsk about your account, orders, shipping, returns or billing.",
-                    elem_id="chat-title")
+        gr.Markdown(text["other"], elem_id="language")
+        gr.Markdown(f"## {text['support'].format(company=company)}\n{text['intro']}", elem_id="chat-title")
         conversation_id = gr.BrowserState(None, storage_key="assistant-conversation")
-        last_agent_id = gr.State(0)
+        shown_upto = gr.State(0)  # the newest stored message the page shows
         answers = gr.State({})  # chat position -> stored answer id, for ratings
         disliked = gr.State(None)
-        chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chatbot", feedback_options=("Like", "Dislike"))
+        chatbot = gr.Chatbot(label=text["conversation"], height=520, elem_id="chatbot",
+                             feedback_options=("Like", "Dislike"))
         status = gr.Markdown(elem_id="chat-status")
         with gr.Row(visible=False, elem_id="feedback-row") as feedback_row:
-            why = gr.Textbox(placeholder="What was wrong with this answer? (optional)", show_label=False, scale=4,
-                             elem_id="feedback-comment", max_length=4000)
-            send_why = gr.Button("Send", size="sm", scale=1, elem_id="send-feedback")
-        box = gr.Textbox(placeholder="Type your question and press Enter", show_label=False,
-                         submit_btn="Send", elem_id="message-box", max_length=service.settings.max_message_chars)
+            why = gr.Textbox(placeholder=text["why"], show_label=False, scale=4, elem_id="feedback-comment",
+                             max_length=4000)
+            send_why = gr.Button(text["send"], size="sm", scale=1, elem_id="send-feedback")
+        box = gr.Textbox(placeholder=text["placeholder"], show_label=False, submit_btn=text["send"],
+                         elem_id="message-box", max_length=service.settings.max_message_chars)
         with gr.Row():
-            human = gr.Button("Talk to a human", size="sm", elem_id="talk-to-human")
-            end = gr.Button("End chat", size="sm", elem_id="end-chat")
+            human = gr.Button(text["human"], size="sm", elem_id="talk-to-human")
+            end = gr.Button(text["end"], size="sm", elem_id="end-chat")
         with gr.Row(visible=False, elem_id="csat-row") as csat_row:
-            score = gr.Radio(["1", "2", "3", "4", "5"], label="How satisfied are you with this conversation? "
-                                                            "(5 = very)", scale=4, elem_id="csat-score")
-            send_score = gr.Button("Rate", size="sm", scale=1, elem_id="send-csat")
-        box.submit(respond, [box, chatbot, conversation_id, answers], [chatbot, conversation_id, box, status, answers],
+            score = gr.Radio(["1", "2", "3", "4", "5"], label=text["csat"], scale=4, elem_id="csat-score")
+            send_score = gr.Button(text["rate"], size="sm", scale=1, elem_id="send-csat")
+        box.submit(respond, [box, chatbot, conversation_id, answers, shown_upto],
+                   [chatbot, conversation_id, box, status, human, csat_row, answers, shown_upto],
                    api_visibility="private", concurrency_limit=None)
         chatbot.like(rate, answers, [disliked, feedback_row], api_visibility="private")
         gr.on([why.submit, send_why.click], comment, [why, disliked], [why, disliked, feedback_row],
               api_visibility="private")
-        end.click(end_chat, conversation_id, [csat_row, status], api_visibility="private")
+        end.click(end_chat, conversation_id, [csat_row, status, human], api_visibility="private")
         send_score.click(rate_conversation, [score, conversation_id], csat_row, api_visibility="private")
-        human.click(ask_for_human, [chatbot, conversation_id, answers], [chatbot, conversation_id, status, answers],
+        human.click(ask_for_human, conversation_id, [chatbot, conversation_id, status, human, answers, shown_upto],
                     api_visibility="private")
-        gr.Timer(2).tick(poll, [chatbot, conversation_id, last_agent_id], [chatbot, last_agent_id, status],
+        gr.Timer(2).tick(poll, [conversation_id, shown_upto], [chatbot, answers, shown_upto, status, human],
                          api_visibility="private")
-        chatbot.clear(lambda: (None, 0, "", {}), None, [conversation_id, last_agent_id, status, answers],
-                      api_visibility="private")  # a new conversation
-        page.load(restore, [conversation_id], [chatbot, conversation_id, last_agent_id, status, answers],
+        chatbot.clear(lambda: (None, 0, "", {}, gr.update(visible=True)), None,
+                      [conversation_id, shown_upto, status, answers, human], api_visibility="private")
+        page.load(restore, [conversation_id], [chatbot, conversation_id, answers, shown_upto, status, human],
                   api_visibility="private")
     return page
 
 
+def prefers_chinese(request: Request) -> bool:
+    """The browser asks for Chinese before English (Accept-Language), and no language was chosen in the URL."""
+    if request.query_params.get("lang"):
+        return request.query_params["lang"].lower().startswith("zh")
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return True
+        if tag.startswith("en"):
+            return False
+    return False
+
+
 def mount(app: FastAPI, service: ConversationService) -> None:
-    """Entry point of the `assistant.views` group."""
-    gr.mount_gradio_app(app, build_chat_page(service), path="/chat", css=CSS, footer_links=[])
+    """Entry point of the `assistant.views` group: /chat/zh in Chinese, /chat in English; /chat sends browsers that
+    prefer Chinese (or `?lang=zh`, as the widget's `data-lang="zh"` asks) to /chat/zh, keeping the query."""
+
+    @app.middleware("http")
+    async def chinese_chat(request: Request, call_next):
+        if request.url.path in ("/chat", "/chat/") and request.method == "GET" and prefers_chinese(request):
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"/chat/zh/{query}", status_code=307)
+        return await call_next(request)
+
+    gr.mount_gradio_app(app, build_chat_page(service, "zh"), path="/chat/zh", css=CSS, footer_links=[])
+    gr.mount_gradio_app(app, build_chat_page(service, "en"), path="/chat", css=CSS, footer_links=[])

@@ -15,12 +15,16 @@ from fastapi import FastAPI
 
 from assistant.conversation import ConversationService, validate_text
 from assistant.store import HandoffError
+from ui import operator_auth
 
 CSS = """
 .gradio-container {max-width: 1400px !important; margin: auto;}
 """
 STATUSES = {"all": None, "waiting for a human": "waiting_human", "with a human": "human", "bot": "bot",
             "closed": "closed"}
+SESSION_ENDED = ("Your session has ended. Sign in again at /operator/login (a new tab keeps this one as it is), "
+                 "then retry: what you typed is still here.")
+SESSION_ENDED_BANNER = "⚠️ Your session has ended: [sign in again](/operator/login)"
 OVERVIEW_COLUMNS = ["status", "waiting", "customer", "last message", "sentiment", "alerts", "agent", "updated", "id"]
 
 
@@ -71,8 +75,9 @@ def transcript_messages(transcript: list[dict]) -> list[dict]:
 
 
 def answer_choices(transcript: list[dict]) -> list[tuple[str, int]]:
-    return [(f"#{m['id']}: {m['content'][:70]}", m["id"]) for m in transcript
-            if m["role"] == "assistant" and m["content"].strip()]
+    """Every finished bot answer can be corrected, an empty or broken one too."""
+    return [(f"#{m['id']}: {m['content'].strip()[:70] or '(' + m['status'] + ', empty)'}", m["id"])
+            for m in transcript if m["role"] == "assistant" and m["status"] != "streaming"]
 
 
 def export_file(rows: list[dict]) -> str:
@@ -94,12 +99,24 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
     store = service.store
 
     def operator(request: gr.Request) -> str:
-        return request.username or "operator"
+        """The signed-in operator; an ended session stops the action with a clear message, the typed text kept."""
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        return request.username
 
-    async def refresh(status_name: str, alerts_only: bool):
+    def signed_in_as(request: gr.Request) -> str:
+        return f"Signed in as **{request.username}** · [sign out](/operator/logout)" if request.username else ""
+
+    async def refresh(status_name: str, alerts_only: bool, request: gr.Request):
+        if not request.username:
+            return gr.update(), SESSION_ENDED_BANNER
         rows = await asyncio.to_thread(store.conversation_overview, STATUSES[status_name])
         waiting = sum(1 for r in rows if r["status"] == "waiting_human")
         return overview_frame(rows, alerts_only=alerts_only), f"**{waiting}** waiting for a human"
+
+    async def show(conversation_id: str | None, request: gr.Request):
+        operator(request)
+        return await open_conversation(conversation_id)
 
     async def open_conversation(conversation_id: str | None):
         if not conversation_id:
@@ -114,47 +131,65 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
             status += f" · CSAT {info['csat']}/5"
         return transcript_messages(transcript), gr.Dropdown(choices=answer_choices(transcript)), "", status
 
+    async def follow(conversation_id: str | None, request: gr.Request):
+        """The timer's refresh of the open conversation: new messages and status, never the operator's drafts."""
+        if not request.username:
+            return gr.update(), gr.update()
+        chat, _, _, status = await open_conversation(conversation_id)
+        return chat, status
+
+    async def keeping_draft(conversation_id: str):
+        """The conversation refreshed after an action; the reply being typed stays (only sending clears it)."""
+        chat, which, _, status = await open_conversation(conversation_id)
+        return chat, which, gr.update(), status
+
     def pick(table: pd.DataFrame, selection: gr.SelectData):
         return table.iloc[selection.index[0]]["id"]
 
     async def act(action: str, conversation_id: str | None, request: gr.Request):
+        name = operator(request)
         if not conversation_id:
             raise gr.Error("pick a conversation first")
         try:
             if action == "take":
-                await asyncio.to_thread(store.take_over, conversation_id, operator(request))
+                await asyncio.to_thread(store.take_over, conversation_id, name)
             elif action == "back":
                 await asyncio.to_thread(store.hand_back, conversation_id)
             else:
                 await asyncio.to_thread(store.close_conversation, conversation_id)
         except HandoffError as exc:
             raise gr.Error(str(exc)) from exc
-        return await open_conversation(conversation_id)
+        return await keeping_draft(conversation_id)
 
     async def reply(text: str, conversation_id: str | None, request: gr.Request):
+        name = operator(request)
         if not conversation_id:
             raise gr.Error("pick a conversation first")
         try:
             validate_text(text, service.settings.max_message_chars, "reply")
-            await asyncio.to_thread(store.add_agent_message, conversation_id, operator(request), text.strip())
+            await asyncio.to_thread(store.add_agent_message, conversation_id, name, text.strip())
         except (HandoffError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
         return await open_conversation(conversation_id)
 
-    async def load_answer(conversation_id: str | None, message_id: int | None) -> str:
+    async def load_answer(conversation_id: str | None, message_id: int | None, request: gr.Request):
+        operator(request)
         if not conversation_id or not message_id:
             return ""
         transcript = await asyncio.to_thread(store.transcript, conversation_id)
-        return next((m["content"] for m in transcript if m["id"] == message_id), "")
+        content = next((m["content"] for m in transcript if m["id"] == message_id), "")
+        return content if content.strip() else gr.update()  # start from the bot's words, if it had any
 
     async def correct(conversation_id: str | None, message_id: int | None, text: str, request: gr.Request):
+        name = operator(request)
         if not message_id or not text.strip():
             raise gr.Error("pick a bot answer and write the better answer")
-        await asyncio.to_thread(store.add_feedback, message_id, None, None, text.strip(), operator(request))
+        await asyncio.to_thread(store.add_feedback, message_id, None, None, text.strip(), name)
         gr.Info("Saved: the next `assistant align --from-store` learns from it.")
-        return await open_conversation(conversation_id)
+        return await keeping_draft(conversation_id)
 
-    async def export(first: str, last: str):
+    async def export(first: str, last: str, request: gr.Request):
+        operator(request)
         start, end = parse_day(first, "from"), parse_day(last, "to") + timedelta(days=1)
         rows = await asyncio.to_thread(store.export_transcripts, start, end)
         if not rows:
@@ -166,6 +201,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         with gr.Row():
             gr.Markdown(f"## {service.settings.company_name}: operator console")
             waiting = gr.Markdown(elem_id="waiting-count")
+            signed_in = gr.Markdown(elem_id="signed-in")
         with gr.Row():
             with gr.Column(scale=5):
                 with gr.Row():
@@ -197,9 +233,10 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         shown = [chat, which, answer, heading]
         for trigger in (status.change, alerts_only.change, gr.Timer(5).tick, page.load):
             trigger(refresh, [status, alerts_only], [table, waiting], api_visibility="private")
+        page.load(signed_in_as, None, signed_in, api_visibility="private")
         table.select(pick, table, current, api_visibility="private")
-        current.change(open_conversation, current, shown, api_visibility="private")
-        gr.Timer(3).tick(open_conversation, current, shown, api_visibility="private")
+        current.change(show, current, shown, api_visibility="private")
+        gr.Timer(3).tick(follow, current, [chat, heading], api_visibility="private")
         for button, action in ((take, "take"), (back, "back"), (close, "close")):
             button.click(act, [gr.State(action), current], shown, api_visibility="private")
         answer.submit(reply, [answer, current], shown, api_visibility="private")
@@ -212,9 +249,6 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
 def mount(app: FastAPI, service: ConversationService) -> None:
     """Entry point of the `assistant.views` group; operators sign in with accounts from `assistant operators`."""
 
-    def check(username: str, password: str) -> bool:
-        return service.store.verify_operator(username, password) is not None
-
-    gr.mount_gradio_app(app, build_operator_console(service), path="/operator", css=CSS, footer_links=[],
-                        auth=check, auth_message="Operator console: sign in with an account made by "
-                                                 "`assistant operators create NAME`.")
+    session_user = operator_auth.install(app, service)
+    gr.mount_gradio_app(app, build_operator_console(service), path=operator_auth.PATH, css=CSS, footer_links=[],
+                        auth_dependency=session_user)

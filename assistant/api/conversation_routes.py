@@ -70,7 +70,7 @@ async def close(request: Request, conversation_id: str, body: CloseRequest | Non
 @router.post("/{conversation_id}/messages")
 async def post_message(request: Request, conversation_id: str, body: PostMessageRequest):
     """Store the customer's message, then answer it: SSE events `accepted`, `delta`..., `done` (or `error`)."""
-    events = await start_stream(_service(request).answer(conversation_id, body.content))
+    events = await start_stream(_service(request).answer(conversation_id, body.content, body.client_message_id))
     if not body.stream:
         return await _collect(events)
     return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -87,6 +87,7 @@ async def _collect(events: AsyncIterator[AnswerEvent]) -> dict:
         if event.type == "accepted":
             result["message_id"] = event.data["message_id"]
             result["answer_id"] = event.data.get("answer_id")
+            result["duplicate"] = event.data.get("duplicate", False)
         elif event.type == "delta":
             result["answer"] += event.data["text"]
         elif event.type in ("done", "error"):

@@ -56,6 +56,9 @@ class PostMessageRequest(BaseModel):
 
     content: str
     stream: bool = True
+    client_message_id: str | None = Field(None, min_length=1, max_length=64,
+                                          description="your id for this message: sent again (a retry, a double "
+                                                      "submit), it is not stored twice and the answer is replayed")
 
 
 class FeedbackRequest(BaseModel):

@@ -45,7 +45,7 @@ def install_frame_policy(app) -> None:
     @app.middleware("http")
     async def frame_ancestors(request: Request, call_next):
         response = await call_next(request)
-        if request.url.path in ("/chat", "/chat/"):
+        if request.url.path in ("/chat", "/chat/", "/chat/zh", "/chat/zh/"):
             allowed = ["'self'"]
             key = request.query_params.get("key")
             if key:

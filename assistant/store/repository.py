@@ -15,6 +15,7 @@ from assistant.store.handoff_records import HandoffRecords
 from assistant.store.key_records import KeyRecords
 from assistant.store.schema import Conversation, Feedback, Handoff, Message, as_utc, utcnow
 from assistant.store.sentiment_records import SentimentRecords
+from assistant.store.session_records import SessionRecords
 
 
 class ConversationNotFoundError(LookupError):
@@ -74,7 +75,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
-class Store(SentimentRecords, HandoffRecords, KeyRecords):
+class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords):
     """A conversation store on one database URL; the schema is migrated to head on open."""
 
     def __init__(self, url: str):
@@ -119,6 +120,19 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords):
             session.add(message)
             conversation.updated_at = utcnow()
         return message.id
+
+    def resent_message(self, conversation_id: str, client_message_id: str) -> tuple[int, dict | None] | None:
+        """A customer message already stored under this client id (a retried or double submit), with the answer
+        that followed it (None while there is none), or None when the id is new."""
+        with self.session() as session:
+            sent = session.scalars(select(Message).where(
+                Message.conversation_id == conversation_id, Message.role == "user",
+                Message.meta["client_message_id"].as_string() == client_message_id)).first()
+            if sent is None:
+                return None
+            answer = session.scalars(select(Message).where(
+                Message.conversation_id == conversation_id, Message.id > sent.id).order_by(Message.id)).first()
+            return sent.id, message_dict(answer) if answer is not None and answer.role == "assistant" else None
 
     def finish_message(self, message_id: int, content: str, status: str, error: str | None = None,
                        prompt_tokens: int | None = None, completion_tokens: int | None = None,
@@ -188,7 +202,9 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords):
                                           .where(Handoff.conversation_id == conversation_id))
                 result.append({
                     "id": conversation_id, "handoff": bool(handoffs), "feedback": feedback,
-                    "messages": [{"id": m.id, "role": m.role, "content": m.content} for m in messages
-                                 if m.status == "complete" and m.content.strip()],
+                    "messages": [{"id": m.id, "role": m.role, "content": m.content, "status": m.status}
+                                 for m in messages
+                                 if (m.status == "complete" and m.content.strip())
+                                 or (feedback.get(m.id) or {}).get("corrected_text")],  # a corrected broken one
                 })
             return result

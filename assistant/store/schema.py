@@ -147,6 +147,19 @@ class Operator(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class OperatorSession(Base):
+    """A signed-in operator console: only the SHA-256 of the cookie's token is stored, so a leaked database opens
+    no session. It ends when idle too long, at its absolute limit, or at sign-out."""
+
+    __tablename__ = "operator_sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ApiKey(Base):
     """A key for the API or the widget; only its SHA-256 is stored. Widget keys list the origins allowed to use them."""
 

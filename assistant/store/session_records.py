@@ -1,0 +1,61 @@
+"""Store operations of operator console sessions (mixed into `Store`): a random token in an HttpOnly cookie, only
+its SHA-256 stored; a session ends after `idle` without use, after `longest` in all, or at sign-out."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from assistant.store.key_records import key_digest
+from assistant.store.schema import Operator, OperatorSession, as_utc, utcnow
+
+TOUCH_EVERY = timedelta(seconds=60)  # last use is written at most once a minute per session
+
+
+class SessionRecords:
+    """Needs `self.session()` (see `Store`)."""
+
+    def open_operator_session(self, username: str) -> str:
+        """A new session for an enabled operator; returns the token for the cookie."""
+        token = secrets.token_urlsafe(32)
+        with self.session() as session, session.begin():
+            operator = session.scalars(select(Operator).where(Operator.username == username,
+                                                              Operator.disabled.is_(False))).first()
+            if operator is None:
+                raise LookupError(f"no enabled operator '{username}'")
+            session.add(OperatorSession(digest=key_digest(token), operator_id=operator.id))
+        return token
+
+    def operator_session(self, token: str, idle: timedelta, longest: timedelta) -> dict[str, Any] | None:
+        """The signed-in operator (`username`, `display_name`) while the session is open, else None; `expired` is
+        True in a dict without a username when the token was a session that has ended (so the console can say so)."""
+        now = utcnow()
+        with self.session() as session, session.begin():
+            row = session.execute(select(OperatorSession, Operator).join(Operator).where(
+                OperatorSession.digest == key_digest(token))).first()
+            if row is None:
+                return None
+            record, operator = row
+            last_seen = as_utc(record.last_seen_at)
+            if (record.ended_at is not None or operator.disabled or now - last_seen > idle
+                    or now - as_utc(record.created_at) > longest):
+                if record.ended_at is None:
+                    record.ended_at = now
+                return {"expired": True}
+            if now - last_seen > TOUCH_EVERY:
+                record.last_seen_at = now
+            return {"username": operator.username, "display_name": operator.display_name, "expired": False}
+
+    def end_operator_sessions(self, token: str | None = None, username: str | None = None) -> int:
+        """Sign out one session (by token) or every session of an operator; returns how many ended."""
+        query = update(OperatorSession).where(OperatorSession.ended_at.is_(None)).values(ended_at=utcnow())
+        if token is not None:
+            query = query.where(OperatorSession.digest == key_digest(token))
+        if username is not None:
+            query = query.where(OperatorSession.operator_id.in_(
+                select(Operator.id).where(Operator.username == username)))
+        with self.session() as session, session.begin():
+            return session.execute(query).rowcount

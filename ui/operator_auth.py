@@ -1,0 +1,111 @@
+"""Signing in to the operator console: a login page of our own, sessions in the store (an HttpOnly cookie holds a
+random token, the store only its digest), so sign-ins survive a server restart and end when idle or too old.
+
+Gradio asks `session_user` who is calling. A call made with a session that has ended still reaches the console's
+handlers, with an empty user, so they can say "your session has ended" while what the operator typed stays put
+(refusing Gradio's own calls would make its page reload and drop the draft); files and the page itself are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from assistant.conversation import ConversationService
+
+COOKIE = "assistant_operator"
+PATH = "/operator"
+
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{company} — operator sign-in</title>
+<style>
+body {{font: 16px/1.5 system-ui, sans-serif; background: #f6f8fa; color: #1f2328; margin: 0;
+       display: grid; place-items: center; min-height: 100vh;}}
+form {{background: #fff; border: 1px solid #d1d9e0; border-radius: 12px; padding: 2rem; width: 320px;
+       box-shadow: 0 4px 16px rgba(0,0,0,.06);}}
+h1 {{font-size: 1.2rem; margin: 0 0 1rem;}}
+label {{display: block; font-size: .9rem; margin: .75rem 0 .25rem;}}
+input {{width: 100%; box-sizing: border-box; padding: .55rem .7rem; border: 1px solid #d1d9e0; border-radius: 6px;
+        font: inherit;}}
+button {{margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-radius: 6px; background: #1f6feb;
+         color: #fff; font: inherit; cursor: pointer;}}
+.note {{font-size: .9rem; padding: .5rem .7rem; border-radius: 6px; background: #fff8c5; margin-bottom: .5rem;}}
+.error {{background: #ffebe9;}}
+.hint {{font-size: .8rem; color: #59636e; margin-top: 1rem;}}
+</style></head><body>
+<form method="post" action="{path}/login"><h1>{company}: operator console</h1>{note}
+<label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username"
+ value="{username}" required autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password"
+ autocomplete="current-password" required>
+<button type="submit">Login</button>
+<p class="hint">Accounts are made with <code>assistant operators create NAME</code>.</p></form></body></html>"""
+
+
+def _login_page(company: str, note: str = "", error: bool = False, username: str = "", status: int = 200):
+    shown = f'<p class="note{" error" if error else ""}">{html.escape(note)}</p>' if note else ""
+    return HTMLResponse(LOGIN_PAGE.format(company=html.escape(company), path=PATH, note=shown,
+                                          username=html.escape(username)), status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI, service: ConversationService):
+    """Add /operator/login and /operator/logout, send signed-out visitors of the console to the login page, and
+    return the function Gradio calls to know the operator (`auth_dependency`)."""
+    store = service.store
+    company = service.settings.company_name
+    limits = service.settings.console
+    idle, longest = timedelta(minutes=limits.session_idle_minutes), timedelta(hours=limits.session_max_hours)
+
+    async def session_of(request: Request) -> dict | None:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return None
+        return await asyncio.to_thread(store.operator_session, token, idle, longest)
+
+    @app.get(f"{PATH}/login", include_in_schema=False)
+    async def login_page(request: Request) -> Response:
+        note = "Your session has ended: sign in again." if request.query_params.get("ended") else ""
+        return _login_page(company, note)
+
+    @app.post(f"{PATH}/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+        if await asyncio.to_thread(store.verify_operator, username, password) is None:
+            return _login_page(company, "Wrong username or password.", error=True, username=username, status=401)
+        token = await asyncio.to_thread(store.open_operator_session, username)
+        response = RedirectResponse(f"{PATH}/", status_code=303)
+        response.set_cookie(COOKIE, token, max_age=int(longest.total_seconds()), path=PATH, httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    @app.get(f"{PATH}/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        if token := request.cookies.get(COOKIE):
+            await asyncio.to_thread(store.end_operator_sessions, token)
+        response = RedirectResponse(f"{PATH}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=PATH)
+        return response
+
+    @app.middleware("http")
+    async def console_needs_sign_in(request: Request, call_next):
+        if request.url.path in (PATH, f"{PATH}/") and request.method == "GET":
+            session = await session_of(request)
+            if session is None or session["expired"]:
+                return RedirectResponse(f"{PATH}/login" + ("?ended=1" if session else ""), status_code=303)
+        return await call_next(request)
+
+    async def session_user(request: Request) -> str | None:
+        session = await session_of(request)
+        if session is None:
+            return None
+        if session["expired"]:  # the open console keeps working (no reload loses a draft); its handlers refuse
+            path = request.url.path
+            return "" if "/gradio_api/" in path and "/file" not in path else None
+        return session["username"]
+
+    return session_user
