@@ -101,6 +101,10 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noq
     customer.screenshot(path=str(ARTIFACTS / "chat_page_agent_joined.png"), full_page=True)
     # HTML typed by the customer or the agent is shown as text or sanitised, never run, in either view
     assert customer.evaluate("() => window.__xss") is None and operator.evaluate("() => window.__xss") is None
+    assert '<img src=x onerror="window.__xss=1">' in customer.locator("#chatbot").inner_text()  # shown as typed
+    assert "<script>window.__xss=2</script>" in customer.locator("#chatbot").inner_text()
+    assert '<img src=x onerror="window.__xss=1">' in operator.locator("#transcript").inner_text()
+    assert customer.locator("#chatbot img[src='x'], #chatbot img[src='y']").count() == 0
     conversation = service.store.conversation_overview()[0]["id"]
     [for_alignment] = service.store.conversations_for_alignment()
     assert [f["corrected_text"] for f in for_alignment["feedback"].values()] == [

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from assistant.citations import linked_answer
 from assistant.conversation import ConversationService
 from assistant.store import ConversationNotFoundError, HandoffError
+from ui.text import literal
 
 CSS = """
 .gradio-container {max-width: 860px !important; margin: auto;}
@@ -74,12 +75,14 @@ def shown_message(message: dict, lang: str = "en") -> dict | None:
     if not message["content"]:
         return None
     if message["role"] == "user":
-        return {"role": "user", "content": message["content"]}
+        return {"role": "user", "content": literal(message["content"])}
     if message["role"] == "agent":
         name = message["metadata"].get("agent_name") or message["metadata"].get("agent") or "agent"
-        return {"role": "assistant", "content": f"**{name}** ({TEXT[lang]['team']}): {message['content']}"}
+        return {"role": "assistant",
+                "content": f"**{literal(name)}** ({TEXT[lang]['team']}): {literal(message['content'])}"}
     sources = message["metadata"].get("sources") or []
-    return {"role": "assistant", "content": linked_answer(message["content"], sources, TEXT[lang]["sources"])}
+    return {"role": "assistant",
+            "content": linked_answer(literal(message["content"]), sources, TEXT[lang]["sources"])}
 
 
 def rendered(rows: list[dict], lang: str) -> tuple[list[dict], dict, int]:
@@ -142,7 +145,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             conversation_id = await new_conversation(request)
             history = [*history, {"role": "assistant", "content": text["new"]}]
         sources: list[dict] = []
-        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        history = [*history, {"role": "user", "content": literal(message)}, {"role": "assistant", "content": ""}]
         yield history, conversation_id, "", *unchanged, answers, shown_upto
         try:
             async for event in service.answer(conversation_id, message):
@@ -153,7 +156,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
                 elif event.type == "sources":
                     sources = event.data["sources"]
                 elif event.type == "delta":
-                    history[-1]["content"] += event.data["text"]
+                    history[-1]["content"] += literal(event.data["text"])
                     yield history, conversation_id, "", *unchanged, answers, shown_upto
                 elif event.type == "error":
                     history[-1]["content"] += f"\n\n_{event.data['message']}_"

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from assistant.conversation import ConversationService, validate_text
 from assistant.store import HandoffError
 from ui import operator_auth
+from ui.text import literal
 
 CSS = """
 .gradio-container {max-width: 1400px !important; margin: auto;}
@@ -57,18 +58,18 @@ def transcript_messages(transcript: list[dict]) -> list[dict]:
     shown = []
     for m in transcript:
         if m["role"] == "user":
-            shown.append({"role": "user", "content": m["content"]})
+            shown.append({"role": "user", "content": literal(m["content"])})
             continue
-        who = f"**{m['agent']}** (agent)" if m["role"] == "agent" else "bot"
-        text = m["content"] or f"_({m['status']})_"
+        who = f"**{literal(m['agent'])}** (agent)" if m["role"] == "agent" else "bot"
+        text = literal(m["content"]) or f"_({m['status']})_"
         feedback = m.get("feedback") or {}
         notes = []
         if feedback.get("rating"):
             notes.append("👍" if feedback["rating"] > 0 else "👎")
         if feedback.get("comment"):
-            notes.append(f"“{feedback['comment']}”")
+            notes.append(f"“{literal(feedback['comment'])}”")
         if feedback.get("corrected_text"):
-            notes.append(f"corrected to: {feedback['corrected_text']}")
+            notes.append(f"corrected to: {literal(feedback['corrected_text'])}")
         footer = f"\n\n> {' · '.join(notes)}" if notes else ""
         shown.append({"role": "assistant", "content": f"{who} · #{m['id']}\n\n{text}{footer}"})
     return shown
