@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_CONFIG_FILE = "assistant.yaml"
@@ -88,6 +88,30 @@ class HandoffSettings(_Section):
                                                           "(no source or broken); 0 = never")
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class AuthSettings(_Section):
+    """Who may call the API, how often, how much."""
+
+    required: bool = Field(True, description="the API needs a key (`assistant keys create --scope api`); false is "
+                                             "refused unless the server listens on loopback only")
+    key_requests_per_minute: int = Field(600, ge=1, description="per API key")
+    ip_requests_per_minute: int = Field(300, ge=1, description="per client address, on the API and public routes")
+    login_attempts_per_minute: int = Field(10, ge=1, description="operator sign-in attempts per client address")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body on the API")
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"],
+                                       description="addresses whose X-Forwarded-For names the real client")
+
+
+class PrivacySettings(_Section):
+    """Customer data: how long it is kept; PII in logs and exports."""
+
+    retention_days: float | None = Field(None, gt=0, description="delete conversations with no activity for this "
+                                                                 "many days (checked hourly); none = keep")
+    redact_logs: bool = Field(True, description="replace emails, phone, card and ID numbers in log lines")
+
+
 class ConsoleSettings(_Section):
     """Operator console sign-ins."""
 
@@ -137,6 +161,8 @@ class Settings(_Section):
     engine: Literal["vllm", "transformers"] = "vllm"
     llm_url: str | None = Field(None, description="an external OpenAI-compatible server, e.g. http://host:8000/v1")
     llm_api_key: str | None = None
+    api_key: str | None = Field(None, description="the key `assistant chat` sends to a running server "
+                                                  "(ASSISTANT_API_KEY)")
     home: Path = Field(Path("~/.assistant"), description="models cache, database and logs")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite file under home")
     host: str = "127.0.0.1"
@@ -150,6 +176,15 @@ class Settings(_Section):
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> Settings:
+        if not self.auth.required and self.host not in LOOPBACK:
+            raise ValueError(f"auth.required=false is accepted only when the server listens on loopback "
+                             f"(127.0.0.1, ::1, localhost), not on {self.host}: make API keys instead")
+        return self
 
     @property
     def home_dir(self) -> Path:
@@ -158,6 +193,10 @@ class Settings(_Section):
     @property
     def models_dir(self) -> Path:
         return self.home_dir / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home_dir / "exports"
 
     @property
     def logs_dir(self) -> Path:

@@ -20,12 +20,16 @@ from assistant.prompt import citation_footer, grounded_system
 
 
 def chat_model(base_url: str, model: str | None = None, api_key: str = "unused", **kwargs) -> BaseChatModel:
-    """A LangChain chat model on an OpenAI-compatible server; our own API is asked not to ground twice."""
+    """A LangChain chat model on an OpenAI-compatible server (ours needs an `sk_` key); our own API is asked not to
+    ground twice."""
     import httpx
     from langchain_openai import ChatOpenAI
 
     if model is None:
-        model = httpx.get(f"{base_url.rstrip('/')}/models", timeout=10).json()["data"][0]["id"]
+        listed = httpx.get(f"{base_url.rstrip('/')}/models", timeout=10,
+                           headers={"Authorization": f"Bearer {api_key}"})
+        listed.raise_for_status()
+        model = listed.json()["data"][0]["id"]
     return ChatOpenAI(base_url=base_url, model=model, api_key=api_key, extra_body={"grounding": False}, **kwargs)
 
 

@@ -28,15 +28,40 @@ def default_model_dir(tmp_path_factory) -> Path:
     return Path(resolve_model("default", cache).path)
 
 
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")  # .ci/run starts a server and sets it
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The store's database, each kind in turn: a SQLite file, or a PostgreSQL database emptied for the test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (.ci/run starts one)")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def make_settings(tmp_path, tiny_model_dir):
+def make_settings(request, tmp_path, tiny_model_dir):
+    """Settings in a temp home; a module with `pytest.mark.usefixtures("database_url")` runs on both databases."""
     from assistant.config import load_settings
+
+    database = request.getfixturevalue("database_url") if "database_url" in request.fixturenames else None
 
     def make(**flags):
         values = {"home": str(tmp_path / "home"), "engine": "transformers", "model": str(tiny_model_dir),
                   "generation.max_new_tokens": 12, "generation.temperature": 0.0,
                   "transformers.kv_cache_tokens": 4096, "transformers.max_batch_tokens": 512,
-                  "retrieval.enabled": False}
+                  "retrieval.enabled": False, "auth.required": False}  # keys: tests/test_access.py
+        if database:
+            values["database_url"] = database
         values.update(flags)
         return load_settings(flags=values, environ={})
 

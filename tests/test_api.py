@@ -4,6 +4,8 @@ import pytest
 
 from tests.sse import read_events
 
+pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
+
 
 def model_name(client) -> str:
     return client.get("/v1/models").json()["data"][0]["id"]

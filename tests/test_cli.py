@@ -89,9 +89,12 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
     from assistant.api.background import BackgroundServer
     from assistant.runtime import build_service
 
-    service = build_service(make_settings())
+    service = build_service(make_settings(**{"auth.required": True}))
+    key = service.store.create_api_key("api", "terminal")
     with BackgroundServer(create_app(service, mount_views=False)) as url:
-        result = run_cli("chat", "--url", url, input_text="Do you ship abroad?\n", timeout=120)
+        refused = run_cli("chat", "--url", url, input_text="hi\n", timeout=120)
+        assert refused.returncode != 0 and "needs a key" in refused.stderr and "--key" in refused.stderr
+        result = run_cli("chat", "--url", url, "--key", key, input_text="Do you ship abroad?\n", timeout=120)
         assert result.returncode == 0, result.stderr
         with service.store.session() as session:
             from sqlalchemy import select

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
+
 
 def test_feedback_is_stored_and_becomes_training_data(client):
     conversation = client.post("/api/conversations").json()["id"]

@@ -10,6 +10,8 @@ import pytest
 
 from assistant.store import HandoffError
 
+pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
+
 
 def post(client, conversation: str, text: str) -> dict:
     response = client.post(f"/api/conversations/{conversation}/messages", json={"content": text, "stream": False})

@@ -11,7 +11,7 @@ def test_console_needs_an_operator_login(client):
     store = client.app.state.service.store
     store.create_operator("maria", "correct horse battery")
     page = client.get("/operator/", follow_redirects=False)
-    assert page.status_code == 303 and page.headers["location"] == "/operator/login"
+    assert page.status_code == 303 and page.headers["location"] == "/operator/login?next=%2Foperator%2F"
     assert client.get("/operator/config").status_code == 401
     bad = client.post("/operator/login", data={"username": "maria", "password": "nope"})
     assert bad.status_code == 401 and "Wrong username or password" in bad.text and 'value="maria"' in bad.text
@@ -19,7 +19,7 @@ def test_console_needs_an_operator_login(client):
                        follow_redirects=False)
     assert good.status_code == 303 and good.headers["location"] == "/operator/"
     cookie = good.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/operator" in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/;" in cookie
     token = client.cookies.get("assistant_operator")
     with store.session() as session:  # only a digest is stored
         from sqlalchemy import select
@@ -32,7 +32,8 @@ def test_console_needs_an_operator_login(client):
 
     store.end_operator_sessions(username="maria")  # e.g. idle too long: the console says the session ended
     assert client.get("/operator/config").status_code == 401
-    assert client.get("/operator/", follow_redirects=False).headers["location"] == "/operator/login?ended=1"
+    assert client.get("/operator/", follow_redirects=False).headers["location"] == (
+        "/operator/login?next=%2Foperator%2F&ended=1")
     assert "Your session has ended" in client.get("/operator/login?ended=1").text
     client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"})
     assert client.get("/operator/config").status_code == 200

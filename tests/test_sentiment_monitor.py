@@ -190,9 +190,19 @@ def test_view_data_functions_and_page(store, tmp_path):
     assert window_table([], "1D").empty and texts_between([], start, end, "1D").empty
 
 
-def test_sentiment_page_is_served(client):
+def test_sentiment_page_needs_an_operator_sign_in(client):
+    client.app.state.service.store.create_operator("maria", "correct horse battery")
+    first = client.get("/sentiment/", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/operator/login?next=%2Fsentiment%2F"
+    assert 'name="next" value="/sentiment/"' in client.get(first.headers["location"]).text
+    signed_in = client.post("/operator/login", follow_redirects=False, data={
+        "username": "maria", "password": "correct horse battery", "next": "/sentiment/"})
+    assert signed_in.headers["location"] == "/sentiment/"  # back where they were going
     page = client.get("/sentiment/")
     assert page.status_code == 200 and "sentiment" in page.text.lower()
+    elsewhere = client.post("/operator/login", follow_redirects=False, data={
+        "username": "maria", "password": "correct horse battery", "next": "//evil.example/"})
+    assert elsewhere.headers["location"] == "/operator/"  # never to another site
 
 
 def test_monitor_cli_ingests_and_reports(tmp_path, capsys):

@@ -20,6 +20,7 @@ def live_app(make_settings):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"sentiment.interval_s": 0.05}))
+    service.store.create_operator("maria", "correct horse battery")
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -35,7 +36,10 @@ def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F8
         assert time.monotonic() < deadline, "messages were not scored / the demo feed was not ingested"
         time.sleep(0.1)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(f"{url}/sentiment/")
+    page.goto(f"{url}/sentiment/")  # signing in first, as operators do
+    page.locator("input[type=text]").first.fill("maria")
+    page.locator("input[type=password]").fill("correct horse battery")
+    page.get_by_role("button", name="Login").click()
     page.locator("#negative-trend").wait_for(timeout=60_000)
     page.wait_for_function("() => document.querySelector('#sentiment-summary').innerText.includes('negative')",
                            timeout=60_000, polling=250)

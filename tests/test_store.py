@@ -7,22 +7,23 @@ from assistant.store import ConversationNotFoundError, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path}/s.db")
+def store(database_url):
+    store = Store(database_url)
     yield store
     store.close()
 
 
-def test_schema_is_migrated_with_wal(store):
+def test_schema_is_migrated(store):
     tables = set(inspect(store.engine).get_table_names())
     assert {"conversations", "messages", "feedback", "handoffs", "feed_items", "sentiment_alerts",
-            "alembic_version"} <= tables
+            "alembic_version", "api_keys", "operators", "operator_sessions"} <= tables
     with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        if store.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
-def test_migrations_match_the_tables_and_keep_existing_data(tmp_path):
+def test_migrations_match_the_tables_and_keep_existing_data(database_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
@@ -30,7 +31,7 @@ def test_migrations_match_the_tables_and_keep_existing_data(tmp_path):
     from assistant.store import migrate
     from assistant.store.schema import Base
 
-    url = f"sqlite:///{tmp_path}/old.db"
+    url = database_url
     engine = create_engine(url)
     migrate.upgrade(engine, "0001")  # a database made before sentiment monitoring
     with engine.begin() as conn:
@@ -66,8 +67,8 @@ def test_unknown_conversation(store):
         store.messages("missing")
 
 
-def test_reopening_keeps_data_and_does_not_remigrate(tmp_path):
-    url = f"sqlite:///{tmp_path}/s.db"
+def test_reopening_keeps_data_and_does_not_remigrate(database_url):
+    url = database_url
     first = Store(url)
     conversation = first.create_conversation()
     first.add_message(conversation["id"], "user", "kept")

@@ -48,6 +48,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         "retrieval.enabled": False,
     })
     service = build_service(loaded)
+    headers = {"Authorization": f"Bearer {service.store.create_api_key('api', 'test')}"}  # keys on, as shipped
     questions = [f"Question {i}: how do I change the delivery address of my order?" for i in range(8)]
 
     with BackgroundServer(create_app(service, mount_views=False)) as url:
@@ -55,7 +56,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         group = process.proc.pid
 
         async def first_round():
-            async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
                 return await asyncio.gather(*(ask(client, q) for q in questions))
 
         results = asyncio.run(first_round())
@@ -76,7 +77,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         assert process.restarts == 1, "the manager did not restart vLLM"
 
         async def after_restart():
-            async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+            async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
                 return await ask(client, "Is the assistant back?")
 
         cid, streamed, last = asyncio.run(after_restart())

@@ -1,7 +1,8 @@
-"""Signing in to the operator console: a login page of our own, sessions in the store (an HttpOnly cookie holds a
-random token, the store only its digest), so sign-ins survive a server restart and end when idle or too old.
+"""Signing in to the operator console and the sentiment view: a login page of our own, sessions in the store (an
+HttpOnly cookie holds a random token, the store only its digest), so sign-ins survive a server restart and end when
+idle or too old.
 
-Gradio asks `session_user` who is calling. A call made with a session that has ended still reaches the console's
+Gradio asks `session_user(...)` who is calling. A call made with a session that has ended still reaches the console's
 handlers, with an empty user, so they can say "your session has ended" while what the operator typed stays put
 (refusing Gradio's own calls would make its page reload and drop the draft); files and the page itself are refused."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +20,7 @@ from assistant.conversation import ConversationService
 
 COOKIE = "assistant_operator"
 PATH = "/operator"
+SIGNED_IN_VIEWS = ("/operator", "/sentiment")
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{company} — operator sign-in</title>
@@ -37,6 +40,7 @@ button {{margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-rad
 .hint {{font-size: .8rem; color: #59636e; margin-top: 1rem;}}
 </style></head><body>
 <form method="post" action="{path}/login"><h1>{company}: operator console</h1>{note}
+<input type="hidden" name="next" value="{target}">
 <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username"
  value="{username}" required autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password"
@@ -45,16 +49,31 @@ button {{margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-rad
 <p class="hint">Accounts are made with <code>assistant operators create NAME</code>.</p></form></body></html>"""
 
 
-def _login_page(company: str, note: str = "", error: bool = False, username: str = "", status: int = 200):
+def _login_page(company: str, note: str = "", error: bool = False, username: str = "", status: int = 200,
+                target: str = f"{PATH}/"):
     shown = f'<p class="note{" error" if error else ""}">{html.escape(note)}</p>' if note else ""
     return HTMLResponse(LOGIN_PAGE.format(company=html.escape(company), path=PATH, note=shown,
-                                          username=html.escape(username)), status_code=status,
+                                          username=html.escape(username), target=html.escape(target)),
+                        status_code=status,
                         headers={"Cache-Control": "no-store"})
 
 
-def install(app: FastAPI, service: ConversationService):
-    """Add /operator/login and /operator/logout, send signed-out visitors of the console to the login page, and
-    return the function Gradio calls to know the operator (`auth_dependency`)."""
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a page of ours (a path), never another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{PATH}/"
+
+
+def session_user(app: FastAPI, service: ConversationService):
+    """The function Gradio calls to know the signed-in operator (`auth_dependency`) of the views that need one; the
+    first call adds /operator/login and /operator/logout and sends signed-out visitors of those views to sign in."""
+    if getattr(app.state, "operator_session_user", None) is None:
+        app.state.operator_session_user = _install(app, service)
+    return app.state.operator_session_user
+
+
+def _install(app: FastAPI, service: ConversationService):
     store = service.store
     company = service.settings.company_name
     limits = service.settings.console
@@ -69,17 +88,19 @@ def install(app: FastAPI, service: ConversationService):
     @app.get(f"{PATH}/login", include_in_schema=False)
     async def login_page(request: Request) -> Response:
         note = "Your session has ended: sign in again." if request.query_params.get("ended") else ""
-        return _login_page(company, note)
+        return _login_page(company, note, target=safe_next(request.query_params.get("next")))
 
     @app.post(f"{PATH}/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         form = await request.form()
         username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+        target = safe_next(str(form.get("next", "")))
         if await asyncio.to_thread(store.verify_operator, username, password) is None:
-            return _login_page(company, "Wrong username or password.", error=True, username=username, status=401)
+            return _login_page(company, "Wrong username or password.", error=True, username=username, status=401,
+                               target=target)
         token = await asyncio.to_thread(store.open_operator_session, username)
-        response = RedirectResponse(f"{PATH}/", status_code=303)
-        response.set_cookie(COOKIE, token, max_age=int(longest.total_seconds()), path=PATH, httponly=True,
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, token, max_age=int(longest.total_seconds()), path="/", httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
         return response
 
@@ -88,24 +109,26 @@ def install(app: FastAPI, service: ConversationService):
         if token := request.cookies.get(COOKIE):
             await asyncio.to_thread(store.end_operator_sessions, token)
         response = RedirectResponse(f"{PATH}/login", status_code=303)
-        response.delete_cookie(COOKIE, path=PATH)
+        response.delete_cookie(COOKIE, path="/")
         return response
 
     @app.middleware("http")
-    async def console_needs_sign_in(request: Request, call_next):
-        if request.url.path in (PATH, f"{PATH}/") and request.method == "GET":
+    async def views_need_sign_in(request: Request, call_next):
+        page = request.url.path.rstrip("/")
+        if page in SIGNED_IN_VIEWS and request.method == "GET":
             session = await session_of(request)
             if session is None or session["expired"]:
-                return RedirectResponse(f"{PATH}/login" + ("?ended=1" if session else ""), status_code=303)
+                query = urlencode({"next": f"{page}/", **({"ended": 1} if session else {})})
+                return RedirectResponse(f"{PATH}/login?{query}", status_code=303)
         return await call_next(request)
 
-    async def session_user(request: Request) -> str | None:
+    async def operator_of(request: Request) -> str | None:
         session = await session_of(request)
         if session is None:
             return None
         if session["expired"]:  # the open console keeps working (no reload loses a draft); its handlers refuse
             path = request.url.path
-            return "" if "/gradio_api/" in path and "/file" not in path else None
+            return "" if path.startswith(f"{PATH}/gradio_api/") and "/file" not in path else None
         return session["username"]
 
-    return session_user
+    return operator_of

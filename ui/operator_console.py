@@ -5,8 +5,6 @@ better answer, which `assistant align --from-store` turns into a preference pair
 from __future__ import annotations
 
 import asyncio
-import json
-import tempfile
 from datetime import UTC, datetime, timedelta
 
 import gradio as gr
@@ -14,6 +12,7 @@ import pandas as pd
 from fastapi import FastAPI
 
 from assistant.conversation import ConversationService, validate_text
+from assistant.privacy import write_export
 from assistant.store import HandoffError
 from ui import operator_auth
 from ui.text import literal
@@ -79,14 +78,6 @@ def answer_choices(transcript: list[dict]) -> list[tuple[str, int]]:
     """Every finished bot answer can be corrected, an empty or broken one too."""
     return [(f"#{m['id']}: {m['content'].strip()[:70] or '(' + m['status'] + ', empty)'}", m["id"])
             for m in transcript if m["role"] == "assistant" and m["status"] != "streaming"]
-
-
-def export_file(rows: list[dict]) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", prefix="transcripts-", delete=False,
-                                     encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return handle.name
 
 
 def parse_day(text: str, field: str) -> datetime:
@@ -195,7 +186,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         rows = await asyncio.to_thread(store.export_transcripts, start, end)
         if not rows:
             raise gr.Error(f"no conversations from {first} to {last}")
-        return export_file(rows)
+        return str(await asyncio.to_thread(write_export, rows, service.settings.exports_dir))
 
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     with gr.Blocks(title=f"{service.settings.company_name} — operator console") as page:
@@ -250,6 +241,6 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
 def mount(app: FastAPI, service: ConversationService) -> None:
     """Entry point of the `assistant.views` group; operators sign in with accounts from `assistant operators`."""
 
-    session_user = operator_auth.install(app, service)
     gr.mount_gradio_app(app, build_operator_console(service), path=operator_auth.PATH, css=CSS, footer_links=[],
-                        auth_dependency=session_user)
+                        auth_dependency=operator_auth.session_user(app, service),
+                        allowed_paths=[str(service.settings.exports_dir)])

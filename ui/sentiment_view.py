@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from assistant.conversation import ConversationService
 from assistant.sentiment import trends
+from ui import operator_auth
 
 CSS = """
 .gradio-container {max-width: 1200px !important; margin: auto;}
@@ -160,5 +161,6 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
 
 
 def mount(app: FastAPI, service: ConversationService) -> None:
-    """Entry point of the `assistant.views` group."""
-    gr.mount_gradio_app(app, build_sentiment_view(service), path="/sentiment", css=CSS, footer_links=[])
+    """Entry point of the `assistant.views` group; operators sign in as for the console."""
+    gr.mount_gradio_app(app, build_sentiment_view(service), path="/sentiment", css=CSS, footer_links=[],
+                        auth_dependency=operator_auth.session_user(app, service))

@@ -12,11 +12,12 @@ from importlib.metadata import entry_points
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from assistant.api import conversation_routes, openai_routes, sentiment_routes, source_routes, widget_routes
+from assistant.api import access, conversation_routes, openai_routes, sentiment_routes, source_routes, widget_routes
 from assistant.api.errors import install_error_handlers
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
 from assistant.model_swap import follow_promotions
+from assistant.privacy import purge_expired
 from assistant.sentiment.monitor import SentimentMonitor
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,21 @@ VIEWS_ENTRY_POINT_GROUP = "assistant.views"
 def discover_views() -> dict[str, Callable]:
     """Views (Gradio pages) register themselves under the `assistant.views` entry-point group."""
     return {ep.name: ep for ep in entry_points(group=VIEWS_ENTRY_POINT_GROUP)}
+
+
+async def purge_hourly(service: ConversationService) -> None:
+    """Retention: conversations with no activity for `privacy.retention_days` are deleted, checked every hour."""
+    settings = service.settings
+    while True:
+        try:
+            deleted = await asyncio.to_thread(purge_expired, service.store, settings.exports_dir,
+                                              settings.privacy.retention_days)
+            if deleted["conversations"]:
+                log.info("retention: deleted %d conversations older than %s days", deleted["conversations"],
+                         settings.privacy.retention_days)
+        except Exception:  # a failed purge is retried next hour; it must not stop the server
+            log.exception("retention purge failed")
+        await asyncio.sleep(3600)
 
 
 def create_app(service: ConversationService, mount_views: bool = True,
@@ -45,6 +61,8 @@ def create_app(service: ConversationService, mount_views: bool = True,
             app.state.sentiment_monitor = SentimentMonitor(service.store, service.settings.sentiment,
                                                            service.settings.home_dir)
             tasks.append(asyncio.create_task(app.state.sentiment_monitor.run_forever()))
+        if service.settings.privacy.retention_days:
+            tasks.append(asyncio.create_task(purge_hourly(service)))
         if on_ready:
             on_ready()
         try:
@@ -67,6 +85,7 @@ def create_app(service: ConversationService, mount_views: bool = True,
     app.include_router(widget_routes.router)
     app.include_router(source_routes.router)
     widget_routes.install_frame_policy(app)
+    access.install_access_control(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:

@@ -41,7 +41,7 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
            "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
-    env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0")
+    env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0", ASSISTANT_AUTH__REQUIRED="false")  # loopback
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     api = f"http://127.0.0.1:{port}"

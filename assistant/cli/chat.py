@@ -15,7 +15,7 @@ from assistant.cli.options import add_settings_flags, load_from_args
 
 EXAMPLES = """examples:
   assistant chat                                   # the server started by `assistant serve`
-  assistant chat --url http://support.example:8000
+  assistant chat --url http://support.example:8000 --key sk_...   # or ASSISTANT_API_KEY=sk_...
   assistant chat --engine transformers --model ./my-model
   echo "How do I reset my password?" | assistant chat
 """
@@ -24,17 +24,22 @@ EXAMPLES = """examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_flags(parser, ["--model", "--engine", "--host", "--port", "--database-url", "--home"])
     parser.add_argument("--url", help="base URL of a running assistant server (default: http://HOST:PORT)")
+    parser.add_argument("--key", help="an API key (`assistant keys create --scope api`; default the `api_key` "
+                                       "setting, e.g. $ASSISTANT_API_KEY)")
 
 
-async def _remote_answers(url: str) -> AsyncIterator:
+async def _remote_answers(url: str, key: str | None) -> AsyncIterator:
     import httpx
 
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(600, connect=5)) as client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(600, connect=5), headers=headers) as client:
         try:
             response = await client.post("/api/conversations", json={"channel": "terminal"})
         except httpx.ConnectError:
             raise SystemExit(f"error: no assistant server at {url}: start one with `assistant serve`, "
                              "or chat in-process with --engine transformers") from None
+        if response.status_code in (401, 403):
+            raise SystemExit(f"error: {response.json()['error']['message']} (pass it with --key)")
         response.raise_for_status()
         conversation_id = response.json()["id"]
 
@@ -104,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
     settings = loaded.settings
     local = loaded.sources.get("engine") != "default" and args.url is None
     answers = _local_answers(loaded) if local else _remote_answers(
-        args.url or f"http://{settings.host}:{settings.port}")
+        args.url or f"http://{settings.host}:{settings.port}", args.key or settings.api_key)
     asyncio.run(_repl(answers))
     return 0

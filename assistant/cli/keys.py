@@ -1,5 +1,6 @@
-"""Public widget keys: make one for the websites (origins) that embed the chat widget, list them, revoke one.
-Only a digest of a key is stored; the key is printed once, with the snippet to paste into the website."""
+"""Keys: public widget keys for the websites (origins) that embed the chat widget, and secret API keys (`--scope
+api`: the OpenAI-compatible and conversation APIs; `--scope admin`: also the sentiment API). List them, revoke one.
+Only a digest of a key is stored; the key is printed once (a widget key with the snippet for the website)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from assistant.cli.options import add_settings_flags
 EXAMPLES = """examples:
   assistant keys create --origin https://shop.example.com --origin https://www.example.com
   assistant keys create --origin http://localhost:3000 --name "local test page" --host https://support.example.com
+  assistant keys create --scope api --name "CRM integration"
+  assistant keys create --scope admin --origin https://dashboard.example.com
   assistant keys list
   assistant keys revoke pk_AbCdEfG
 """
@@ -19,8 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_settings_flags(common, ["--home", "--database-url"])
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = actions.add_parser("create", parents=[common], help="a public widget key for these origins")
-    create.add_argument("--origin", action="append", required=True, help="https://site.example (repeatable)")
+    create = actions.add_parser("create", parents=[common], help="a widget key for these origins, or an API key")
+    create.add_argument("--scope", choices=["widget", "api", "admin"], default="widget",
+                        help="widget (default, public, needs --origin), api or admin (secret)")
+    create.add_argument("--origin", action="append", default=[],
+                        help="https://site.example (repeatable): the widget's sites, or browser apps allowed to "
+                             "call the API with the key (CORS)")
     create.add_argument("--name", help="what the key is for")
     create.add_argument("--host", default=None, help="the public URL of this server, for the snippet "
                                                       "(default http://HOST:PORT from the settings)")
@@ -40,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     store = Store(settings.effective_database_url)
     out, err = Console(), Console(stderr=True)
     try:
-        if args.action == "create":
+        if args.action == "create" and args.scope != "widget":
+            key = store.create_api_key(args.scope, args.name, args.origin)
+            out.print(f"key: {key}  (shown once; only its digest is stored)", soft_wrap=True)
+            print(f"send it as: Authorization: Bearer {key}")
+        elif args.action == "create":
             key = store.create_widget_key(args.origin, args.name)
             host = (args.host or f"http://{settings.host}:{settings.port}").rstrip("/")
             out.print(f"key: {key}  (shown once; only its digest is stored)\npaste into the website:", soft_wrap=True)
@@ -55,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             if not count:
                 err.print(f"[red]error:[/red] no active key starts with {args.prefix}")
                 return 2
-            out.print(f"revoked {count} key(s): the widget stops working on their sites")
+            out.print(f"revoked {count} key(s): they stop working now")
     except KeyProblem as exc:
         err.print(f"[red]error:[/red] {exc}")
         return 2

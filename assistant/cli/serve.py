@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_from_args(args)
     settings = loaded.settings
+    if settings.privacy.redact_logs:
+        from assistant.privacy import redact_logs
+
+        redact_logs()
     if not port_is_free(settings.host, settings.port):
         console.print(f"[red]error:[/red] port {settings.port} on {settings.host} is already in use "
                       "(another `assistant serve`?): stop it or pass --port")

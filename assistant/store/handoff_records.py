@@ -216,7 +216,8 @@ class HandoffRecords:
                         if m.content.strip() and m.role in ("user", "assistant", "agent")]
                 if kept:
                     rows.append({"id": conversation.id, "messages": kept, "metadata": {
-                        "channel": conversation.channel, "status": conversation.status, "csat": conversation.csat,
+                        "channel": conversation.channel, "customer_id": conversation.customer_id,
+                        "status": conversation.status, "csat": conversation.csat,
                         "created_at": as_utc(conversation.created_at).isoformat()}})
             return rows
 

@@ -1,5 +1,6 @@
-"""Store operations of API keys: a public widget key per website, with the origins allowed to use it (mixed into
-`Store`). Only a SHA-256 of a key is stored; the key itself is shown once, when it is made."""
+"""Store operations of keys (mixed into `Store`): public widget keys (`pk_`, one per website, with the origins allowed
+to use it) and secret API keys (`sk_`, scope `api` or `admin`). Only a SHA-256 of a key is stored; the key itself is
+shown once, when it is made."""
 
 from __future__ import annotations
 
@@ -44,6 +45,35 @@ class KeyRecords:
             session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope="widget", name=name or allowed[0],
                                allowed_origins=allowed))
         return key
+
+    def create_api_key(self, scope: str = "api", name: str | None = None, origins: list[str] = ()) -> str:
+        """A secret key for the API: scope `api` (the OpenAI-compatible and conversation APIs) or `admin` (also the
+        sentiment data). `origins`: browser apps allowed to call with it (CORS). Returns the key, stored as a digest."""
+        if scope not in ("api", "admin"):
+            raise KeyProblem(f"scope {scope!r} is not one of: api, admin (widget keys: --origin without --scope)")
+        allowed = sorted({normalise_origin(o) for o in origins})
+        key = "sk_" + secrets.token_urlsafe(32)
+        with self.session() as session, session.begin():
+            session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope=scope, name=name or f"{scope} key",
+                               allowed_origins=allowed))
+        return key
+
+    def api_key(self, key: str) -> dict[str, Any] | None:
+        """Any live key's record (`scope`, `prefix`, `origins`), or None for an unknown or revoked one."""
+        with self.session() as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest(key),
+                                                       ApiKey.revoked_at.is_(None))).first()
+            if row is None:
+                return None
+            return {"id": row.id, "prefix": row.prefix, "scope": row.scope, "name": row.name,
+                    "origins": list(row.allowed_origins)}
+
+    def api_origins(self) -> set[str]:
+        """The origins any live API key lets browsers call from (for CORS preflights, which carry no key)."""
+        with self.session() as session:
+            rows = session.scalars(select(ApiKey.allowed_origins).where(ApiKey.scope.in_(("api", "admin")),
+                                                                        ApiKey.revoked_at.is_(None)))
+            return {origin for origins in rows for origin in origins}
 
     def widget_key(self, key: str) -> dict[str, Any] | None:
         """The key's record (name, allowed origins) when it exists and is not revoked."""

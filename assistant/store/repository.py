@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.store import migrate
 from assistant.store.handoff_records import HandoffRecords
 from assistant.store.key_records import KeyRecords
+from assistant.store.privacy_records import PrivacyRecords
 from assistant.store.schema import Conversation, Feedback, Handoff, Message, as_utc, utcnow
 from assistant.store.sentiment_records import SentimentRecords
 from assistant.store.session_records import SessionRecords
@@ -75,7 +76,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
-class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords):
+class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, PrivacyRecords):
     """A conversation store on one database URL; the schema is migrated to head on open."""
 
     def __init__(self, url: str):

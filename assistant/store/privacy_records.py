@@ -1,0 +1,35 @@
+"""Store operations for customers' privacy (mixed into `Store`): erase everything of one customer, and drop
+conversations older than the retention period. Messages, feedback, handoffs and alerts go with their conversation
+(foreign keys cascade on both SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from assistant.store.schema import Conversation, Feedback, Message
+
+
+class PrivacyRecords:
+    """Needs `self.session()` (see `Store`)."""
+
+    def _erase(self, where) -> dict[str, Any]:
+        with self.session() as session, session.begin():
+            ids = list(session.scalars(select(Conversation.id).where(where)))
+            if not ids:
+                return {"conversations": 0, "messages": 0, "feedback": 0}
+            messages = session.scalar(select(func.count(Message.id)).where(Message.conversation_id.in_(ids)))
+            feedback = session.scalar(select(func.count(Feedback.id)).join(Message, Feedback.message_id == Message.id)
+                                      .where(Message.conversation_id.in_(ids)))
+            session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+        return {"conversations": len(ids), "messages": messages or 0, "feedback": feedback or 0, "ids": ids}
+
+    def erase_customer(self, customer_id: str) -> dict[str, Any]:
+        """Delete every conversation of this customer with all that hangs on it; returns counts and the `ids`."""
+        return self._erase(Conversation.customer_id == customer_id)
+
+    def purge_before(self, cutoff: datetime) -> dict[str, Any]:
+        """Delete conversations with no activity since `cutoff` (the retention period)."""
+        return self._erase(Conversation.updated_at < cutoff)
