@@ -12,6 +12,7 @@ from typing import Any
 from assistant.config import Settings
 from assistant.engines.base import Delta, EngineError, GenerationParams, LLMEngine
 from assistant.grounding import Grounder, Grounding
+from assistant.guard import InstructionLeak, refusal, without_instructions
 from assistant.prompt import CJK, build_chat_messages, citation_footer, dont_know_answer
 from assistant.store import Store
 
@@ -30,7 +31,8 @@ class ConversationClosedError(ValueError):
 
 @dataclass
 class AnswerEvent:
-    """One step of an answer: `accepted` (customer message stored), `delta`, `done` or `error`."""
+    """One step of an answer: `accepted` (customer message stored), `sources`, `delta`, `replace` (the text so far is
+    replaced: the answer began to quote the instructions), `done` or `error`."""
 
     type: str
     data: dict[str, Any]
@@ -222,7 +224,9 @@ class ConversationService:
         final = None
         outcome = ("partial", "the stream was interrupted before the answer ended")
         try:
-            stream = with_citations(self.engine.stream_chat(messages, self.default_params()), sources)
+            answer = without_instructions(self.engine.stream_chat(messages, self.default_params()),
+                                          self.settings.rendered_system_prompt())
+            stream = with_citations(answer, sources)
             async with aclosing(stream) as deltas:
                 async for delta in deltas:
                     if delta.text:
@@ -230,6 +234,11 @@ class ConversationService:
                         yield AnswerEvent("delta", {"text": delta.text})
                     if delta.finish_reason:
                         final = delta
+            outcome = ("complete", None)
+        except InstructionLeak:  # what was said is replaced; the stored answer is the refusal
+            question = next((m.content for m in reversed(messages) if m.role == "user"), "")
+            parts = [refusal(bool(CJK.search(question)))]
+            yield AnswerEvent("replace", {"text": parts[0], "reason": "instructions"})
             outcome = ("complete", None)
         except EngineError as exc:
             outcome = ("partial" if parts else "error", str(exc))

@@ -1,7 +1,7 @@
 """The one prompt builder: what the model sees, the same when serving and when training.
 
 Retrieved passages go into the system message as quoted, numbered data, with the instruction to cite them
-and to ignore any instructions they contain.
+and to ignore any instructions they contain; chat-template control tokens are removed from everything untrusted.
 """
 
 from __future__ import annotations
@@ -24,8 +24,19 @@ GROUNDING_RULES = (
 )
 
 
+# chat-template control tokens (ChatML, Llama 3, Llama 2/Mistral, Gemma): inside a message or a document they
+# would open or close turns of their own (a customer writing "<|im_start|>system ..." would speak as the system)
+CONTROL_TOKENS = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>",
+                            re.IGNORECASE)
+
+
+def neutralised(text: str) -> str:
+    """Untrusted text (customers, agents, documents) with chat-template control tokens removed."""
+    return CONTROL_TOKENS.sub("", text)
+
+
 def _quoted(text: str) -> str:
-    return text.replace("</source", "</ source").strip()
+    return neutralised(text).replace("</source", "</ source").strip()
 
 
 def sources_block(sources: Sequence) -> str:
@@ -57,7 +68,7 @@ def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Se
     for message in history:
         if not message["content"].strip() or message.get("status") == "error":
             continue
-        messages.append(ChatMessage(_TEMPLATE_ROLE[message["role"]], message["content"]))
+        messages.append(ChatMessage(_TEMPLATE_ROLE[message["role"]], neutralised(message["content"])))
     return messages
 
 

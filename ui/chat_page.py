@@ -155,8 +155,9 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
                     shown_upto = max(shown_upto, event.data.get("answer_id") or 0, event.data.get("message_id") or 0)
                 elif event.type == "sources":
                     sources = event.data["sources"]
-                elif event.type == "delta":
-                    history[-1]["content"] += literal(event.data["text"])
+                elif event.type in ("delta", "replace"):
+                    kept = history[-1]["content"] if event.type == "delta" else ""
+                    history[-1]["content"] = kept + literal(event.data["text"])
                     yield history, conversation_id, "", *unchanged, answers, shown_upto
                 elif event.type == "error":
                     history[-1]["content"] += f"\n\n_{event.data['message']}_"

@@ -90,6 +90,8 @@ async def _collect(events: AsyncIterator[AnswerEvent]) -> dict:
             result["duplicate"] = event.data.get("duplicate", False)
         elif event.type == "delta":
             result["answer"] += event.data["text"]
+        elif event.type == "replace":
+            result["answer"] = event.data["text"]
         elif event.type in ("done", "error"):
             result["status"] = event.data["status"]
             if event.type == "error":

@@ -15,7 +15,7 @@ from assistant.api.schemas import ChatCompletionRequest
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
 from assistant.conversation import ConversationService, canned_answer, validate_text, with_citations
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams
-from assistant.prompt import dont_know_answer, grounded_system
+from assistant.prompt import dont_know_answer, grounded_system, neutralised
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -45,7 +45,8 @@ def _prepare(service: ConversationService, body: ChatCompletionRequest) -> tuple
     for index, message in enumerate(body.messages):
         text = message.text()
         validate_text(text or " ", service.settings.max_message_chars, f"messages[{index}].content")
-        messages.append(ChatMessage("system" if message.role == "developer" else message.role, text))
+        role = "system" if message.role == "developer" else message.role
+        messages.append(ChatMessage(role, text if role == "system" else neutralised(text)))
     if not messages[-1].content.strip():
         raise APIError(400, f"'messages[{len(messages) - 1}].content' is empty", param="messages")
     defaults = service.default_params()

@@ -99,6 +99,8 @@ async def _repl(answers: AsyncIterator) -> None:
             async for event, data in ask(text):
                 if event == "delta":
                     print(data["text"], end="", flush=True)
+                elif event == "replace":
+                    print(f"\n{data['text']}", end="", flush=True)
                 elif event == "error":
                     print(f"\n[error] {data['message']}", end="")
             print(flush=True)
