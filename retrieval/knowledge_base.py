@@ -28,6 +28,10 @@ from retrieval.loaders import SkippedFile, discover, load_file
 FORMAT_VERSION = 1
 
 
+class KnowledgeBaseError(RuntimeError):
+    """The index on disk cannot be read or written; the message says where and how to fix it."""
+
+
 class IndexMismatchError(RuntimeError):
     """The index on disk was built with another encoder than the one configured."""
 
@@ -106,10 +110,20 @@ class KnowledgeBase:
             self.dense = DenseIndex.load(self._current / "dense.faiss", self.manifest["index_type"])
             self.lexical = LexicalIndex.load(self._current / "lexical", len(self.passages))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise RuntimeError(f"the knowledge base in {self._current} cannot be read ({exc}); "
+            raise KnowledgeBaseError(f"the knowledge base in {self._current} cannot be read ({exc}); "
                                "run `assistant ingest --rebuild PATH...` to rebuild it") from exc
 
     def _save(self) -> None:
+        """Write the index to a staging folder, then swap it in; on failure the previous index stays as it was."""
+        try:
+            self._write_and_swap()
+        except OSError as exc:
+            shutil.rmtree(self.folder / ".next", ignore_errors=True)
+            raise KnowledgeBaseError(f"cannot write the knowledge base in {self.folder} ({exc.strerror or exc}): "
+                                     "check that the folder is writable and the disk not full; the previous "
+                                     "index is unchanged") from exc
+
+    def _write_and_swap(self) -> None:
         staging = self.folder / ".next"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

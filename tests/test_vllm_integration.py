@@ -44,7 +44,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
 
     loaded = load_settings(environ={}, flags={
         "home": str(tmp_path), "engine": "vllm", "model": str(default_model_dir),
-        "vllm.port": free_port(), "generation.max_new_tokens": 24, "generation.temperature": 0.0,
+        "vllm.port": free_port(), "generation.max_new_tokens": 96, "generation.temperature": 0.0,
         "retrieval.enabled": False,
     })
     service = build_service(loaded)
@@ -67,7 +67,30 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
             assert [m["role"] for m in stored] == ["user", "assistant"]
             assert stored[1]["status"] == "complete" and stored[1]["content"] == streamed
 
-        os.kill(process.proc.pid, signal.SIGKILL)
+        async def killed_mid_stream():
+            """vLLM dies while an answer streams: the customer gets an error event, the partial answer is kept."""
+            async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
+                cid = (await client.post("/api/conversations", json={"channel": "test"})).json()["id"]
+                parts, last, event = [], {}, None
+                async with client.stream("POST", f"/api/conversations/{cid}/messages",
+                                         json={"content": "Explain step by step how I return a jacket."}) as reply:
+                    async for line in reply.aiter_lines():
+                        if line.startswith("event: "):
+                            event = line[7:]
+                        elif line.startswith("data: "):
+                            data = json.loads(line[6:])
+                            if event == "delta":
+                                if not parts:
+                                    os.kill(process.proc.pid, signal.SIGKILL)
+                                parts.append(data["text"])
+                            last = {"event": event, **data}
+                return cid, "".join(parts), last
+
+        cid, streamed, last = asyncio.run(killed_mid_stream())
+        assert last["event"] == "error" and last["status"] == "partial", last
+        assert "could not finish" in last["message"]
+        answer = service.store.messages(cid)[1]
+        assert answer["status"] == "partial" and answer["content"] == streamed and answer["error"]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             health = httpx.get(f"{url}/healthz", timeout=5).json()

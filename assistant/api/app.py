@@ -50,6 +50,9 @@ def create_app(service: ConversationService, mount_views: bool = True,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        recovered = await asyncio.to_thread(service.store.recover_interrupted)
+        if recovered:
+            log.warning("%d answers were cut off by a previous stop: marked partial", recovered)
         await service.engine.start()
         if service.grounder is not None:
             await asyncio.to_thread(service.grounder.prepare)

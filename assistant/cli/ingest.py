@@ -33,15 +33,19 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from assistant.grounding import retrieval_config
-    from retrieval.knowledge_base import KnowledgeBase
+    from retrieval.knowledge_base import KnowledgeBase, KnowledgeBaseError
 
     settings = load_from_args(args).settings
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"error: no such file or folder: {', '.join(missing)}")
         return 2
-    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
-    report = kb.ingest([Path(p) for p in args.paths], rebuild=args.rebuild, progress=not args.json)
+    try:
+        kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+        report = kb.ingest([Path(p) for p in args.paths], rebuild=args.rebuild, progress=not args.json)
+    except KnowledgeBaseError as exc:
+        print(f"error: {exc}")
+        return 2
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False))
         return 0

@@ -25,10 +25,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from assistant.grounding import retrieval_config
-    from retrieval.knowledge_base import IndexMismatchError, KnowledgeBase
+    from retrieval.knowledge_base import IndexMismatchError, KnowledgeBase, KnowledgeBaseError
 
     settings = load_from_args(args).settings
-    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+    try:
+        kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+    except KnowledgeBaseError as exc:
+        print(f"error: {exc}")
+        return 2
     if len(kb) == 0:
         print(f"error: the knowledge base in {settings.knowledge_dir} is empty: run `assistant ingest PATH` first")
         return 2

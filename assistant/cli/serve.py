@@ -46,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
                       "(another `assistant serve`?): stop it or pass --port")
         return 2
     service = build_service(loaded, console=console)
+    if service.grounder is not None:
+        from retrieval.knowledge_base import KnowledgeBaseError
+
+        try:
+            service.grounder.knowledge_base  # noqa: B018  (loads the index: a broken one stops here, clearly)
+        except KnowledgeBaseError as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            return 2
 
     from assistant.api.app import create_app
 

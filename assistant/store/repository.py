@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,16 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _iso(value: datetime | None) -> str | None:
     """ISO time in UTC (SQLite drops the zone on read: the values are stored in UTC)."""
     return None if value is None else as_utc(value).isoformat()
@@ -121,6 +133,23 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
             session.add(message)
             conversation.updated_at = utcnow()
         return message.id
+
+    def recover_interrupted(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Answers left `streaming` by a process that died (this host, pid gone) or for longer than `older_than`
+        (any host) become `partial`, so no view waits for them forever; returns how many."""
+        host = socket.gethostname()
+        cutoff = utcnow() - older_than
+        with self.session() as session, session.begin():
+            stuck = session.scalars(select(Message).where(Message.status == "streaming")).all()
+            recovered = 0
+            for message in stuck:
+                writer_host, _, pid = str((message.meta or {}).get("writer", "")).rpartition(":")
+                dead = writer_host == host and pid.isdigit() and not _alive(int(pid))
+                if dead or as_utc(message.created_at) < cutoff:
+                    message.status, message.error = "partial", "the server stopped while this answer was written"
+                    message.completed_at = utcnow()
+                    recovered += 1
+            return recovered
 
     def resent_message(self, conversation_id: str, client_message_id: str) -> tuple[int, dict | None] | None:
         """A customer message already stored under this client id (a retried or double submit), with the answer
