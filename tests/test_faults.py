@@ -153,3 +153,16 @@ def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):
     status = {m["id"]: m["status"] for m in store.messages(conversation)}
     assert status == {cut: "partial", live: "streaming", elsewhere: "streaming", stale: "partial"}
     store.close()
+
+
+def test_bench_load_counts_every_message_it_sent(tmp_path, tiny_model_dir, capsys):
+    """`assistant bench load` end to end on the tiny model (the real figures come from the default stack)."""
+    code = main(["bench", "load", "--customers", "3", "--duration", "4", "--engine", "transformers",
+                 "--model", str(tiny_model_dir), "--home", str(tmp_path / "home"), "--max-tokens", "8",
+                 "--out", str(tmp_path / "results"), "--json"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    result = report["result"]
+    assert result["sent"] >= 1 and result["stored"] == result["accepted"] == result["sent"]
+    assert result["errors"] == 0 and result["answer_p50_ms"] > 0
+    assert list((tmp_path / "results").glob("load-*.md"))

@@ -36,12 +36,14 @@ TARGETS = {
 
 
 @contextmanager
-def served(engine: str, model: str, home: Path, log_path: Path, console: Console):
-    """Run `assistant serve --no-ui` in its own process group; yields (api url, vllm url, model name)."""
+def served(engine: str, model: str, home: Path, log_path: Path, console: Console, env: dict | None = None):
+    """Run `assistant serve --no-ui` in its own process group (extra settings in `env`); yields (api url,
+    vllm url, model name)."""
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
            "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
-    env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0", ASSISTANT_AUTH__REQUIRED="false")  # loopback
+    env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0", ASSISTANT_AUTH__REQUIRED="false",  # loopback
+               **(env or {}))
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     api = f"http://127.0.0.1:{port}"
@@ -62,7 +64,8 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
         name = httpx.get(f"{api}/v1/models", timeout=5).json()["data"][0]["id"]
         yield f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1", name
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

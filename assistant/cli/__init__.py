@@ -30,6 +30,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "answers"), "assistant.cli.eval_answers", "evaluate answers end to end against references"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
+    (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "assistant.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
     (("bench", "train"), "assistant.cli.bench_train", "SFT and DPO tokens/s against the machine's FLOP limit"),
