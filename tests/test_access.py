@@ -75,6 +75,9 @@ def test_oversized_bodies_are_refused_before_they_are_read(make_client):
     cid = client.post("/api/conversations", json={}).json()["id"]
     big = client.post(f"/api/conversations/{cid}/messages", json={"content": "x" * 5000})
     assert big.status_code == 413 and "larger than 2048 bytes" in big.json()["error"]["message"]
+    chunked = client.post(f"/api/conversations/{cid}/messages", content=iter([b'{"content": "hi"}']),
+                          headers={"content-type": "application/json"})
+    assert chunked.status_code == 411 and "Content-Length" in chunked.json()["error"]["message"]
     assert client.get(f"/api/conversations/{cid}/messages").json()["messages"] == []  # nothing stored
 
 

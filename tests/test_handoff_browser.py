@@ -58,10 +58,7 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noq
     customer.locator("#talk-to-human").wait_for(state="hidden", timeout=30_000)  # asked once: no second button
 
     operator = browser.new_page(viewport={"width": 1400, "height": 950})
-    operator.goto(f"{url}/operator/")
-    operator.locator("input[type=text]").first.fill("maria")
-    operator.locator("input[type=password]").fill("correct horse battery")
-    operator.get_by_role("button", name="Login").click()
+    sign_in(operator, url)
     row = operator.locator("#conversations [role=gridcell]", has_text="waiting human").first
     row.wait_for(timeout=60_000)
     operator.wait_for_function("() => document.querySelector('#waiting-count').innerText.includes('1')",

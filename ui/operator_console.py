@@ -230,7 +230,8 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         current.change(show, current, shown, api_visibility="private")
         gr.Timer(3).tick(follow, current, [chat, heading], api_visibility="private")
         for button, action in ((take, "take"), (back, "back"), (close, "close")):
-            button.click(act, [gr.State(action), current], shown, api_visibility="private")
+            button.click(act, [gr.State(action), current], shown, api_visibility="private").success(
+                refresh, [status, alerts_only], [table, waiting], api_visibility="private")  # the list at once
         answer.submit(reply, [answer, current], shown, api_visibility="private")
         which.change(load_answer, [current, which], better, api_visibility="private")
         save.click(correct, [current, which, better], shown, api_visibility="private")
