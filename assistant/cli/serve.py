@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     url = f"http://{settings.host}:{settings.port}"
 
     def ready() -> None:
+        key_hint = " (needs a key: `assistant keys create --scope api`)" if settings.auth.required else ""
         console.print(f"\n[bold green]assistant is ready[/bold green] — chat page: {url}/chat/  "
-                      f"API: {url}/v1  docs: {url}/docs  (Ctrl-C to stop)\n", soft_wrap=True)
+                      f"operators: {url}/operator/  API: {url}/v1{key_hint}  docs: {url}/docs  (Ctrl-C to stop)\n",
+                      soft_wrap=True)
 
     app = create_app(service, mount_views=not args.no_ui, on_ready=ready)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
