@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -17,6 +15,7 @@ from assistant.grounding import Grounder, Grounding
 from assistant.guard import InstructionLeak, refusal, without_instructions
 from assistant.prompt import CJK, build_chat_messages, citation_footer, dont_know_answer
 from assistant.store import Store
+from assistant.store.repository import writer_id
 
 
 class InvalidMessageError(ValueError):
@@ -78,9 +77,6 @@ async def replay(message_id: int, answer: dict | None) -> AsyncIterator[AnswerEv
         yield AnswerEvent("delta", {"text": answer["content"]})
     status = answer["status"] if answer is not None else "no_answer"
     yield AnswerEvent("done", {"message_id": answer and answer["id"], "status": status, "duplicate": True})
-
-
-WRITER = f"{socket.gethostname()}:{os.getpid()}"  # which process streams an answer (see Store.recover_interrupted)
 
 
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
@@ -168,7 +164,7 @@ class ConversationService:
         source_list = [s.as_dict() for s in sources]
         answer_id = await asyncio.to_thread(
             self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
-            {"sources": source_list, "grounded": bool(sources), "writer": WRITER},
+            {"sources": source_list, "grounded": bool(sources), "writer": writer_id()},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
         if grounding is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from functools import lru_cache
 
 from assistant.engines.base import Delta
 
@@ -20,9 +21,11 @@ def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower())
 
 
-def shingles(instructions: str) -> set[str]:
+@lru_cache(maxsize=8)
+def shingles(instructions: str) -> frozenset[str]:
+    """Every WINDOW-long stretch of the instructions (built once per prompt, not once per answer)."""
     text = _normal(instructions)
-    return {text[i:i + WINDOW] for i in range(len(text) - WINDOW + 1)}
+    return frozenset(text[i:i + WINDOW] for i in range(len(text) - WINDOW + 1))
 
 
 def refusal(chinese: bool) -> str:
@@ -38,8 +41,10 @@ async def without_instructions(deltas: AsyncIterator[Delta], instructions: str) 
     async with aclosing(deltas):
         async for delta in deltas:
             if windows and delta.text:
-                start = max(0, len(said) - WINDOW + 1)
-                said = _normal(said + delta.text)
+                # only the new text is normalised (with the last character, where spaces may run together);
+                # only the windows that end in it are checked
+                start = max(0, len(said) - WINDOW)
+                said = said[:-1] + _normal(said[-1:] + delta.text)
                 if any(said[i:i + WINDOW] in windows for i in range(start, len(said) - WINDOW + 1)):
                     raise InstructionLeak
             yield delta

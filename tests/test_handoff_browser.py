@@ -39,19 +39,26 @@ def shipped_app(tmp_path, default_model_dir):
         yield url, service
 
 
-def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noqa: F811
-    url, service = live_app
-    ARTIFACTS.mkdir(exist_ok=True)
+def customer_asks(browser, url: str, store, question: str, timeout: float):  # noqa: F811
+    """A customer opens the chat page and asks; returns the page and its box once the bot's answer is stored."""
     customer = browser.new_page(viewport={"width": 900, "height": 900})
     customer.goto(f"{url}/chat/")
     box = customer.locator("#message-box textarea")
-    box.fill('My parcel never arrived. <img src=x onerror="window.__xss=1">')
+    box.fill(question)
     box.press("Enter")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while not any(m["role"] == "assistant" and m["status"] == "complete"
-                  for c in service.store.conversation_overview() for m in service.store.messages(c["id"])):
+                  for c in store.conversation_overview() for m in store.messages(c["id"])):
         assert time.monotonic() < deadline, "the bot did not answer"
         time.sleep(0.25)
+    return customer, box
+
+
+def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noqa: F811
+    url, service = live_app
+    ARTIFACTS.mkdir(exist_ok=True)
+    customer, box = customer_asks(browser, url, service.store,
+                                  'My parcel never arrived. <img src=x onerror="window.__xss=1">', 60)
     customer.locator("#talk-to-human").click()
     customer.wait_for_function("() => document.querySelector('#chat-status').innerText.includes('asked to join')",
                                timeout=60_000, polling=250)
@@ -128,16 +135,7 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
 
     url, service = shipped_app
     store = service.store
-    customer = browser.new_page(viewport={"width": 900, "height": 900})
-    customer.goto(f"{url}/chat/")
-    box = customer.locator("#message-box textarea")
-    box.fill("How long does a refund take?")
-    box.press("Enter")
-    deadline = time.monotonic() + 120
-    while not any(m["role"] == "assistant" and m["status"] == "complete"
-                  for c in store.conversation_overview() for m in store.messages(c["id"])):
-        assert time.monotonic() < deadline, "the bot did not answer"
-        time.sleep(0.25)
+    customer, _ = customer_asks(browser, url, store, "How long does a refund take?", 120)
     conversation = store.conversation_overview()[0]["id"]
     answer = next(m for m in store.messages(conversation) if m["role"] == "assistant")
     customer.wait_for_function("() => document.querySelectorAll(\"#chatbot [data-testid='bot']\").length === 1",

@@ -211,7 +211,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             async for _ in service.hand_to_human(conversation_id, None, "customer_asked", lang=lang):
                 pass
         except HandoffError as exc:
-            status, human, _ = await state_of(conversation_id)
+            _, human, _ = await state_of(conversation_id)
             return gr.update(), conversation_id, f"_{exc}_", human, gr.update(), gr.update()
         history, answers, shown_upto = await from_store(conversation_id)
         status, human, _ = await state_of(conversation_id)
@@ -227,10 +227,8 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         except ConversationNotFoundError:
             return nothing
         status, human, state = await state_of(conversation_id)
-        if state == "bot" and not any(m["role"] == "agent" for m in new):
-            return gr.update(), gr.update(), gr.update(), status, human  # the bot's own answers stream
-        if not new:
-            return gr.update(), gr.update(), gr.update(), status, human
+        if not new or (state == "bot" and not any(m["role"] == "agent" for m in new)):
+            return gr.update(), gr.update(), gr.update(), status, human  # nothing new, or the bot's own streaming
         history, answers, shown_upto = await from_store(conversation_id)
         return history, answers, shown_upto, status, human
 

@@ -40,11 +40,7 @@ class KeyRecords:
         allowed = sorted({normalise_origin(o) for o in origins})
         if not allowed:
             raise KeyProblem("a widget key needs at least one --origin (the website that embeds the widget)")
-        key = "pk_" + secrets.token_urlsafe(24)
-        with self.session() as session, session.begin():
-            session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope="widget", name=name or allowed[0],
-                               allowed_origins=allowed))
-        return key
+        return self._add_key("pk_" + secrets.token_urlsafe(24), "widget", name or allowed[0], allowed)
 
     def create_api_key(self, scope: str = "api", name: str | None = None, origins: list[str] = ()) -> str:
         """A secret key for the API: scope `api` (the OpenAI-compatible and conversation APIs) or `admin` (also the
@@ -52,10 +48,12 @@ class KeyRecords:
         if scope not in ("api", "admin"):
             raise KeyProblem(f"scope {scope!r} is not one of: api, admin (widget keys: --origin without --scope)")
         allowed = sorted({normalise_origin(o) for o in origins})
-        key = "sk_" + secrets.token_urlsafe(32)
+        return self._add_key("sk_" + secrets.token_urlsafe(32), scope, name or f"{scope} key", allowed)
+
+    def _add_key(self, key: str, scope: str, name: str, origins: list[str]) -> str:
         with self.session() as session, session.begin():
-            session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope=scope, name=name or f"{scope} key",
-                               allowed_origins=allowed))
+            session.add(ApiKey(digest=key_digest(key), prefix=key[:10], scope=scope, name=name,
+                               allowed_origins=origins))
         return key
 
     def api_key(self, key: str) -> dict[str, Any] | None:
@@ -76,13 +74,9 @@ class KeyRecords:
             return {origin for origins in rows for origin in origins}
 
     def widget_key(self, key: str) -> dict[str, Any] | None:
-        """The key's record (name, allowed origins) when it exists and is not revoked."""
-        with self.session() as session:
-            row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest(key), ApiKey.scope == "widget",
-                                                       ApiKey.revoked_at.is_(None))).first()
-            if row is None:
-                return None
-            return {"id": row.id, "prefix": row.prefix, "name": row.name, "origins": list(row.allowed_origins)}
+        """The key's record (name, allowed origins) when it is a live widget key."""
+        record = self.api_key(key)
+        return record if record is not None and record["scope"] == "widget" else None
 
     def list_keys(self) -> list[dict[str, Any]]:
         with self.session() as session:

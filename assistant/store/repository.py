@@ -73,13 +73,18 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def writer_id() -> str:
+    """This process, as recorded on an answer it streams (see `Store.recover_interrupted`)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # another user's process: alive
     return True
 
 
@@ -137,7 +142,7 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
     def recover_interrupted(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Answers left `streaming` by a process that died (this host, pid gone) or for longer than `older_than`
         (any host) become `partial`, so no view waits for them forever; returns how many."""
-        host = socket.gethostname()
+        host = writer_id().rpartition(":")[0]
         cutoff = utcnow() - older_than
         with self.session() as session, session.begin():
             stuck = session.scalars(select(Message).where(Message.status == "streaming")).all()
