@@ -9,21 +9,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.chat_serving import ChatServing, PreparedChat, validate_text
 from assistant.config import Settings
-from assistant.engines.base import Delta, EngineError, GenerationParams, LLMEngine
-from assistant.grounding import Grounder, Grounding
-from assistant.guard import InstructionLeak, refusal, without_instructions
-from assistant.prompt import CJK, build_chat_messages, citation_footer, dont_know_answer
+from assistant.engines.base import LLMEngine
+from assistant.grounding import Grounder
+from assistant.prompt import CJK, history_turns
 from assistant.store import Store
 from assistant.store.repository import writer_id
-
-
-class InvalidMessageError(ValueError):
-    """The customer's message cannot be accepted (empty, too long)."""
-
-    def __init__(self, message: str, status_code: int = 400):
-        super().__init__(message)
-        self.status_code = status_code
 
 
 class ConversationClosedError(ValueError):
@@ -32,30 +24,11 @@ class ConversationClosedError(ValueError):
 
 @dataclass
 class AnswerEvent:
-    """One step of an answer: `accepted` (customer message stored), `sources`, `delta`, `replace` (the text so far is
-    replaced: the answer began to quote the instructions), `done` or `error`."""
+    """One step of an answer in a conversation: `accepted` (customer message stored), then the serving layer's
+    events (`sources`, `delta`, `replace`, `done` or `error`) with the stored message ids added."""
 
     type: str
     data: dict[str, Any]
-
-
-async def with_citations(deltas: AsyncIterator[Delta], sources) -> AsyncIterator[Delta]:
-    """Pass the answer through; if it ends without citing any source, add the numbered source list first."""
-    parts: list[str] = []
-    async with aclosing(deltas):
-        async for delta in deltas:
-            if delta.finish_reason and sources:
-                footer = citation_footer("".join(parts), sources)
-                if footer:
-                    yield Delta(text=footer)
-            parts.append(delta.text)
-            yield delta
-
-
-async def canned_answer(text: str) -> AsyncIterator[Delta]:
-    """A fixed answer shaped like a model's stream (the "don't know" reply)."""
-    yield Delta(text=text)
-    yield Delta(finish_reason="stop", prompt_tokens=0, completion_tokens=0)
 
 
 def asks_for_human(text: str, phrases: list[str]) -> bool:
@@ -79,40 +52,29 @@ async def replay(message_id: int, answer: dict | None) -> AsyncIterator[AnswerEv
     yield AnswerEvent("done", {"message_id": answer and answer["id"], "status": status, "duplicate": True})
 
 
-def validate_text(text: str, max_chars: int, field: str = "content") -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
-    if len(text) > max_chars:
-        raise InvalidMessageError(
-            f"'{field}' has {len(text)} characters; the limit is {max_chars} (setting max_message_chars)", 413,
-        )
-    return text
-
-
 class ConversationService:
-    """Ties settings, store and engine together for one deployment."""
+    """A deployment's conversations: stores both sides, hands off to humans, answers through `ChatServing`."""
 
     def __init__(self, settings: Settings, store: Store, engine: LLMEngine, grounder: Grounder | None = None):
         self.settings = settings
         self.store = store
-        self.engine = engine
-        self.grounder = grounder
+        self.serving = ChatServing(settings, engine, grounder)
 
-    async def ground(self, question: str) -> Grounding | None:
-        """Passages for the question (None when retrieval is off); CPU work runs off the event loop."""
-        if self.grounder is None:
-            return None
-        return await asyncio.to_thread(self.grounder.ground, question)
+    @property
+    def engine(self) -> LLMEngine:
+        return self.serving.engine
+
+    @engine.setter
+    def engine(self, engine: LLMEngine) -> None:
+        self.serving.engine = engine
+
+    @property
+    def grounder(self) -> Grounder | None:
+        return self.serving.grounder
 
     @property
     def model_name(self) -> str:
-        names = self.engine.model_names()
-        return names[0] if names else "unknown"
-
-    def default_params(self) -> GenerationParams:
-        g = self.settings.generation
-        return GenerationParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                                repetition_penalty=g.repetition_penalty)
+        return self.serving.model_name
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
                                   metadata: dict | None = None) -> dict[str, Any]:
@@ -147,29 +109,24 @@ class ConversationService:
             async for event in self.hand_to_human(conversation_id, user_id, "customer_asked", text):
                 yield event
             return
-        grounding = await self.ground(text)
-        if grounding is not None and not grounding.relevant:
-            async for event in self._dont_know(conversation_id, user_id, text):
+        history = await asyncio.to_thread(
+            self.store.messages, conversation_id, self.settings.max_history_messages,
+        )
+        prepared = await self.serving.prepare(history_turns(history))
+        if prepared.canned is not None:
+            async for event in self._dont_know(conversation_id, user_id, prepared):
                 yield event
             if handoff.on_no_source:
                 await asyncio.to_thread(self.store.request_human, conversation_id, "no_relevant_source", text)
             else:
                 await self._after_failed_answers(conversation_id)
             return
-        sources = grounding.sources if grounding else []
-        history = await asyncio.to_thread(
-            self.store.messages, conversation_id, self.settings.max_history_messages,
-        )
-        messages = build_chat_messages(self.settings.rendered_system_prompt(), history, sources)
-        source_list = [s.as_dict() for s in sources]
         answer_id = await asyncio.to_thread(
             self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
-            {"sources": source_list, "grounded": bool(sources), "writer": writer_id()},
+            {"sources": prepared.source_dicts, "grounded": bool(prepared.sources), "writer": writer_id()},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
-        if grounding is not None:
-            yield AnswerEvent("sources", {"sources": source_list})
-        async with aclosing(self._stream_and_store(answer_id, messages, sources)) as events:
+        async with aclosing(self._stream_and_store(answer_id, prepared)) as events:
             async for event in events:
                 yield event
                 if event.type == "error":
@@ -206,54 +163,52 @@ class ConversationService:
             await asyncio.to_thread(self.store.request_human, conversation_id, "bot_failed_twice" if needed == 2
                                     else f"bot_failed_{needed}_times", None)
 
-    async def _dont_know(self, conversation_id: str, user_id: int, question: str) -> AsyncIterator[AnswerEvent]:
+    async def _dont_know(self, conversation_id: str, user_id: int,
+                         prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
         """No relevant passage: say so and offer a human, without asking the model to guess."""
-        text = dont_know_answer(question, self.settings.company_name)
         answer_id = await asyncio.to_thread(
-            self.store.add_message, conversation_id, "assistant", text, "complete", None,
-            {"sources": [], "grounded": False, "reason": "no_relevant_source", "handoff_offered": True},
+            self.store.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
+            {"sources": [], "grounded": False, "reason": prepared.canned_reason, "handoff_offered": True},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
-        yield AnswerEvent("sources", {"sources": []})
-        yield AnswerEvent("delta", {"text": text})
-        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "no_source",
-                                   "handoff_offered": True})
+        async for event in self.serving.stream(prepared):
+            if event.type == "done":
+                yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "no_source",
+                                           "handoff_offered": True})
+            else:
+                yield AnswerEvent(event.type, event.data)
 
-    async def _stream_and_store(self, answer_id: int, messages, sources=()) -> AsyncIterator[AnswerEvent]:
+    async def _stream_and_store(self, answer_id: int, prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
+        """The serving layer's events for the client; the answer stored when it ends (or breaks)."""
         started = time.perf_counter()
         parts: list[str] = []
-        final = None
+        final: dict = {}
         outcome = ("partial", "the stream was interrupted before the answer ended")
         try:
-            answer = without_instructions(self.engine.stream_chat(messages, self.default_params()),
-                                          self.settings.rendered_system_prompt())
-            stream = with_citations(answer, sources)
-            async with aclosing(stream) as deltas:
-                async for delta in deltas:
-                    if delta.text:
-                        parts.append(delta.text)
-                        yield AnswerEvent("delta", {"text": delta.text})
-                    if delta.finish_reason:
-                        final = delta
-            outcome = ("complete", None)
-        except InstructionLeak:  # what was said is replaced; the stored answer is the refusal
-            question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-            parts = [refusal(bool(CJK.search(question)))]
-            yield AnswerEvent("replace", {"text": parts[0], "reason": "instructions"})
-            outcome = ("complete", None)
-        except EngineError as exc:
-            outcome = ("partial" if parts else "error", str(exc))
+            async with aclosing(self.serving.stream(prepared)) as events:
+                async for event in events:
+                    if event.type == "delta":
+                        parts.append(event.data["text"])
+                    elif event.type == "replace":  # what was said is replaced; the stored answer is the refusal
+                        parts = [event.data["text"]]
+                    elif event.type == "done":
+                        final = event.data
+                        outcome = ("complete", None)
+                        continue
+                    elif event.type == "error":
+                        outcome = ("partial" if parts else "error", event.data["message"])
+                        continue
+                    yield AnswerEvent(event.type, event.data)
         finally:
             # synchronous on purpose: this must run even when the task is being cancelled
             self.store.finish_message(
                 answer_id, "".join(parts), outcome[0], outcome[1],
-                prompt_tokens=final.prompt_tokens if final else None,
-                completion_tokens=final.completion_tokens if final else None,
+                prompt_tokens=final.get("prompt_tokens"), completion_tokens=final.get("completion_tokens"),
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
         if outcome[0] == "complete":
             yield AnswerEvent("done", {"message_id": answer_id, "status": "complete",
-                                       "finish_reason": final.finish_reason if final else "stop"})
+                                       "finish_reason": final.get("finish_reason") or "stop"})
         else:
             yield AnswerEvent("error", {"message": f"the assistant could not finish its answer: {outcome[1]}",
                                         "message_id": answer_id, "status": outcome[0]})

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from assistant.engines.base import ChatMessage
+from assistant.engines.context import TEMPLATE_TOKENS_PER_MESSAGE, ContextWindow
 
 # stored roles -> chat-template roles: a human agent's reply is an assistant turn for the model
 _TEMPLATE_ROLE = {"user": "user", "assistant": "assistant", "agent": "assistant", "system": "system"}
@@ -58,18 +60,155 @@ def grounded_system(system_prompt: str, sources: Sequence, always: bool = False)
     return f"{system_prompt}\n\n{block}" if system_prompt else block
 
 
-def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Sequence = ()) -> list[ChatMessage]:
-    """System prompt (+ grounding rules and sources), then the conversation so far (oldest first).
-
-    Empty and failed answers are left out so the model never continues a broken turn.
-    """
-    system = grounded_system(system_prompt, sources)
-    messages = [ChatMessage("system", system)] if system else []
+def history_turns(history: Iterable[dict]) -> list[ChatMessage]:
+    """Stored messages as chat turns (oldest first); empty and failed answers are left out so the model never
+    continues a broken turn."""
+    turns = []
     for message in history:
         if not message["content"].strip() or message.get("status") == "error":
             continue
-        messages.append(ChatMessage(_TEMPLATE_ROLE[message["role"]], neutralised(message["content"])))
-    return messages
+        turns.append(ChatMessage(_TEMPLATE_ROLE[message["role"]], neutralised(message["content"])))
+    return turns
+
+
+def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Sequence = (),
+                        room: PromptRoom | None = None) -> list[ChatMessage]:
+    """System prompt (+ grounding rules and sources), then the conversation so far (oldest first), fitted into
+    `room` when given."""
+    return fit_prompt(system_prompt, history_turns(history), sources, room).messages
+
+
+@dataclass(frozen=True)
+class PromptRoom:
+    """Where a prompt must fit: the model's context window and the answer length asked for."""
+
+    window: ContextWindow
+    answer_tokens: int
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    messages: list[ChatMessage]
+    sources: list  # the sources the model was given (trimmed to their relevant sentences, or fewer of them)
+    answer_tokens: int | None  # room left for the answer (None: not fitted)
+    dropped_turns: int = 0
+
+
+SAFETY_TOKENS = 8
+_PIECE = re.compile(r".+?(?:[.!?](?=\s)|[。！？；]|\n|$)\s*", re.S)
+_WORD = re.compile(r"[a-z0-9]{2,}")
+_STOP = frozenset("the and for you your are can how what when with this that from have has our was will not "
+                  "does did any all its into out about which who why where there their them they".split())
+
+
+def _terms(text: str) -> set[str]:
+    lowered = text.lower()
+    cjk = "".join(CJK.findall(lowered))
+    return ({w for w in _WORD.findall(lowered) if w not in _STOP}
+            | {cjk[i:i + 2] for i in range(len(cjk) - 1)} | set(cjk))
+
+
+def _trim_middle(text: str, keep_tokens: int, window: ContextWindow) -> str:
+    """The start and end of a text too long for its room (the question is usually in one of them)."""
+    if keep_tokens <= 0:
+        return ""
+    chars = len(text)
+    while chars > 16 and window.count_text(text[: chars // 2] + text[len(text) - chars // 2:]) > keep_tokens:
+        chars = int(chars * 0.8)
+    return text[: chars // 2].rstrip() + " … " + text[len(text) - chars // 2:].lstrip()
+
+
+def _fit_sources(sources: Sequence, question: str, budget: int, window: ContextWindow) -> list:
+    """The sources within `budget` tokens: their least relevant sentences go first (passage order and each
+    passage's best sentence kept), then the lowest-ranked passages."""
+    def cost(items) -> int:
+        return window.count_text(sources_block(items)) if items else 0
+
+    if cost(sources) <= budget:
+        return list(sources)
+    asked = _terms(question)
+    pieces = [_PIECE.findall(s.text) or [s.text] for s in sources]
+    tokens = [[window.count_text(p) for p in ps] for ps in pieces]
+    keep = [[True] * len(ps) for ps in pieces]
+    ranked = sorted(((len(_terms(p) & asked), -rank, i, rank) for rank, ps in enumerate(pieces)
+                     for i, p in enumerate(ps)))
+    overhead = cost(sources) - sum(map(sum, tokens))
+    total = sum(map(sum, tokens))
+    for _, _, i, rank in ranked:
+        if total + overhead <= budget:
+            break
+        if sum(keep[rank]) > 1:
+            keep[rank][i] = False
+            total -= tokens[rank][i]
+
+    def text_of(rank: int) -> str:
+        kept, previous = [], True
+        for piece, wanted in zip(pieces[rank], keep[rank], strict=True):
+            if wanted:
+                kept.append(piece if previous or not kept else "… " + piece)
+            previous = wanted
+        return "".join(kept).strip()
+
+    fitted = [replace(s, text=text_of(rank)) for rank, s in enumerate(sources)]
+    while len(fitted) > 1 and cost(fitted) > budget:
+        fitted.pop()
+    if cost(fitted) > budget:
+        fitted = [replace(fitted[0], text=_trim_middle(fitted[0].text, budget - cost([replace(fitted[0], text="")]),
+                                                        window))]
+    return fitted
+
+
+def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequence = (),
+               room: PromptRoom | None = None) -> FittedPrompt:
+    """The prompt: system message (with the grounding rules and the sources when there are any), then the turns.
+
+    With a `room`, it is fitted into the model's context, leaving room for the answer: the system prompt and rules
+    first, then the customer's last message (its middle cut if it alone is too long), then the passages (trimmed to
+    their most relevant sentences before any is dropped), then the history, newest first; older turns are dropped.
+    """
+    turns = list(turns)
+    if turns and turns[0].role == "system":  # a caller's own system message (OpenAI API) is the system prompt
+        system_prompt = f"{system_prompt}\n\n{turns[0].content}".strip() if system_prompt else turns[0].content
+        turns = turns[1:]
+
+    def assemble(kept_sources: Sequence, kept_turns: Sequence[ChatMessage]) -> list[ChatMessage]:
+        system = grounded_system(system_prompt, kept_sources, always=bool(sources))
+        return ([ChatMessage("system", system)] if system else []) + list(kept_turns)
+
+    if room is None:
+        return FittedPrompt(assemble(sources, turns), list(sources), None)
+    window = room.window
+    reserve = min(room.answer_tokens, window.tokens // 4)
+    allowance = window.tokens - reserve - SAFETY_TOKENS
+    for _ in range(4):
+        messages, kept_sources, dropped = _fit_once(assemble, turns, sources, window, allowance)
+        used = window.count(messages)
+        if used <= allowance:
+            break
+        allowance -= used - allowance + SAFETY_TOKENS
+    answer_tokens = max(1, min(room.answer_tokens, window.tokens - used - SAFETY_TOKENS))
+    return FittedPrompt(messages, kept_sources, answer_tokens, dropped)
+
+
+def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: ContextWindow, allowance: int):
+    fixed = window.count(assemble([], []))
+    last = turns[-1] if turns else None
+    if last is not None:
+        room_for_last = max(allowance - fixed - TEMPLATE_TOKENS_PER_MESSAGE - 64, 16)
+        if window.count_text(last.content) > room_for_last:
+            last = ChatMessage(last.role, _trim_middle(last.content, room_for_last, window))
+        fixed = window.count(assemble([], [last]))
+    question = next((t.content for t in reversed(turns) if t.role == "user"), "")
+    kept_sources = _fit_sources(sources, question, allowance - fixed, window) if sources else []
+    used = window.count(assemble(kept_sources, [last] if last else []))
+    kept: list[ChatMessage] = [last] if last else []
+    for turn in reversed(turns[:-1]):
+        cost = window.count_text(turn.content) + TEMPLATE_TOKENS_PER_MESSAGE
+        if used + cost > allowance:
+            break
+        kept.insert(0, turn)
+        used += cost
+    return assemble(kept_sources, kept), kept_sources, len(turns) - len(kept)
 
 
 def dont_know_answer(question: str, company: str) -> str:

@@ -19,6 +19,9 @@ class BreaksAfter:
     def model_names(self):
         return self.inner.model_names()
 
+    def context_window(self):
+        return self.inner.context_window()
+
     async def stream_chat(self, messages, params):
         count = 0
         async with aclosing(self.inner.stream_chat(messages, params)) as deltas:

@@ -11,7 +11,8 @@ import gradio as gr
 import pandas as pd
 from fastapi import FastAPI
 
-from assistant.conversation import ConversationService, validate_text
+from assistant.chat_serving import validate_text
+from assistant.conversation import ConversationService
 from assistant.privacy import write_export
 from assistant.store import HandoffError
 from ui import operator_auth

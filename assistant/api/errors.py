@@ -7,7 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.conversation import ConversationClosedError, InvalidMessageError
+from assistant.chat_serving import InvalidMessageError
+from assistant.conversation import ConversationClosedError
 from assistant.engines.base import EngineError, EngineUnavailableError
 from assistant.store import ConversationNotFoundError, HandoffError, MessageNotFoundError
 

@@ -43,6 +43,71 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(1, ge=1, le=1)
 
 
+def _absent(value) -> bool:
+    return value is None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def of(cls, prompt: int | None, completion: int | None) -> Usage:
+        prompt, completion = prompt or 0, completion or 0
+        return cls(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class ChatCompletionResponse(BaseModel):
+    """A whole answer; `sources` (our extension) when it was grounded."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    sources: list[dict] | None = Field(None, exclude_if=_absent)
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = Field(None, exclude_if=_absent)
+    content: str | None = Field(None, exclude_if=_absent)
+    replace: bool | None = Field(None, exclude_if=_absent, description="our extension: the refusal that replaces "
+                                                                         "an answer that began to quote instructions")
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: ChunkDelta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One streamed piece; the first carries `sources` (our extension) when the answer is grounded."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = Field(None, exclude_if=_absent)
+    sources: list[dict] | None = Field(None, exclude_if=_absent)
+
+
 class CreateConversationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from assistant.engines.context import ContextWindow
 
 
 class EngineError(RuntimeError):
@@ -53,5 +56,9 @@ class LLMEngine(Protocol):
     async def health(self) -> bool: ...
 
     def model_names(self) -> list[str]: ...
+
+    def context_window(self) -> ContextWindow:
+        """The served model's context length and token counter (prompts are fitted into it)."""
+        ...
 
     def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]: ...

@@ -12,6 +12,9 @@ import aiohttp
 import orjson
 
 from assistant.engines.base import ChatMessage, Delta, EngineError, EngineUnavailableError, GenerationParams
+from assistant.engines.context import ContextWindow, estimated_window
+
+UNKNOWN_CONTEXT_TOKENS = 4096  # assumed when the server does not say (vLLM does: `max_model_len` in /v1/models)
 
 
 class OpenAIHTTPEngine:
@@ -27,6 +30,7 @@ class OpenAIHTTPEngine:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5)
         self._session: aiohttp.ClientSession | None = None
+        self._window = estimated_window(UNKNOWN_CONTEXT_TOKENS)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -35,14 +39,21 @@ class OpenAIHTTPEngine:
         return self._session
 
     async def start(self) -> None:
-        if self._model is None:
-            try:
-                async with self._client().get(f"{self.base_url}/models") as response:
-                    response.raise_for_status()
-                    self._model = (await response.json())["data"][0]["id"]
-            except (aiohttp.ClientError, TimeoutError, KeyError, IndexError, ValueError) as exc:
-                await self.stop()
-                raise EngineUnavailableError(f"no model list from {self.base_url}/models: {exc!r}") from exc
+        """Learn the model's name (unless given) and context length from the server's model list."""
+        try:
+            async with self._client().get(f"{self.base_url}/models") as response:
+                response.raise_for_status()
+                listed = (await response.json())["data"]
+            card = next((m for m in listed if m.get("id") == self._model), None) if self._model else listed[0]
+        except (aiohttp.ClientError, TimeoutError, KeyError, IndexError, ValueError, TypeError) as exc:
+            if self._model is not None:  # a named model on a server that is still starting: learn the rest later
+                return
+            await self.stop()
+            raise EngineUnavailableError(f"no model list from {self.base_url}/models: {exc!r}") from exc
+        if card is not None:
+            self._model = self._model or card["id"]
+            if isinstance(card.get("max_model_len"), int):
+                self._window = estimated_window(card["max_model_len"])
 
     async def stop(self) -> None:
         if self._session is not None:
@@ -57,6 +68,9 @@ class OpenAIHTTPEngine:
 
     def model_names(self) -> list[str]:
         return [self._model] if self._model else []
+
+    def context_window(self) -> ContextWindow:
+        return self._window
 
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
         body = {

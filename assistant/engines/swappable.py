@@ -42,6 +42,9 @@ class SwappableEngine:
                     names.append(candidate)
         return names
 
+    def context_window(self):
+        return self.current.context_window()
+
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
         engine = self.current
         key = id(engine)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from assistant.config import GenerationSettings, TransformersSettings
 from assistant.engines.base import ChatMessage, Delta, EngineError, EngineUnavailableError, GenerationParams
+from assistant.engines.context import ContextWindow, tokenizer_window
 
 
 def load_model(path: str, threads: int | None = None):
@@ -46,6 +47,7 @@ class TransformersEngine:
         self.served_name = served_name
         self.generation = generation
         self.tokenizer = None
+        self._window = None
         self._manager = None
 
     async def start(self) -> None:
@@ -55,6 +57,9 @@ class TransformersEngine:
         from transformers import ContinuousBatchingConfig, GenerationConfig
 
         self.tokenizer, model = load_model(self.model_path)
+        # one request may use the whole paged cache, but never more than the model's positions
+        positions = getattr(model.config, "max_position_embeddings", None) or 2048
+        self._window = tokenizer_window(self.tokenizer, min(positions, self.batching.kv_cache_tokens))
         eos = [t for t in {self.tokenizer.eos_token_id, model.generation_config.eos_token_id} if t is not None]
         sample = self.generation.temperature > 0
         config = GenerationConfig(
@@ -85,6 +90,11 @@ class TransformersEngine:
 
     def model_names(self) -> list[str]:
         return [self.served_name]
+
+    def context_window(self) -> ContextWindow:
+        if self._window is None:
+            raise EngineUnavailableError("the transformers engine is not running")
+        return self._window
 
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
         if self._manager is None or not self._manager.is_running():

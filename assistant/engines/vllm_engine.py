@@ -68,6 +68,11 @@ class ManagedVLLMEngine:
     def model_names(self) -> list[str]:
         return self.client.model_names()
 
+    def context_window(self):
+        from assistant.engines.context import folder_window
+
+        return folder_window(self.process.model_path, self.process.settings.max_model_len)
+
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
         if not self._ready.is_set():
             try:

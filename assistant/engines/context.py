@@ -1,0 +1,66 @@
+"""How much a model can read: its context length (prompt and answer together) and how to count a prompt's tokens.
+
+Every engine reports one (`LLMEngine.context_window()`); the prompt builder fits each prompt into it, so the engine
+never refuses a prompt for its length. Where the model's tokenizer is on this machine the count is exact (the chat
+template included); for an external server we know only by name, a conservative estimate is used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.engines.base import ChatMessage
+
+TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds around each message
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """`tokens`: the model's whole context; `count_text`: tokens of a text; `count_messages`: tokens of a rendered
+    prompt (None: the sum of its texts plus a per-message allowance)."""
+
+    tokens: int
+    count_text: Callable[[str], int]
+    count_messages: Callable[[Sequence[ChatMessage]], int] | None = None
+
+    def count(self, messages: Sequence[ChatMessage]) -> int:
+        if self.count_messages is not None:
+            return self.count_messages(messages)
+        return sum(self.count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
+
+
+def estimated_tokens(text: str) -> int:
+    """An upper estimate for byte-level BPE tokenizers: a token per 3 ASCII characters, one per other UTF-8 byte."""
+    ascii_chars = sum(1 for c in text if c < "\x80")
+    return math.ceil(ascii_chars / 3) + len(text.encode("utf-8")) - ascii_chars
+
+
+def estimated_window(tokens: int) -> ContextWindow:
+    return ContextWindow(tokens, estimated_tokens)
+
+
+def tokenizer_window(tokenizer, tokens: int) -> ContextWindow:
+    """Exact counts with the model's own tokenizer and chat template."""
+
+    def count_text(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    def count_messages(messages: Sequence[ChatMessage]) -> int:
+        if not messages or not getattr(tokenizer, "chat_template", None):
+            return sum(count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
+        encoded = tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in messages],
+                                                add_generation_prompt=True, tokenize=True)
+        return len(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
+
+    return ContextWindow(tokens, count_text, count_messages)
+
+
+@lru_cache(maxsize=4)
+def folder_window(model_path: str, tokens: int) -> ContextWindow:
+    """The window of a model folder on this machine (its tokenizer loaded once)."""
+    from transformers import AutoTokenizer
+
+    return tokenizer_window(AutoTokenizer.from_pretrained(model_path), tokens)
