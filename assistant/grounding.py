@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,20 @@ class Source:
         snippet = self.text if len(self.text) <= SNIPPET_CHARS else self.text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
         return {"number": self.number, "title": self.title, "source": self.source, "section": self.section,
                 "url": self.url, "snippet": snippet, "relevance": round(self.relevance, 3)}
+
+
+LONG_MESSAGE_CHARS = 400
+_SENTENCE = re.compile(r"[^.!?。！？\n]*[.!?。！？]?", re.S)
+
+
+def search_query(message: str) -> str:
+    """What to search for: a short message as it is; from a long one (a story, then the question) its questions,
+    else its end, since an encoder reads only the first few hundred tokens and a long story drowns the question."""
+    if len(message) <= LONG_MESSAGE_CHARS:
+        return message
+    asked = [s.strip() for s in _SENTENCE.findall(message) if s.strip().endswith(("?", "？"))]
+    query = " ".join(dict.fromkeys(asked))[-LONG_MESSAGE_CHARS:]
+    return query or message[-LONG_MESSAGE_CHARS:]
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class Grounder:
         kb.search("warm-up", 1)
 
     def ground(self, question: str) -> Grounding:
-        hits = self.knowledge_base.search(question, self.settings.top_k)
+        hits = self.knowledge_base.search(search_query(question), self.settings.top_k)
         relevant = bool(hits) and max(h.relevance for h in hits) >= self.settings.min_relevance
         if not relevant:
             return Grounding([], False)

@@ -103,3 +103,24 @@ def test_demo_help_center_is_ingested_on_first_start(make_client):
     chinese = client.post("/v1/chat/completions", json={
         "model": model, "max_tokens": 4, "messages": [{"role": "user", "content": "退款多久到账？"}]})
     assert chinese.json()["sources"][0]["source"] == "help-center/zh/tuikuan-shijian.md"
+
+
+def test_no_relevant_source_hands_off_when_configured(make_client, tmp_path):
+    docs = tmp_path / "help"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five business days.\n")
+    client = make_client(**{"retrieval.enabled": True, "retrieval.sources": [str(docs)],
+                            "handoff.on_no_source": True})
+    cid = client.post("/api/conversations").json()["id"]
+    reply = client.post(f"/api/conversations/{cid}/messages", json={"content": OFF_TOPIC, "stream": False}).json()
+    assert "couldn't find the answer" in reply["answer"]
+    [row] = [c for c in client.app.state.service.store.conversation_overview() if c["id"] == cid]
+    assert row["status"] == "waiting_human" and row["handoff_reason"] == "no_relevant_source"
+
+
+def test_two_unanswerable_questions_in_a_row_hand_off(grounded_client):
+    cid = grounded_client.post("/api/conversations").json()["id"]
+    for question in (OFF_TOPIC, "Who won the football world cup in 1930?"):
+        grounded_client.post(f"/api/conversations/{cid}/messages", json={"content": question, "stream": False})
+    [row] = [c for c in grounded_client.app.state.service.store.conversation_overview() if c["id"] == cid]
+    assert row["status"] == "waiting_human" and row["handoff_reason"] == "bot_failed_twice"

@@ -3,11 +3,11 @@ hands back; failed answers hand off; closing with CSAT; operator accounts; trans
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from assistant.engines.base import EngineError
 from assistant.store import HandoffError
 
 pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
@@ -69,16 +69,42 @@ def test_handoff_button_close_and_csat(client):
     assert client.post("/api/conversations/nope/handoff").status_code == 404
 
 
+class DeadEngine:
+    """The real engine's name and window, but every answer fails before its first word (a crashed vLLM)."""
+
+    def __init__(self, engine):
+        self.inner, self.name = engine, engine.name
+
+    def model_names(self):
+        return self.inner.model_names()
+
+    def context_window(self):
+        return self.inner.context_window()
+
+    async def stream_chat(self, messages, params):
+        raise EngineError("connection to the LLM server lost")
+        yield  # an async generator, like every engine's stream
+
+
 def test_two_failed_answers_in_a_row_hand_off(client):
     service = client.app.state.service
-    store = service.store
-    conversation = store.create_conversation()["id"]
-    for question in ("What is the airspeed of a swallow?", "Who won the 1930 world cup?"):
-        store.add_message(conversation, "user", question)
-        store.add_message(conversation, "assistant", "I don't know.", metadata={"reason": "no_relevant_source"})
-        asyncio.run(service._after_failed_answers(conversation))
-    [handoff] = [c for c in store.conversation_overview() if c["id"] == conversation]
+    real, service.engine = service.engine, DeadEngine(service.engine)
+    try:
+        conversation = client.post("/api/conversations").json()["id"]
+        first = client.post(f"/api/conversations/{conversation}/messages", json={"content": "Where is my parcel?",
+                                                                                 "stream": False}).json()
+        assert first["status"] == "error"
+        assert client.get(f"/api/conversations/{conversation}").json()["status"] == "bot"  # one failure: not yet
+        second = client.post(f"/api/conversations/{conversation}/messages", json={"content": "Hello? Anyone?",
+                                                                                  "stream": False}).json()
+        assert second["status"] == "error"
+    finally:
+        service.engine = real
+    [handoff] = [c for c in service.store.conversation_overview() if c["id"] == conversation]
     assert handoff["status"] == "waiting_human" and handoff["handoff_reason"] == "bot_failed_twice"
+    third = client.post(f"/api/conversations/{conversation}/messages", json={"content": "Still there?",
+                                                                             "stream": False}).json()
+    assert third["status"] == "waiting_for_human"  # the bot stays silent once a human is asked for
 
 
 def test_operator_accounts(client):
@@ -118,3 +144,12 @@ def test_export_is_valid_align_input(client):
     assert parsed.messages[-1]["content"] == "It arrives tomorrow."
     assert row["metadata"]["channel"] == "web"
     assert store.export_transcripts(now + timedelta(hours=1), now + timedelta(hours=2)) == []
+
+
+def test_asking_for_a_human_in_chinese_words_hands_off(client):
+    conversation = client.post("/api/conversations").json()["id"]
+    reply = client.post(f"/api/conversations/{conversation}/messages",
+                        json={"content": "机器人听不懂，我要转人工", "stream": False}).json()
+    assert reply["status"] == "waiting_for_human" and reply["answer"].startswith("我已请")
+    [row] = [c for c in client.app.state.service.store.conversation_overview() if c["id"] == conversation]
+    assert row["status"] == "waiting_human" and row["handoff_reason"] == "customer_asked"

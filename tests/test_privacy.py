@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -112,6 +113,35 @@ def test_log_lines_are_redacted(caplog):
         logger.info("customer %s wrote from %s", "jane@example.com", "+49 30 1234 5678")
     assert caplog.records[-1].getMessage() == "customer [EMAIL] wrote from [PHONE]"
     assert "jane@example.com" not in caplog.text
+
+
+SERVE_WITH_A_LOGGING_SERVER = """
+import logging, sys
+import uvicorn
+
+def run(app, **options):  # the server logs a customer's details (a request line, an error with the message)
+    logging.getLogger("uvicorn.error").warning("customer %s wrote from %s", "jane@example.com", "+49 30 1234 5678")
+
+uvicorn.run = run
+from assistant.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_serve_redacts_its_log_lines(tmp_path, tiny_model_dir):
+    """`assistant serve` installs the redaction filter on the log handlers it sets up."""
+    import subprocess
+    import sys
+
+    from assistant.ports import free_port
+
+    command = [sys.executable, "-c", SERVE_WITH_A_LOGGING_SERVER, "serve", "--home", str(tmp_path), "--no-ui",
+               "--engine", "transformers", "--model", str(tiny_model_dir), "--port", str(free_port())]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "customer [EMAIL] wrote from [PHONE]" in done.stderr
+    assert "jane@example.com" not in done.stderr and "1234 5678" not in done.stderr
 
 
 @pytest.mark.parametrize("days", ["0", "-3"])
