@@ -149,7 +149,9 @@ def evaluate_answer_file(loaded, file: Path, corpus: Path, model_spec: str = "cu
     """`assistant eval answers`: index the corpus (cached), ground each question as serving does, answer it
     with the model through the serving engine, score against the references."""
     from alignment.answering import answer_prompts
+    from assistant.engines import served_window
     from assistant.grounding import Grounder
+    from assistant.prompt import PromptRoom
     from assistant.runtime import choose_engine
     from retrieval.evaluation import load_corpus
 
@@ -162,9 +164,11 @@ def evaluate_answer_file(loaded, file: Path, corpus: Path, model_spec: str = "cu
     if len(grounder.knowledge_base) == 0:
         grounder.knowledge_base.replace_all(load_corpus(corpus), progress=progress)
     grounder.prepare(progress=progress)
-    builder = PromptBuilder(settings.rendered_system_prompt(), max_history=settings.max_history_messages)
-    cases = cases_from_questions(rows, grounder, builder, settings.company_name)
     engine = choose_engine(loaded)
+    window = served_window(settings.model_copy(update={"engine": engine}), model)
+    builder = PromptBuilder(settings.rendered_system_prompt(), max_history=settings.max_history_messages,
+                            room=PromptRoom(window, max_new_tokens))
+    cases = cases_from_questions(rows, grounder, builder, settings.company_name)
     metrics, _ = evaluate_cases(cases, lambda prompts: answer_prompts(
         settings, model, engine, prompts, max_new_tokens, label="answers"))
     return metrics | {"model": model.name}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from alignment.metrics import token_recall
 from alignment.redaction import Redactor
 from alignment.transcripts import Preference, Transcript
-from assistant.prompt import build_chat_messages, cited_numbers
+from assistant.prompt import PromptRoom, build_chat_messages, cited_numbers
 
 # question -> the passages serving would give the model for it (empty: answered without sources)
 Retrieve = Callable[[str], Sequence]
@@ -68,6 +68,7 @@ class PromptBuilder:
     retrieve: Retrieve | None = None
     max_history: int = 20
     cite_sources: bool = True
+    room: PromptRoom | None = None  # the served model's context: prompts fitted as serving fits them
 
     def sources(self, history: Sequence[dict]) -> Sequence:
         last_user = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
@@ -76,7 +77,7 @@ class PromptBuilder:
     def prompt(self, history: Sequence[dict], sources: Sequence = ()) -> list[dict]:
         turns = [m for m in history if m["role"] != "system"][-self.max_history:]
         return [{"role": m.role, "content": m.content}
-                for m in build_chat_messages(self.system_prompt, turns, sources)]
+                for m in build_chat_messages(self.system_prompt, turns, sources, self.room)]
 
     def target(self, reply: str, sources: Sequence) -> str:
         """The reply to learn; with `cite_sources`, one that restates a source cites it as serving expects."""

@@ -27,12 +27,14 @@ from alignment.metrics import token_f1
 from alignment.redaction import Redactor
 from alignment.transcripts import parse_preference, parse_transcript, read_file
 from assistant.config import LoadedSettings
+from assistant.errors import AssistantError
 from assistant.model_files import ResolvedModel
+from assistant.prompt import PromptRoom
 from assistant.registry import ModelVersion
 from assistant.runtime import model_registry, serving_model
 
 
-class AlignError(ValueError):
+class AlignError(AssistantError, ValueError):
     """The run cannot go on (no training data, nothing to evaluate with...); nothing was changed."""
 
 
@@ -81,7 +83,15 @@ class AlignPipeline:
             grounder.prepare(progress=True)
             retrieve = lambda question: grounder.ground(question).sources  # noqa: E731
         return PromptBuilder(self.settings.rendered_system_prompt(), retrieve, self.settings.max_history_messages,
-                             self.config.data.cite_sources)
+                             self.config.data.cite_sources, self._room())
+
+    def _room(self) -> PromptRoom:
+        """The serving model's context: training prompts are fitted exactly as serving fits them."""
+        from assistant.engines import served_window
+
+        settings = self.settings.model_copy(update={"engine": self._engine_name()})
+        return PromptRoom(served_window(settings, serving_model(self.settings)[0]),
+                          self.settings.generation.max_new_tokens)
 
     def _read(self, request: AlignRequest, report: AlignReport):
         transcripts, preferences = [], []

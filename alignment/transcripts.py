@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from retrieval.loaders import BadLine, json_object
 
 ROLES = ("system", "user", "assistant", "agent")
@@ -19,7 +20,7 @@ MESSAGE_FIELDS = {"role", "content"}
 PREFERENCE_FIELDS = {"prompt", "chosen", "rejected", "metadata"}
 
 
-class InvalidLine(ValueError):
+class InvalidLine(AssistantError, ValueError):
     """One input line broke the contract; the message is `file:line: reason`."""
 
 

@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 from assistant.config import Settings
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams, LLMEngine
+from assistant.errors import AssistantError
 from assistant.grounding import Grounder, Grounding, Source
 from assistant.guard import InstructionLeak, refusal, without_instructions
 from assistant.prompt import CJK, GROUNDING_RULES, PromptRoom, citation_footer, dont_know_answer, fit_prompt
 
 
-class InvalidMessageError(ValueError):
+class InvalidMessageError(AssistantError, ValueError):
     """A message cannot be accepted (empty, too long)."""
 
     def __init__(self, message: str, status_code: int = 400):

@@ -13,11 +13,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from assistant.errors import AssistantError
+
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_CONFIG_FILE = "assistant.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(AssistantError, ValueError):
     """A configuration value is invalid; the message names the key, the value and its source."""
 
 

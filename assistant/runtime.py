@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from assistant.config import LoadedSettings, Settings
 from assistant.conversation import ConversationService
+from assistant.errors import AssistantError
 
 if TYPE_CHECKING:
     from assistant.model_files import ResolvedModel
@@ -24,8 +25,8 @@ def choose_engine(loaded: LoadedSettings) -> str:
             if loaded.sources.get("engine") == "default":
                 log.warning("vLLM is not installed: using the transformers engine instead")
                 return "transformers"
-            raise SystemExit("error: engine 'vllm' was asked for but vLLM is not installed "
-                             "(pip install 'assistant[cpu]' or 'assistant[gpu]'), or use --engine transformers")
+            raise AssistantError("engine 'vllm' was asked for but vLLM is not installed "
+                                 "(pip install 'assistant[cpu]' or 'assistant[gpu]'), or use --engine transformers")
     return settings.engine
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.errors import RetrievalError
+
 DEFAULT_ENCODER = "default"
 # packaged encoders: name -> (PyPI package, import name, folder inside the package)
 PACKAGED_ENCODERS = {
@@ -18,7 +20,7 @@ PACKAGED_ENCODERS = {
 ENCODER_LANGUAGES = {"default": frozenset({"en"}), "all-MiniLM-L6-v2": frozenset({"en"})}
 
 
-class EncoderNotFoundError(ValueError):
+class EncoderNotFoundError(RetrievalError, ValueError):
     pass
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from retrieval.config import RetrievalConfig
 from retrieval.documents import Passage
+from retrieval.errors import RetrievalError
 from retrieval.loaders import BadLine, jsonl_objects
 
 
-class BEIRFormatError(ValueError):
+class BEIRFormatError(RetrievalError, ValueError):
     pass
 
 

@@ -21,6 +21,7 @@ from retrieval.chunking import chunk_document, normalized
 from retrieval.config import RetrievalConfig
 from retrieval.dense import DenseIndex
 from retrieval.documents import Passage
+from retrieval.errors import RetrievalError
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.lexical import LexicalIndex, tokenize
 from retrieval.loaders import SkippedFile, discover, load_file
@@ -28,11 +29,11 @@ from retrieval.loaders import SkippedFile, discover, load_file
 FORMAT_VERSION = 1
 
 
-class KnowledgeBaseError(RuntimeError):
+class KnowledgeBaseError(RetrievalError, RuntimeError):
     """The index on disk cannot be read or written; the message says where and how to fix it."""
 
 
-class IndexMismatchError(RuntimeError):
+class IndexMismatchError(RetrievalError, RuntimeError):
     """The index on disk was built with another encoder than the one configured."""
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from assistant.bench import write_results
+from assistant.errors import AssistantError
 
 TARGETS = {"tweets_en": ("macro_f1", 0.70), "finance_forum_zh": ("macro_f1", 0.70), "reviews_zh": ("accuracy", 0.90)}
 TARGET_MESSAGES_PER_S = 200
@@ -36,7 +37,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     folder = Path(args.data)
     names = [n for n in args.sets.split(",") if (folder / f"{n}.dev.jsonl").is_file()]
     if not names:
-        raise SystemExit(f"error: no <set>.dev.jsonl for {args.sets} in {folder}")
+        raise AssistantError(f"no <set>.dev.jsonl for {args.sets} in {folder}")
     default = LexiconScorer()
     results: dict = {"machine": {"cpu": platform.processor() or platform.machine()}, "encoder": args.encoder,
                      "sets": {}}

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from assistant.bench import write_results
 from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run_level
+from assistant.errors import AssistantError
 from assistant.ports import free_port
 
 # serving is measured without retrieval on our API, so (a) and (b) generate for the same prompts
@@ -169,7 +170,7 @@ def run_benchmark(args) -> int:
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(targets) - set(TARGETS)
     if unknown:
-        raise SystemExit(f"error: unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+        raise AssistantError(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
     model = resolve_model(settings.model, settings.models_dir)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("search",), "assistant.cli.search", "search the knowledge base"),
     (("config", "show"), "assistant.cli.config_show", "print the effective settings and where each came from"),
     (("align",), "assistant.cli.align", "train the model on transcripts and feedback (SFT, DPO), gate, promote"),
-    (("align", "sentiment"), "assistant.cli.align_sentiment", "train the sentiment classifier, gate, promote"),
+    (("sentiment", "train"), "assistant.cli.align_sentiment", "train the sentiment classifier, gate, promote"),
+    (("align", "sentiment"), "assistant.cli.align_sentiment", "the former name of `assistant sentiment train`"),
     (("monitor", "ingest"), "assistant.cli.monitor_ingest", "score and store a news/comment feed; feed alerts"),
     (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
     (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),
@@ -39,6 +40,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 
 GROUP_HELP = {"config": "inspect the configuration",
               "monitor": "sentiment monitoring of chats and feeds",
+              "sentiment": "the sentiment classifier",
               "bench": "benchmarks (results under bench/results/)",
               "eval": "evaluations (human table, or --json)"}
 
@@ -50,7 +52,7 @@ EPILOG = """examples:
   assistant search "how long do refunds take"
   assistant eval retrieval ../shared/data/bank_faq_retrieval_en
   assistant align --transcripts data/transcripts/lumen-support.jsonl
-  assistant align sentiment --train labelled.jsonl --eval dev.jsonl
+  assistant sentiment train --train labelled.jsonl --eval dev.jsonl
   assistant monitor ingest news.csv --source news
   assistant models list
   assistant config show
@@ -93,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 0
-    from assistant.config import ConfigError
-    from assistant.model_files import ModelNotFoundError
+    from assistant.errors import AssistantError
+    from retrieval.errors import RetrievalError
 
     try:
         return args._run(args) or 0
-    except (ConfigError, ModelNotFoundError) as exc:
+    except (AssistantError, RetrievalError) as exc:  # the user's to fix: said on stderr, never mixed into --json
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 
 from assistant.cli.options import add_settings_flags, flag_values, print_skipped
+from assistant.errors import AssistantError
 
 EXAMPLES = """examples:
   assistant align --transcripts data/transcripts/lumen-support.jsonl      # the demo company, a few minutes on CPU
-  assistant align --transcripts new.jsonl --preferences pairs.jsonl --config data/align.yaml
+  assistant align --transcripts new.jsonl --preferences pairs.jsonl --align-config data/align.yaml
   assistant align --from-store --kto           # corrections, handoffs and ratings collected since the last run
   assistant align --transcripts new.jsonl --dry-run                      # validate and show what would happen
   accelerate launch -m assistant align --transcripts big.jsonl --set dpo.pairs_from_model=0   # several GPUs
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-store", action="store_true",
                         help="also use the conversations, corrections and ratings stored since the last version")
     parser.add_argument("--kto", action="store_true", help="run KTO on single ratings (thumbs up/down) too")
-    parser.add_argument("--config", metavar="ALIGN_YAML", help="alignment settings (see data/align.yaml)")
+    parser.add_argument("--align-config", metavar="ALIGN_YAML", help="alignment settings (see data/align.yaml)")
+    parser.add_argument("--config", dest="old_align_config", help=argparse.SUPPRESS)  # before --align-config
     parser.add_argument("--settings", metavar="FILE", dest="config_file",
                         help="assistant settings YAML (default: ./assistant.yaml if present)")
     parser.add_argument("--strict", action="store_true", help="stop at the first invalid line instead of skipping")
@@ -44,7 +46,7 @@ def overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --set expects KEY=VALUE, got {pair!r}")
+            raise AssistantError(f"--set expects KEY=VALUE, got {pair!r}")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -96,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         console.print("error: nothing to train on: give --transcripts, --preferences or --from-store")
         return 2
     loaded = load_settings(args.config_file, flag_values(args))
-    config = load_align_config(args.config, overrides(args.set))
+    if args.old_align_config:
+        console.print("note: `assistant align --config` is now `--align-config` (--config still works for now)")
+    config = load_align_config(args.align_config or args.old_align_config, overrides(args.set))
     request = AlignRequest([Path(p) for p in args.transcripts], [Path(p) for p in args.preferences],
                            args.from_store, args.kto, args.strict, args.dry_run)
     try:

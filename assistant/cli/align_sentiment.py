@@ -12,10 +12,10 @@ import argparse
 from assistant.cli.options import add_settings_flags
 
 EXAMPLES = """examples:
-  assistant align sentiment --train ../shared/data/sentiment/tweets_en.train.jsonl \\
+  assistant sentiment train --train ../shared/data/sentiment/tweets_en.train.jsonl \\
       --eval ../shared/data/sentiment/tweets_en.dev.jsonl
-  assistant align sentiment --train labelled.jsonl                  # evaluates on 10% of the rows
-  assistant align sentiment --train few.jsonl --encoder my-st-model/ --epochs 3   # fine-tune an encoder folder
+  assistant sentiment train --train labelled.jsonl                  # evaluates on 10% of the rows
+  assistant sentiment train --train few.jsonl --encoder my-st-model/ --epochs 3   # fine-tune an encoder folder
   assistant models list --sentiment                                 # what is registered and promoted
 """
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from assistant.cli.options import add_settings_flags
+from assistant.errors import AssistantError
 
 EXAMPLES = """examples:
   assistant bench load                                   # 50 customers for 2 minutes
@@ -29,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     from assistant.bench.customers import run_load
 
     if args.customers < 1 or args.duration <= 0:
-        raise SystemExit("error: --customers must be >= 1 and --duration > 0")
+        raise AssistantError("--customers must be >= 1 and --duration > 0")
     return run_load(args)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from assistant.cli.options import add_settings_flags, load_from_args
+from assistant.errors import AssistantError
 
 EXAMPLES = """examples:
   assistant chat                                   # the server started by `assistant serve`
@@ -36,10 +37,10 @@ async def _remote_answers(url: str, key: str | None) -> AsyncIterator:
         try:
             response = await client.post("/api/conversations", json={"channel": "terminal"})
         except httpx.ConnectError:
-            raise SystemExit(f"error: no assistant server at {url}: start one with `assistant serve`, "
+            raise AssistantError(f"no assistant server at {url}: start one with `assistant serve`, "
                              "or chat in-process with --engine transformers") from None
         if response.status_code in (401, 403):
-            raise SystemExit(f"error: {response.json()['error']['message']} (pass it with --key)")
+            raise AssistantError(f"{response.json()['error']['message']} (pass it with --key)")
         response.raise_for_status()
         conversation_id = response.json()["id"]
 

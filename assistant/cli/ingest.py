@@ -32,20 +32,16 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from assistant.errors import AssistantError
     from assistant.grounding import retrieval_config
-    from retrieval.knowledge_base import KnowledgeBase, KnowledgeBaseError
+    from retrieval.knowledge_base import KnowledgeBase
 
     settings = load_from_args(args).settings
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        print(f"error: no such file or folder: {', '.join(missing)}")
-        return 2
-    try:
-        kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
-        report = kb.ingest([Path(p) for p in args.paths], rebuild=args.rebuild, progress=not args.json)
-    except KnowledgeBaseError as exc:
-        print(f"error: {exc}")
-        return 2
+        raise AssistantError(f"no such file or folder: {', '.join(missing)}")
+    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+    report = kb.ingest([Path(p) for p in args.paths], rebuild=args.rebuild, progress=not args.json)
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False))
         return 0

@@ -24,23 +24,16 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from assistant.errors import AssistantError
     from assistant.grounding import retrieval_config
-    from retrieval.knowledge_base import IndexMismatchError, KnowledgeBase, KnowledgeBaseError
+    from retrieval.knowledge_base import KnowledgeBase
 
     settings = load_from_args(args).settings
-    try:
-        kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
-    except KnowledgeBaseError as exc:
-        print(f"error: {exc}")
-        return 2
+    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
     if len(kb) == 0:
-        print(f"error: the knowledge base in {settings.knowledge_dir} is empty: run `assistant ingest PATH` first")
-        return 2
-    try:
-        hits = kb.search(args.query, args.k)
-    except IndexMismatchError as exc:
-        print(f"error: {exc}")
-        return 2
+        raise AssistantError(f"the knowledge base in {settings.knowledge_dir} is empty: "
+                             "run `assistant ingest PATH` first")
+    hits = kb.search(args.query, args.k)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], ensure_ascii=False, indent=1))
         return 0

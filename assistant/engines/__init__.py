@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from assistant.config import Settings
     from assistant.engines.base import LLMEngine
+    from assistant.engines.context import ContextWindow
     from assistant.model_files import ResolvedModel
 
 
@@ -25,3 +26,16 @@ def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
     from assistant.engines.vllm_engine import ManagedVLLMEngine
 
     return ManagedVLLMEngine(model.path, model.name, settings.vllm, settings.logs_dir)
+
+
+def served_window(settings: Settings, model: ResolvedModel) -> ContextWindow:
+    """The context window the engine these settings build will report for a local `model`, known before it starts
+    (evaluation and training build their prompts first)."""
+    from assistant.engines.context import folder_window
+
+    if settings.engine == "transformers":
+        from transformers import AutoConfig
+
+        positions = getattr(AutoConfig.from_pretrained(model.path), "max_position_embeddings", None) or 2048
+        return folder_window(model.path, min(positions, settings.transformers.kv_cache_tokens))
+    return folder_window(model.path, settings.vllm.max_model_len)

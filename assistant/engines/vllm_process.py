@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 
 from assistant.config import VLLMSettings
+from assistant.errors import AssistantError
 from assistant.ports import port_is_free
 
 
-class VLLMStartError(RuntimeError):
+class VLLMStartError(AssistantError, RuntimeError):
     """vLLM did not become healthy; the message names the cause and the log file."""
 
 

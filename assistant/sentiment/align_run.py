@@ -1,5 +1,5 @@
-"""`assistant align sentiment`: train a classifier, compare it with the scorer in use on an evaluation set,
-register it, and promote it only when it scores better (macro-F1)."""
+"""`assistant sentiment train` (formerly `assistant align sentiment`): train a classifier, compare it with the
+scorer in use on an evaluation set, register it, and promote it only when it scores better (macro-F1)."""
 
 from __future__ import annotations
 

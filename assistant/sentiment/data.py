@@ -10,13 +10,14 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.errors import AssistantError
 from assistant.sentiment.labels import LABELS
 from retrieval.loaders import BadLine, json_object
 
 MAX_TEXT_CHARS = 2000
 
 
-class SentimentDataError(ValueError):
+class SentimentDataError(AssistantError, ValueError):
     """A labelled file cannot be used; the message says which file and line."""
 
 

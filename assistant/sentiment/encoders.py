@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from assistant.errors import AssistantError
 from assistant.sentiment.linear import fit_linear
 from assistant.sentiment.options import PACKAGED_USE
 
 MAX_CHARS = 256
 
 
-class EncoderError(ValueError):
+class EncoderError(AssistantError, ValueError):
     """The encoder named in a setting or flag cannot be used; the message says why."""
 
 

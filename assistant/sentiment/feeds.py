@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from assistant.errors import AssistantError
 from assistant.sentiment.data import MAX_TEXT_CHARS
 
 TIME_FIELDS = ("timestamp", "time", "date", "published_at", "created_at")
@@ -24,7 +25,7 @@ OPTIONAL_FIELDS = ("source", "entity", "topic")
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d")
 
 
-class FeedError(ValueError):
+class FeedError(AssistantError, ValueError):
     """A feed file cannot be read at all (the message names the file)."""
 
 

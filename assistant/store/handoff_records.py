@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from assistant.errors import AssistantError
 from assistant.passwords import hash_password, verify_password
 from assistant.store.schema import (
     Conversation,
@@ -22,7 +23,7 @@ from assistant.store.schema import (
 )
 
 
-class HandoffError(ValueError):
+class HandoffError(AssistantError, ValueError):
     """A handoff step that does not fit the conversation's state; the message says what to do instead."""
 
 

@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from assistant.errors import AssistantError
 from assistant.store.schema import ApiKey, as_utc, utcnow
 
 
-class KeyProblem(ValueError):
+class KeyProblem(AssistantError, ValueError):
     """A key cannot be made or used; the message says why."""
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.errors import AssistantError
 from assistant.store import migrate
 from assistant.store.handoff_records import HandoffRecords
 from assistant.store.key_records import KeyRecords
@@ -21,13 +22,13 @@ from assistant.store.sentiment_records import SentimentRecords
 from assistant.store.session_records import SessionRecords
 
 
-class ConversationNotFoundError(LookupError):
+class ConversationNotFoundError(AssistantError, LookupError):
     def __init__(self, conversation_id: str):
         super().__init__(f"no conversation with id '{conversation_id}'")
         self.conversation_id = conversation_id
 
 
-class MessageNotFoundError(LookupError):
+class MessageNotFoundError(AssistantError, LookupError):
     def __init__(self, message_id: int, why: str = "no message with this id"):
         super().__init__(f"message {message_id}: {why}")
         self.message_id = message_id
