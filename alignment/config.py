@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alignment.redaction import KINDS
 from assistant.config import ConfigError, _nest, _read_yaml
+from assistant.redaction import KINDS
 
 
 class _Section(BaseModel):

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from alignment.metrics import token_recall
-from alignment.redaction import Redactor
 from alignment.transcripts import Preference, Transcript
 from assistant.prompt import PromptRoom, build_chat_messages, cited_numbers
+from assistant.redaction import Redactor
 
 # question -> the passages serving would give the model for it (empty: answered without sources)
 Retrieve = Callable[[str], Sequence]

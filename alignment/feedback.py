@@ -11,8 +11,8 @@ Shared history stays in the prompt: every example is built from the conversation
 from __future__ import annotations
 
 from alignment.examples import Examples, KTOExample, PromptBuilder, from_transcripts, redact_messages
-from alignment.redaction import Redactor
 from alignment.transcripts import Transcript
+from assistant.redaction import Redactor
 
 
 def _as_transcript(conversation: dict) -> tuple[Transcript, list[tuple[list[dict], dict, bool]]]:

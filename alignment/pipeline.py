@@ -24,12 +24,12 @@ from alignment.examples import (
     split_heldout,
 )
 from alignment.metrics import token_f1
-from alignment.redaction import Redactor
 from alignment.transcripts import parse_preference, parse_transcript, read_file
 from assistant.config import LoadedSettings
 from assistant.errors import AssistantError
 from assistant.model_files import ResolvedModel
 from assistant.prompt import PromptRoom
+from assistant.redaction import Redactor
 from assistant.registry import ModelVersion
 from assistant.runtime import model_registry, serving_model
 
@@ -122,8 +122,8 @@ class AlignPipeline:
             try:
                 cursor = next((v.data["store_cursor"] for v in reversed(self.registry.list())
                                if v.data.get("store_cursor")), None)
-                stored = from_store(store.conversations_for_alignment(cursor), builder, self.redactor)
-                report.data["store_cursor"] = store.alignment_cursor()
+                stored = from_store(store.conversations.conversations_for_alignment(cursor), builder, self.redactor)
+                report.data["store_cursor"] = store.conversations.alignment_cursor()
             finally:
                 store.close()
             report.data["from_store"] = {"sft": len(stored.sft), "pairs": len(stored.pairs), "kto": len(stored.kto)}

@@ -14,9 +14,12 @@ from assistant.config import Settings
 from assistant.engines.base import LLMEngine
 from assistant.errors import AssistantError
 from assistant.grounding import Grounder
+from assistant.operators import OperatorService
 from assistant.prompt import CJK, history_turns
-from assistant.store import Store
-from assistant.store.repository import writer_id
+from assistant.sentiment.service import SentimentService
+from assistant.store import ConversationNotFoundError, Store
+from assistant.store.conversations import writer_id
+from assistant.store.statuses import ConversationStatus, MessageStatus
 
 
 class ConversationClosedError(AssistantError, ValueError):
@@ -60,6 +63,8 @@ class ConversationService:
         self.settings = settings
         self.store = store
         self.serving = ChatServing(settings, engine, grounder)
+        self.operators = OperatorService(settings, store)
+        self.sentiment = SentimentService(store)
 
     @property
     def engine(self) -> LLMEngine:
@@ -79,7 +84,47 @@ class ConversationService:
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
                                   metadata: dict | None = None) -> dict[str, Any]:
-        return await asyncio.to_thread(self.store.create_conversation, customer_id, channel, metadata)
+        return await asyncio.to_thread(self.store.conversations.create_conversation, customer_id, channel, metadata)
+
+    async def conversation(self, conversation_id: str, with_messages: bool = False) -> dict[str, Any]:
+        """The conversation's record (status, CSAT, ...), with its messages oldest first if asked."""
+        conversation = await asyncio.to_thread(self.store.conversations.get_conversation, conversation_id)
+        if with_messages:
+            conversation["messages"] = await self.messages(conversation_id)
+        return conversation
+
+    async def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.conversations.messages, conversation_id)
+
+    async def messages_after(self, conversation_id: str, after_id: int) -> tuple[list[dict[str, Any]], str]:
+        """Messages newer than `after_id` (a waiting customer polls for the agent's reply) and the status now."""
+        new = await asyncio.to_thread(self.store.conversations.messages_after, conversation_id, after_id)
+        return new, (await self.conversation(conversation_id))["status"]
+
+    async def is_closed(self, conversation_id: str) -> bool:
+        """Whether the conversation has ended (an unknown one has not: the caller starts a new one anyway)."""
+        try:
+            return (await self.conversation(conversation_id))["status"] == ConversationStatus.CLOSED
+        except ConversationNotFoundError:
+            return False
+
+    async def handoff_state(self, conversation_id: str) -> dict[str, Any]:
+        """Status, and the agent who has the conversation (name shown to the customer)."""
+        return await asyncio.to_thread(self.store.handoffs.handoff_state, conversation_id)
+
+    async def close(self, conversation_id: str, csat: int | None = None) -> None:
+        """End the conversation, with the customer's 1-5 rating if given (also accepted after closing)."""
+        await asyncio.to_thread(self.store.conversations.close_conversation, conversation_id, csat)
+
+    async def feedback(self, message_id: int, rating: int | None = None, comment: str | None = None,
+                       corrected_text: str | None = None, author: str | None = None) -> int:
+        """A rating, comment or correction of one bot answer; `assistant align --from-store` learns from it."""
+        return await asyncio.to_thread(self.store.conversations.add_feedback, message_id, rating, comment,
+                                       corrected_text, author)
+
+    async def widget_key(self, key: str) -> dict[str, Any] | None:
+        """The widget key's record (name, allowed origins), or None when it is unknown or revoked."""
+        return await asyncio.to_thread(self.store.keys.widget_key, key)
 
     async def answer(self, conversation_id: str, text: str,
                      client_message_id: str | None = None) -> AsyncIterator[AnswerEvent]:
@@ -90,18 +135,20 @@ class ConversationService:
         the stored answer is replayed.
         """
         validate_text(text, self.settings.max_message_chars)
-        conversation = await asyncio.to_thread(self.store.get_conversation, conversation_id)
+        conversation = await asyncio.to_thread(self.store.conversations.get_conversation, conversation_id)
         if client_message_id:
-            resent = await asyncio.to_thread(self.store.resent_message, conversation_id, client_message_id)
+            resent = await asyncio.to_thread(self.store.conversations.resent_message, conversation_id,
+                                             client_message_id)
             if resent is not None:
                 async for event in replay(*resent):
                     yield event
                 return
-        if conversation["status"] == "closed":
+        if conversation["status"] == ConversationStatus.CLOSED:
             raise ConversationClosedError(f"conversation '{conversation_id}' is closed")
-        user_id = await asyncio.to_thread(self.store.add_message, conversation_id, "user", text, "complete", None,
+        user_id = await asyncio.to_thread(self.store.conversations.add_message, conversation_id, "user", text,
+                                          "complete", None,
                                           {"client_message_id": client_message_id} if client_message_id else None)
-        if conversation["status"] != "bot":  # a human has it or is about to: the bot stays silent
+        if conversation["status"] != ConversationStatus.BOT:  # a human has it or is about to: the bot stays silent
             yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
             return
@@ -111,19 +158,19 @@ class ConversationService:
                 yield event
             return
         history = await asyncio.to_thread(
-            self.store.messages, conversation_id, self.settings.max_history_messages,
+            self.store.conversations.messages, conversation_id, self.settings.max_history_messages,
         )
         prepared = await self.serving.prepare(history_turns(history))
         if prepared.canned is not None:
             async for event in self._dont_know(conversation_id, user_id, prepared):
                 yield event
             if handoff.on_no_source:
-                await asyncio.to_thread(self.store.request_human, conversation_id, "no_relevant_source", text)
+                await asyncio.to_thread(self.store.handoffs.request_human, conversation_id, "no_relevant_source", text)
             else:
                 await self._after_failed_answers(conversation_id)
             return
         answer_id = await asyncio.to_thread(
-            self.store.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
+            self.store.conversations.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
             {"sources": prepared.source_dicts, "grounded": bool(prepared.sources), "writer": writer_id()},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
@@ -137,13 +184,13 @@ class ConversationService:
                             detail: str | None = None, lang: str | None = None) -> AsyncIterator[AnswerEvent]:
         """Ask for a human (recorded with its reason) and tell the customer (in Chinese when they write it or their
         page is in it), once per open request."""
-        request = await asyncio.to_thread(self.store.request_human, conversation_id, reason, detail)
+        request = await asyncio.to_thread(self.store.handoffs.request_human, conversation_id, reason, detail)
         chinese = lang == "zh" if lang else bool(detail and CJK.search(detail))
         text = waiting_for_human_answer(self.settings.company_name, chinese)
         answer_id = None
         if request["created"]:
             answer_id = await asyncio.to_thread(
-                self.store.add_message, conversation_id, "assistant", text, "complete", None,
+                self.store.conversations.add_message, conversation_id, "assistant", text, "complete", None,
                 {"sources": [], "grounded": False, "reason": "handoff", "handoff_reason": reason})
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id,
                                        "conversation_status": "waiting_human"})
@@ -156,19 +203,21 @@ class ConversationService:
         needed = self.settings.handoff.after_failed_answers
         if not needed:
             return
-        recent = await asyncio.to_thread(self.store.messages, conversation_id, 4 * needed)
+        recent = await asyncio.to_thread(self.store.conversations.messages, conversation_id, 4 * needed)
         answers = [m for m in recent if m["role"] == "assistant"][-needed:]
         failed = [m for m in answers
-                  if m["status"] in ("error", "partial") or m["metadata"].get("reason") == "no_relevant_source"]
+                  if m["status"] in (MessageStatus.ERROR,
+                                     MessageStatus.PARTIAL) or m["metadata"].get("reason") == "no_relevant_source"]
         if len(answers) == needed and len(failed) == needed:
-            await asyncio.to_thread(self.store.request_human, conversation_id, "bot_failed_twice" if needed == 2
+            await asyncio.to_thread(self.store.handoffs.request_human, conversation_id,
+                                    "bot_failed_twice" if needed == 2
                                     else f"bot_failed_{needed}_times", None)
 
     async def _dont_know(self, conversation_id: str, user_id: int,
                          prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
         """No relevant passage: say so and offer a human, without asking the model to guess."""
         answer_id = await asyncio.to_thread(
-            self.store.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
+            self.store.conversations.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
             {"sources": [], "grounded": False, "reason": prepared.canned_reason, "handoff_offered": True},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
@@ -202,7 +251,7 @@ class ConversationService:
                     yield AnswerEvent(event.type, event.data)
         finally:
             # synchronous on purpose: this must run even when the task is being cancelled
-            self.store.finish_message(
+            self.store.conversations.finish_message(
                 answer_id, "".join(parts), outcome[0], outcome[1],
                 prompt_tokens=final.get("prompt_tokens"), completion_tokens=final.get("completion_tokens"),
                 latency_ms=(time.perf_counter() - started) * 1000,

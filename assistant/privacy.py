@@ -1,6 +1,6 @@
 """Customers' data rights and PII hygiene: erase one customer everywhere we keep their words (the store, transcript
-exports), drop conversations past the retention period, redact PII in exports and log lines with the same rules as
-alignment (`alignment.redaction`)."""
+exports), drop conversations past the retention period, redact PII in exports and log lines (`assistant.redaction`,
+the rules alignment uses too)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alignment.redaction import Redactor
+from assistant.redaction import Redactor
 
 EXPORT_GLOB = "*.jsonl"
 
@@ -58,14 +58,14 @@ def _belongs(line: str, conversation_ids: set[str], customer_id: str | None) -> 
 
 def erase_customer(store, exports: Path, customer_id: str) -> dict[str, int]:
     """Everything of one customer: their conversations (messages, ratings, handoffs, alerts) and export rows."""
-    deleted = store.erase_customer(customer_id)
+    deleted = store.privacy.erase_customer(customer_id)
     ids = set(deleted.pop("ids", []))
     return {**deleted, **scrub_exports(exports, ids, customer_id)}
 
 
 def purge_expired(store, exports: Path, days: float, now: datetime | None = None) -> dict[str, int]:
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    deleted = store.purge_before(cutoff)
+    deleted = store.privacy.purge_before(cutoff)
     ids = set(deleted.pop("ids", []))
     return {**deleted, **scrub_exports(exports, ids)}
 

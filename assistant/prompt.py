@@ -10,8 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from assistant.engines.base import ChatMessage
-from assistant.engines.context import TEMPLATE_TOKENS_PER_MESSAGE, ContextWindow
+from assistant.engines.base import TEMPLATE_TOKENS_PER_MESSAGE, ChatMessage, ContextWindow
 
 # stored roles -> chat-template roles: a human agent's reply is an assistant turn for the model
 _TEMPLATE_ROLE = {"user": "user", "assistant": "assistant", "agent": "assistant", "system": "system"}

@@ -28,26 +28,26 @@ def test_the_api_needs_a_secret_key(secured):
     assert missing.status_code == 401 and "assistant keys create --scope api" in missing.json()["error"]["message"]
     assert secured.post("/api/conversations", json={}).status_code == 401
     assert secured.get("/v1/models", headers=bearer("sk_not_a_real_key")).status_code == 401
-    widget = store.create_widget_key(["https://shop.example.com"])
+    widget = store.keys.create_widget_key(["https://shop.example.com"])
     refused = secured.get("/v1/models", headers=bearer(widget))
     assert refused.status_code == 403 and "public widget key" in refused.json()["error"]["message"]
 
-    key = store.create_api_key("api", "crm integration")
+    key = store.keys.create_api_key("api", "crm integration")
     assert secured.get("/v1/models", headers=bearer(key)).status_code == 200
     created = secured.post("/api/conversations", json={}, headers={"X-API-Key": key})
     assert created.status_code == 201
     assert secured.get("/api/sentiment/alerts", headers=bearer(key)).status_code == 403  # needs admin
-    admin = store.create_api_key("admin")
+    admin = store.keys.create_api_key("admin")
     assert secured.get("/api/sentiment/alerts", headers=bearer(admin)).status_code == 200
     # public routes stay public
     assert secured.get("/healthz").status_code == 200 and secured.get("/chat/").status_code == 200
-    assert store.revoke_key(key[:10]) == 1
+    assert store.keys.revoke_key(key[:10]) == 1
     assert secured.get("/v1/models", headers=bearer(key)).status_code == 401  # revoked: at once
 
 
 def test_rate_limits_per_key_and_sign_in_attempts(secured):
     store = secured.app.state.service.store
-    key, other = store.create_api_key(), store.create_api_key()
+    key, other = store.keys.create_api_key(), store.keys.create_api_key()
     codes = [secured.get("/v1/models", headers=bearer(key)).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
     limited = secured.get("/v1/models", headers=bearer(key))
@@ -83,7 +83,7 @@ def test_oversized_bodies_are_refused_before_they_are_read(make_client):
 
 def test_cors_follows_each_keys_origins(secured):
     store = secured.app.state.service.store
-    key = store.create_api_key("api", origins=["https://app.example.com"])
+    key = store.keys.create_api_key("api", origins=["https://app.example.com"])
     preflight = secured.options("/v1/chat/completions", headers={
         "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
     assert preflight.status_code == 204

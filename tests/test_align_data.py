@@ -11,10 +11,10 @@ from alignment.evaluation import EvalCase, score
 from alignment.examples import PromptBuilder, deduplicate, from_preferences, from_transcripts, split_heldout
 from alignment.feedback import from_store
 from alignment.metrics import rouge_l, token_f1
-from alignment.redaction import Redactor
 from alignment.transcripts import Preference, Transcript
 from assistant.grounding import Source
 from assistant.prompt import GROUNDING_RULES, build_chat_messages
+from assistant.redaction import Redactor
 from assistant.store import MessageNotFoundError, Store
 
 SYSTEM = "You are the support assistant of Lumen."
@@ -105,29 +105,31 @@ def test_duplicates_dropped_and_heldout_split_keeps_conversations_whole():
 def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     # 1. an operator corrects a bot answer in a multi-turn conversation
-    c1 = store.create_conversation()["id"]
-    store.add_message(c1, "user", "Hi, do you ship to Norway?")
-    store.add_message(c1, "assistant", "Yes, we ship to Norway.")
-    store.add_message(c1, "user", "How long does a refund take?")
-    wrong = store.add_message(c1, "assistant", "Refunds take two months.")
-    store.add_feedback(wrong, rating=-1, corrected_text="Refunds reach your card within five business days.")
+    c1 = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(c1, "user", "Hi, do you ship to Norway?")
+    store.conversations.add_message(c1, "assistant", "Yes, we ship to Norway.")
+    store.conversations.add_message(c1, "user", "How long does a refund take?")
+    wrong = store.conversations.add_message(c1, "assistant", "Refunds take two months.")
+    store.conversations.add_feedback(wrong, rating=-1,
+                                     corrected_text="Refunds reach your card within five business days.")
     # 2. thumbs-down, the customer asks for a human, an agent answers
-    c2 = store.create_conversation()["id"]
-    store.add_message(c2, "user", "My parcel is late")
-    bad = store.add_message(c2, "assistant", "I cannot help with that.")
-    store.add_feedback(bad, rating=-1, comment="useless")
-    store.add_message(c2, "user", "I want a human")
-    store.request_human(c2, "customer_request")
-    store.add_message(c2, "agent", "Sorry! Your parcel left our warehouse yesterday; tracking is in your email.")
+    c2 = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(c2, "user", "My parcel is late")
+    bad = store.conversations.add_message(c2, "assistant", "I cannot help with that.")
+    store.conversations.add_feedback(bad, rating=-1, comment="useless")
+    store.conversations.add_message(c2, "user", "I want a human")
+    store.handoffs.request_human(c2, "customer_request")
+    store.conversations.add_message(c2, "agent",
+                                    "Sorry! Your parcel left our warehouse yesterday; tracking is in your email.")
     # 3. a lone thumbs-up
-    c3 = store.create_conversation()["id"]
-    store.add_message(c3, "user", "When do parcels ship?")
-    good = store.add_message(c3, "assistant", "Within two business days.")
-    store.add_feedback(good, rating=1)
+    c3 = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(c3, "user", "When do parcels ship?")
+    good = store.conversations.add_message(c3, "assistant", "Within two business days.")
+    store.conversations.add_feedback(good, rating=1)
     with pytest.raises(MessageNotFoundError):
-        store.add_feedback(999, rating=1)
+        store.conversations.add_feedback(999, rating=1)
 
-    examples = from_store(store.conversations_for_alignment(), builder(), Redactor())
+    examples = from_store(store.conversations.conversations_for_alignment(), builder(), Redactor())
     pairs = {p.rejected[0]["content"]: p for p in examples.pairs}
     correction = pairs["Refunds take two months."]
     assert correction.chosen[0]["content"].startswith("Refunds reach your card within five business days")
@@ -142,10 +144,10 @@ def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     # the bot's own answers are never SFT targets
     assert not any(e.reference == "Yes, we ship to Norway." for e in examples.sft)
     # a later run only sees what is new
-    cursor = store.alignment_cursor()
-    assert store.conversations_for_alignment(cursor) == []
-    store.add_feedback(good, rating=-1)
-    assert [c["id"] for c in store.conversations_for_alignment(cursor)] == [c3]
+    cursor = store.conversations.alignment_cursor()
+    assert store.conversations.conversations_for_alignment(cursor) == []
+    store.conversations.add_feedback(good, rating=-1)
+    assert [c["id"] for c in store.conversations.conversations_for_alignment(cursor)] == [c3]
     store.close()
 
 
@@ -179,11 +181,12 @@ def test_correction_of_an_empty_or_broken_answer_is_a_plain_target(tmp_path):
     from assistant.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
-    conversation = store.create_conversation()["id"]
-    store.add_message(conversation, "user", "How long does a refund take?")
-    broken = store.add_message(conversation, "assistant", "Refunds ta", "partial")
-    store.add_feedback(broken, corrected_text="Refunds reach your card within five business days.", author="li")
-    examples = from_store(store.conversations_for_alignment(), builder(), Redactor())
+    conversation = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(conversation, "user", "How long does a refund take?")
+    broken = store.conversations.add_message(conversation, "assistant", "Refunds ta", "partial")
+    store.conversations.add_feedback(broken, corrected_text="Refunds reach your card within five business days.",
+                                     author="li")
+    examples = from_store(store.conversations.conversations_for_alignment(), builder(), Redactor())
     assert examples.pairs == []  # nothing to prefer it over
     [target] = [e for e in examples.sft if e.group == f"store:{conversation}"]
     assert target.completion[0]["content"].startswith("Refunds reach your card within five business days.")

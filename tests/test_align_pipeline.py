@@ -36,17 +36,18 @@ def add_store_feedback(loaded) -> None:
     from assistant.store import Store
 
     store = Store(loaded.settings.effective_database_url)
-    conversation = store.create_conversation()["id"]
-    store.add_message(conversation, "user", "How long do refunds take?")
-    answer = store.add_message(conversation, "assistant", "Refunds take two months.")
-    store.add_feedback(answer, rating=-1, corrected_text="Refunds reach your card within 5 business days.")
-    other = store.create_conversation()["id"]
-    store.add_message(other, "user", "Do you ship to Norway?")
-    liked = store.add_message(other, "assistant", "Yes, to Norway for 9.90 EUR.")
-    store.add_feedback(liked, rating=1)
-    store.add_message(other, "user", "And to Iceland?")
-    disliked = store.add_message(other, "assistant", "Maybe.")
-    store.add_feedback(disliked, rating=-1)
+    conversation = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(conversation, "user", "How long do refunds take?")
+    answer = store.conversations.add_message(conversation, "assistant", "Refunds take two months.")
+    store.conversations.add_feedback(answer, rating=-1,
+                                     corrected_text="Refunds reach your card within 5 business days.")
+    other = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(other, "user", "Do you ship to Norway?")
+    liked = store.conversations.add_message(other, "assistant", "Yes, to Norway for 9.90 EUR.")
+    store.conversations.add_feedback(liked, rating=1)
+    store.conversations.add_message(other, "user", "And to Iceland?")
+    disliked = store.conversations.add_message(other, "assistant", "Maybe.")
+    store.conversations.add_feedback(disliked, rating=-1)
     store.close()
 
 

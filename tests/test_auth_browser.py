@@ -19,9 +19,9 @@ def secured_app(make_settings):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"auth.required": True, "sentiment.feeds": []}))
-    service.store.create_operator("maria", "correct horse battery")
-    conversation = service.store.create_conversation(customer_id="c-1")["id"]
-    service.store.add_message(conversation, "user", "my secret order 5521")
+    service.store.operators.create_operator("maria", "correct horse battery")
+    conversation = service.store.conversations.create_conversation(customer_id="c-1")["id"]
+    service.store.conversations.add_message(conversation, "user", "my secret order 5521")
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -43,13 +43,13 @@ def test_views_and_apis_refuse_everyone_without_a_live_session_or_key(secured_ap
     page.locator("input[type=password]").fill("correct horse battery")
     page.get_by_role("button", name="Login").click()
     page.locator("#conversations").wait_for(timeout=60_000)
-    service.store.end_operator_sessions(username="maria")
+    service.store.operators.end_operator_sessions(username="maria")
     page.goto(f"{url}/sentiment/")
     page.locator("text=Your session has ended").wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "operator_sign_in_after_session_ended.png"))
 
     # the Gradio APIs behind the views and our APIs, called from a page without a session or with a widget key
-    widget_key = service.store.create_widget_key(["http://127.0.0.1"])
+    widget_key = service.store.keys.create_widget_key(["http://127.0.0.1"])
     statuses = page.evaluate("""async ([key]) => {
         const get = async (path, headers) => (await fetch(path, {headers, credentials: 'omit'})).status;
         return [await get('/operator/config', {}), await get('/sentiment/config', {}),

@@ -89,11 +89,11 @@ def test_asking_for_a_human_from_the_chinese_page_is_answered_in_chinese(client)
     import asyncio
 
     service = client.app.state.service
-    conversation = service.store.create_conversation(channel="web")["id"]
+    conversation = service.store.conversations.create_conversation(channel="web")["id"]
 
     async def ask():
         return [e async for e in service.hand_to_human(conversation, None, "customer_asked", lang="zh")]
 
     events = asyncio.run(ask())
     assert any(e.type == "delta" and "我已请" in e.data["text"] for e in events)
-    assert service.store.handoff_state(conversation)["status"] == "waiting_human"
+    assert service.store.handoffs.handoff_state(conversation)["status"] == "waiting_human"

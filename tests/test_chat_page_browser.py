@@ -95,9 +95,9 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     page.locator("#feedback-comment textarea").fill("It did not say where the reset link is.")
     page.locator("#send-feedback").click()
     deadline = time.monotonic() + 30
-    [stored_conversation] = service.store.conversations_for_alignment()
+    [stored_conversation] = service.store.conversations.conversations_for_alignment()
     while True:  # the rating and the comment are stored by two events: wait for both
-        transcript = service.store.transcript(stored_conversation["id"])
+        transcript = service.store.conversations.transcript(stored_conversation["id"])
         if (transcript[1]["feedback"] or {}).get("comment") or time.monotonic() > deadline:
             break
         time.sleep(0.25)
@@ -107,10 +107,10 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     page.locator("#csat-score").get_by_text("4").click()
     page.locator("#send-csat").click()
     deadline = time.monotonic() + 30
-    while service.store.get_conversation(stored_conversation["id"])["csat"] != 4:
+    while service.store.conversations.get_conversation(stored_conversation["id"])["csat"] != 4:
         assert time.monotonic() < deadline, "the CSAT rating was not stored"
         time.sleep(0.25)
-    assert service.store.get_conversation(stored_conversation["id"])["status"] == "closed"
+    assert service.store.conversations.get_conversation(stored_conversation["id"])["status"] == "closed"
     page.screenshot(path=str(ARTIFACTS / "chat_page_rated.png"), full_page=True)
 
     # writing again after the end starts a new conversation; the closed one keeps what it had
@@ -118,9 +118,9 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     box.press("Enter")
     page.get_by_text("A new conversation has started").wait_for(timeout=60_000)
     deadline = time.monotonic() + 60
-    while len(service.store.conversation_overview()) < 2:
+    while len(service.store.handoffs.conversation_overview()) < 2:
         assert time.monotonic() < deadline, "no new conversation was started"
         time.sleep(0.25)
-    newer = next(c for c in service.store.conversation_overview() if c["id"] != stored_conversation["id"])
-    assert service.store.messages(newer["id"])[0]["content"] == "Do you ship to Norway?"
-    assert len(service.store.messages(stored_conversation["id"])) == 2
+    newer = next(c for c in service.store.handoffs.conversation_overview() if c["id"] != stored_conversation["id"])
+    assert service.store.conversations.messages(newer["id"])[0]["content"] == "Do you ship to Norway?"
+    assert len(service.store.conversations.messages(stored_conversation["id"])) == 2

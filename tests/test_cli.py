@@ -96,7 +96,7 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"auth.required": True}))
-    key = service.store.create_api_key("api", "terminal")
+    key = service.store.keys.create_api_key("api", "terminal")
     with BackgroundServer(create_app(service, mount_views=False)) as url:
         refused = run_cli("chat", "--url", url, input_text="hi\n", timeout=120)
         assert refused.returncode != 0 and "needs a key" in refused.stderr and "--key" in refused.stderr
@@ -108,7 +108,7 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
             from assistant.store.schema import Conversation
             conversation = session.scalars(select(Conversation)).one()
         assert conversation.channel == "terminal"
-        user, answer = service.store.messages(conversation.id)
+        user, answer = service.store.conversations.messages(conversation.id)
         assert user["content"] == "Do you ship abroad?" and answer["status"] == "complete"
         assert printable(answer["content"]) in printable(result.stdout)
 

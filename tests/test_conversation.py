@@ -60,20 +60,20 @@ async def test_broken_stream_keeps_partial_answer(service):
     cid, events = await answer_through_broken_engine(service, 2, "Where is my refund?")
     assert [e.type for e in events][-1] == "error"
     streamed = "".join(e.data["text"] for e in events if e.type == "delta")
-    user, answer = service.store.messages(cid)
+    user, answer = service.store.conversations.messages(cid)
     assert user["content"] == "Where is my refund?" and user["status"] == "complete"
     assert answer["status"] == "partial" and answer["content"] == streamed
     assert "connection to the LLM server lost" in answer["error"]
     # the conversation goes on after a broken answer
     events = await collect(service.answer(cid, "Hello?"))
     assert events[-1].type == "done"
-    assert len(service.store.messages(cid)) == 4
+    assert len(service.store.conversations.messages(cid)) == 4
 
 
 async def test_failure_before_any_text_is_an_error_message(service):
     cid, events = await answer_through_broken_engine(service, 0, "hi")
     assert events[-1].type == "error" and events[-1].data["status"] == "error"
-    assert service.store.messages(cid)[1]["status"] == "error"
+    assert service.store.conversations.messages(cid)[1]["status"] == "error"
 
 
 async def test_client_gone_mid_answer_leaves_partial(service):
@@ -83,7 +83,7 @@ async def test_client_gone_mid_answer_leaves_partial(service):
         if event.type == "delta":
             break
     await stream.aclose()  # what the server does when the customer's connection drops
-    answer = service.store.messages(cid)[1]
+    answer = service.store.conversations.messages(cid)[1]
     assert answer["status"] == "partial" and answer["content"]
 
 
@@ -95,7 +95,7 @@ async def test_bot_stays_silent_when_a_human_has_the_conversation(service):
         session.get(Conversation, cid).status = "human"
     events = await collect(service.answer(cid, "Are you a person?"))
     assert events[-1].data["status"] == "waiting_for_human"
-    assert [m["role"] for m in service.store.messages(cid)] == ["user"]
+    assert [m["role"] for m in service.store.conversations.messages(cid)] == ["user"]
 
 
 def test_prompt_keeps_history_and_maps_agent_to_assistant():

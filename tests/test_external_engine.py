@@ -19,7 +19,7 @@ def test_api_over_an_external_openai_compatible_server(make_settings, tmp_path):
             reply = httpx.post(f"{url}/api/conversations/{cid}/messages",
                                json={"content": "Is my order shipped?", "stream": False}, timeout=120).json()
             assert reply["status"] == "complete"
-            stored = front.store.messages(cid)
+            stored = front.store.conversations.messages(cid)
             assert stored[1]["content"] == reply["answer"] and stored[1]["status"] == "complete"
 
 

@@ -100,7 +100,7 @@ def test_server_killed_during_writes_loses_no_committed_message(tmp_path, tiny_m
 
     service = build_service(load_settings(config_file=config, environ={}))
     with TestClient(create_app(service, mount_views=False)) as client:
-        assert all(service.store.messages(m.conversation_id)[-1]["status"] != "streaming" for m in cut)
+        assert all(service.store.conversations.messages(m.conversation_id)[-1]["status"] != "streaming" for m in cut)
         conversation = client.post("/api/conversations", json={}).json()["id"]
         reply = client.post(f"/api/conversations/{conversation}/messages",
                             json={"content": "Are you back?", "stream": False}).json()
@@ -138,19 +138,23 @@ def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):
     from assistant.store.schema import Message
 
     store = Store(database_url)
-    conversation = store.create_conversation()["id"]
+    conversation = store.conversations.create_conversation()["id"]
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = socket.gethostname()
-    cut = store.add_message(conversation, "assistant", "", "streaming", None, {"writer": f"{host}:{dead.pid}"})
-    live = store.add_message(conversation, "assistant", "", "streaming", None, {"writer": f"{host}:{os.getpid()}"})
-    elsewhere = store.add_message(conversation, "assistant", "", "streaming", None, {"writer": "other-host:1"})
-    stale = store.add_message(conversation, "assistant", "", "streaming", None, {"writer": "other-host:2"})
+    cut = store.conversations.add_message(conversation, "assistant", "", "streaming", None,
+                                          {"writer": f"{host}:{dead.pid}"})
+    live = store.conversations.add_message(conversation, "assistant", "", "streaming", None,
+                                           {"writer": f"{host}:{os.getpid()}"})
+    elsewhere = store.conversations.add_message(conversation, "assistant", "", "streaming", None,
+                                                {"writer": "other-host:1"})
+    stale = store.conversations.add_message(conversation, "assistant", "", "streaming", None,
+                                            {"writer": "other-host:2"})
     with store.session() as session, session.begin():
         session.execute(update(Message).where(Message.id == stale)
                         .values(created_at=datetime.now(UTC) - timedelta(hours=2)))
-    assert store.recover_interrupted() == 2
-    status = {m["id"]: m["status"] for m in store.messages(conversation)}
+    assert store.conversations.recover_interrupted() == 2
+    status = {m["id"]: m["status"] for m in store.conversations.messages(conversation)}
     assert status == {cut: "partial", live: "streaming", elsewhere: "streaming", stale: "partial"}
     store.close()
 

@@ -17,7 +17,7 @@ def test_feedback_is_stored_and_becomes_training_data(client):
                                 "author": "operator-1"})
     assert created.status_code == 201 and created.json()["message_id"] == answer_id
     store = client.app.state.service.store
-    [stored] = [c for c in store.conversations_for_alignment() if c["id"] == conversation]
+    [stored] = [c for c in store.conversations.conversations_for_alignment() if c["id"] == conversation]
     assert stored["feedback"][answer_id] == {"rating": -1, "corrected_text": "Refunds take five business days."}
 
 
@@ -35,4 +35,4 @@ def test_bad_feedback_is_refused_with_a_reason(client):
     assert empty.status_code == 400 and "rating" in empty.json()["error"]["message"]
     unknown = client.post(f"/api/messages/{answer_id}/feedback", json={"rating": 1, "stars": 5})
     assert unknown.status_code == 422
-    assert client.app.state.service.store.conversations_for_alignment()[0]["feedback"] == {}
+    assert client.app.state.service.store.conversations.conversations_for_alignment()[0]["feedback"] == {}

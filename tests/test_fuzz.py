@@ -31,7 +31,7 @@ def fuzzed(make_client):
     conversation = client.post("/api/conversations", json={}).json()["id"]
     answer = client.post(f"/api/conversations/{conversation}/messages",
                          json={"content": "hello", "stream": False}).json()["answer_id"]
-    store.create_operator("maria", "correct horse battery")
+    store.operators.create_operator("maria", "correct horse battery")
     return client, conversation, answer
 
 

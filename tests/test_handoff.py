@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistant.engines.base import EngineError
-from assistant.store import HandoffError
+from assistant.store import HandoffError, OperatorError
 
 pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
 
@@ -27,15 +27,15 @@ def test_customer_asks_operator_takes_over_bot_stays_silent(client):
     assert reply["status"] == "waiting_for_human" and "colleague" in reply["answer"]
     again = post(client, conversation, "Hello? Anyone there? I want a real person")
     assert again["answer"] == "" and again["status"] == "waiting_for_human"  # asked once, told once
-    overview = {c["id"]: c for c in store.conversation_overview()}[conversation]
+    overview = {c["id"]: c for c in store.handoffs.conversation_overview()}[conversation]
     assert overview["status"] == "waiting_human" and overview["handoff_reason"] == "customer_asked"
     assert overview["waiting_since"] is not None and overview["last_role"] == "user"
 
     last_seen = client.get(f"/api/conversations/{conversation}/messages").json()["messages"][-1]["id"]
-    store.take_over(conversation, "maria")
+    store.handoffs.take_over(conversation, "maria")
     with pytest.raises(HandoffError, match="maria already has"):
-        store.take_over(conversation, "li")
-    store.add_agent_message(conversation, "maria", "Hi, I'm Maria. Your parcel left our warehouse today.")
+        store.handoffs.take_over(conversation, "li")
+    store.handoffs.add_agent_message(conversation, "maria", "Hi, I'm Maria. Your parcel left our warehouse today.")
     polled = client.get(f"/api/conversations/{conversation}/messages", params={"after": last_seen}).json()
     assert polled["status"] == "human"
     assert [(m["role"], m["metadata"].get("agent")) for m in polled["messages"]] == [("agent", "maria")]
@@ -44,7 +44,7 @@ def test_customer_asks_operator_takes_over_bot_stays_silent(client):
     roles = [m["role"] for m in client.get(f"/api/conversations/{conversation}/messages").json()["messages"]]
     assert roles == ["user", "assistant", "user", "assistant", "user", "agent", "user"]  # no bot after the handoff
 
-    store.hand_back(conversation)
+    store.handoffs.hand_back(conversation)
     assert client.get(f"/api/conversations/{conversation}").json()["status"] == "bot"
     assert post(client, conversation, "And can I change the address?")["status"] == "complete"
 
@@ -56,7 +56,7 @@ def test_handoff_button_close_and_csat(client):
     assert client.post(f"/api/conversations/{conversation}/handoff").json()["message_id"] is None  # once
     store = client.app.state.service.store
     with pytest.raises(HandoffError, match="take the conversation over"):
-        store.add_agent_message(conversation, "maria", "hello")
+        store.handoffs.add_agent_message(conversation, "maria", "hello")
     assert client.post(f"/api/conversations/{conversation}/close", json={"csat": 9}).status_code == 422
     closed = client.post(f"/api/conversations/{conversation}/close", json={"csat": 4})
     assert closed.status_code == 200
@@ -100,7 +100,7 @@ def test_two_failed_answers_in_a_row_hand_off(client):
         assert second["status"] == "error"
     finally:
         service.engine = real
-    [handoff] = [c for c in service.store.conversation_overview() if c["id"] == conversation]
+    [handoff] = [c for c in service.store.handoffs.conversation_overview() if c["id"] == conversation]
     assert handoff["status"] == "waiting_human" and handoff["handoff_reason"] == "bot_failed_twice"
     third = client.post(f"/api/conversations/{conversation}/messages", json={"content": "Still there?",
                                                                              "stream": False}).json()
@@ -109,14 +109,15 @@ def test_two_failed_answers_in_a_row_hand_off(client):
 
 def test_operator_accounts(client):
     store = client.app.state.service.store
-    store.create_operator("maria", "correct horse battery", "Maria G.")
-    assert store.verify_operator("maria", "correct horse battery") == {"username": "maria", "display_name": "Maria G."}
-    assert store.verify_operator("maria", "wrong password") is None
-    assert store.verify_operator("nobody", "correct horse battery") is None
-    with pytest.raises(HandoffError, match="already exists"):
-        store.create_operator("maria", "another password")
-    with pytest.raises(HandoffError, match="at least 8"):
-        store.create_operator("li", "short")
+    store.operators.create_operator("maria", "correct horse battery", "Maria G.")
+    assert store.operators.verify_operator("maria", "correct horse battery") == {"username": "maria",
+                                                                                 "display_name": "Maria G."}
+    assert store.operators.verify_operator("maria", "wrong password") is None
+    assert store.operators.verify_operator("nobody", "correct horse battery") is None
+    with pytest.raises(OperatorError, match="already exists"):
+        store.operators.create_operator("maria", "another password")
+    with pytest.raises(OperatorError, match="at least 8"):
+        store.operators.create_operator("li", "short")
     from sqlalchemy import select
 
     from assistant.store.schema import Operator
@@ -133,17 +134,17 @@ def test_export_is_valid_align_input(client):
     conversation = client.post("/api/conversations", json={"channel": "web"}).json()["id"]
     post(client, conversation, "Where is my parcel?")
     client.post(f"/api/conversations/{conversation}/handoff")
-    store.take_over(conversation, "maria")
-    store.add_agent_message(conversation, "maria", "It arrives tomorrow.")
+    store.handoffs.take_over(conversation, "maria")
+    store.handoffs.add_agent_message(conversation, "maria", "It arrives tomorrow.")
     now = datetime.now(UTC)
-    rows = store.export_transcripts(now - timedelta(hours=1), now + timedelta(hours=1))
+    rows = store.conversations.export_transcripts(now - timedelta(hours=1), now + timedelta(hours=1))
     [row] = [r for r in rows if r["id"] == conversation]
     parsed = parse_transcript(row, "export:1")
     roles = [m["role"] for m in parsed.messages]
     assert roles[0] == "user" and roles[-2:] == ["assistant", "agent"]  # the handoff notice, then the agent
     assert parsed.messages[-1]["content"] == "It arrives tomorrow."
     assert row["metadata"]["channel"] == "web"
-    assert store.export_transcripts(now + timedelta(hours=1), now + timedelta(hours=2)) == []
+    assert store.conversations.export_transcripts(now + timedelta(hours=1), now + timedelta(hours=2)) == []
 
 
 def test_asking_for_a_human_in_chinese_words_hands_off(client):
@@ -151,5 +152,5 @@ def test_asking_for_a_human_in_chinese_words_hands_off(client):
     reply = client.post(f"/api/conversations/{conversation}/messages",
                         json={"content": "机器人听不懂，我要转人工", "stream": False}).json()
     assert reply["status"] == "waiting_for_human" and reply["answer"].startswith("我已请")
-    [row] = [c for c in client.app.state.service.store.conversation_overview() if c["id"] == conversation]
+    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c["id"] == conversation]
     assert row["status"] == "waiting_human" and row["handoff_reason"] == "customer_asked"

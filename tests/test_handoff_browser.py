@@ -22,7 +22,7 @@ def live_app(make_settings):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"sentiment.feeds": []}))
-    service.store.create_operator("maria", "correct horse battery", "Maria")
+    service.store.operators.create_operator("maria", "correct horse battery", "Maria")
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -34,7 +34,7 @@ def shipped_app(tmp_path, default_model_dir):
     from assistant.api.background import BackgroundServer
 
     service = default_service(tmp_path, default_model_dir)
-    service.store.create_operator("maria", "correct horse battery", "Maria")
+    service.store.operators.create_operator("maria", "correct horse battery", "Maria")
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -48,7 +48,7 @@ def customer_asks(browser, url: str, store, question: str, timeout: float):  # n
     box.press("Enter")
     deadline = time.monotonic() + timeout
     while not any(m["role"] == "assistant" and m["status"] == "complete"
-                  for c in store.conversation_overview() for m in store.messages(c["id"])):
+                  for c in store.handoffs.conversation_overview() for m in store.conversations.messages(c["id"])):
         assert time.monotonic() < deadline, "the bot did not answer"
         time.sleep(0.25)
     return customer, box
@@ -109,15 +109,15 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noq
     assert "<script>window.__xss=2</script>" in customer.locator("#chatbot").inner_text()
     assert '<img src=x onerror="window.__xss=1">' in operator.locator("#transcript").inner_text()
     assert customer.locator("#chatbot img[src='x'], #chatbot img[src='y']").count() == 0
-    conversation = service.store.conversation_overview()[0]["id"]
-    [for_alignment] = service.store.conversations_for_alignment()
+    conversation = service.store.handoffs.conversation_overview()[0]["id"]
+    [for_alignment] = service.store.conversations.conversations_for_alignment()
     assert [f["corrected_text"] for f in for_alignment["feedback"].values()] == [
         "I'm sorry your parcel is missing: a colleague will help you."]  # a preference pair for `align`
-    roles = [m["role"] for m in service.store.messages(conversation)]
+    roles = [m["role"] for m in service.store.conversations.messages(conversation)]
     assert roles[-2:] == ["agent", "user"] and roles.count("agent") == 1  # the bot sent nothing more
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        assert [m["role"] for m in service.store.messages(conversation)] == roles
+        assert [m["role"] for m in service.store.conversations.messages(conversation)] == roles
         time.sleep(0.5)
 
 
@@ -131,20 +131,20 @@ def sign_in(page, url: str) -> None:
 def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_app, browser):  # noqa: F811
     from alignment.examples import PromptBuilder
     from alignment.feedback import from_store
-    from alignment.redaction import Redactor
+    from assistant.redaction import Redactor
 
     url, service = shipped_app
     store = service.store
     customer, _ = customer_asks(browser, url, store, "How long does a refund take?", 120)
-    conversation = store.conversation_overview()[0]["id"]
-    answer = next(m for m in store.messages(conversation) if m["role"] == "assistant")
+    conversation = store.handoffs.conversation_overview()[0]["id"]
+    answer = next(m for m in store.conversations.messages(conversation) if m["role"] == "assistant")
     customer.wait_for_function("() => document.querySelectorAll(\"#chatbot [data-testid='bot']\").length === 1",
                                timeout=60_000, polling=250)
     customer.locator("#chatbot button[aria-label='Dislike']").last.click()
     customer.locator("#feedback-comment textarea").fill("It did not say how many days.")
     customer.locator("#send-feedback").click()
     deadline = time.monotonic() + 30
-    while (store.transcript(conversation)[1]["feedback"] or {}).get("comment") is None:
+    while (store.conversations.transcript(conversation)[1]["feedback"] or {}).get("comment") is None:
         assert time.monotonic() < deadline, "the thumbs-down and its comment were not stored"
         time.sleep(0.25)
 
@@ -164,12 +164,12 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     correction = "Refunds reach your card within five business days of the return arriving at our warehouse."
     better.fill(correction)
 
-    store.end_operator_sessions(username="maria")  # the session ends (idle, or signed out elsewhere)
+    store.operators.end_operator_sessions(username="maria")  # the session ends (idle, or signed out elsewhere)
     operator.locator("#save-correction").click()
     operator.get_by_text("Your session has ended").first.wait_for(timeout=30_000)
     operator.wait_for_timeout(2500)  # the console stays open: no reload throws the draft away
     assert better.input_value() == correction  # what the operator wrote is still there
-    assert store.transcript(conversation)[1]["feedback"]["corrected_text"] is None
+    assert store.conversations.transcript(conversation)[1]["feedback"]["corrected_text"] is None
     operator.screenshot(path=str(ARTIFACTS / "operator_console_session_ended.png"), full_page=True)
 
     again = operator.context.new_page()  # sign in again in another tab: the console tab keeps its state
@@ -178,14 +178,15 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     again.close()
     operator.locator("#save-correction").click()
     deadline = time.monotonic() + 30
-    while store.transcript(conversation)[1]["feedback"]["corrected_text"] != correction:
+    while store.conversations.transcript(conversation)[1]["feedback"]["corrected_text"] != correction:
         assert time.monotonic() < deadline, "the correction was not stored after signing in again"
         time.sleep(0.25)
     operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('corrected to')",
                                timeout=60_000, polling=250)
     operator.screenshot(path=str(ARTIFACTS / "operator_console_correction.png"), full_page=True)
 
-    examples = from_store(store.conversations_for_alignment(), PromptBuilder("You are support.", None), Redactor())
+    examples = from_store(store.conversations.conversations_for_alignment(), PromptBuilder("You are support.", None),
+                          Redactor())
     [pair] = examples.pairs
     assert pair.chosen[0]["content"] == correction and pair.rejected[0]["content"] == answer["content"]
     assert pair.prompt[-1] == {"role": "user", "content": "How long does a refund take?"}

@@ -33,7 +33,7 @@ def test_retriever_returns_langchain_documents_with_sources(tmp_path):
 
 def test_rag_chain_over_our_openai_endpoint(tmp_path, make_settings):
     service = build_service(make_settings(**{"auth.required": True}))
-    key = service.store.create_api_key("api", "langchain")
+    key = service.store.keys.create_api_key("api", "langchain")
     with BackgroundServer(create_app(service, mount_views=False)) as url:
         chain = build_rag_chain(KnowledgeBaseRetriever(knowledge_base=help_center(tmp_path), k=2),
                                 chat_model(f"{url}/v1", api_key=key, max_tokens=8, temperature=0))

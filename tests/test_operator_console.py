@@ -9,7 +9,7 @@ from assistant.cli import main
 
 def test_console_needs_an_operator_login(client):
     store = client.app.state.service.store
-    store.create_operator("maria", "correct horse battery")
+    store.operators.create_operator("maria", "correct horse battery")
     page = client.get("/operator/", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == "/operator/login?next=%2Foperator%2F"
     assert client.get("/operator/config").status_code == 401
@@ -30,7 +30,7 @@ def test_console_needs_an_operator_login(client):
     assert client.get("/operator/config").status_code == 200
     assert client.get("/operator/", follow_redirects=False).status_code == 200
 
-    store.end_operator_sessions(username="maria")  # e.g. idle too long: the console says the session ended
+    store.operators.end_operator_sessions(username="maria")  # e.g. idle too long: the console says the session ended
     assert client.get("/operator/config").status_code == 401
     assert client.get("/operator/", follow_redirects=False).headers["location"] == (
         "/operator/login?next=%2Foperator%2F&ended=1")
@@ -45,18 +45,20 @@ def test_operator_sessions_end_when_idle_or_too_old(client):
     from datetime import timedelta as td
 
     store = client.app.state.service.store
-    store.create_operator("maria", "correct horse battery")
-    token = store.open_operator_session("maria")
+    store.operators.create_operator("maria", "correct horse battery")
+    token = store.operators.open_operator_session("maria")
     hour, day = td(hours=1), td(days=1)
-    assert store.operator_session(token, hour, day)["username"] == "maria"
-    assert store.operator_session("not-a-token", hour, day) is None
-    assert store.operator_session(token, td(0), day) == {"expired": True}  # idle too long
-    assert store.operator_session(token, hour, day) == {"expired": True}  # and it stays ended
-    second = store.open_operator_session("maria")
-    assert store.operator_session(second, hour, td(0)) == {"expired": True}  # past its absolute limit
-    third, fourth = store.open_operator_session("maria"), store.open_operator_session("maria")
-    assert store.end_operator_sessions(username="maria") == 2  # sign out everywhere
-    assert store.operator_session(third, hour, day) == store.operator_session(fourth, hour, day) == {"expired": True}
+    assert store.operators.operator_session(token, hour, day)["username"] == "maria"
+    assert store.operators.operator_session("not-a-token", hour, day) is None
+    assert store.operators.operator_session(token, td(0), day) == {"expired": True}  # idle too long
+    assert store.operators.operator_session(token, hour, day) == {"expired": True}  # and it stays ended
+    second = store.operators.open_operator_session("maria")
+    assert store.operators.operator_session(second, hour, td(0)) == {"expired": True}  # past its absolute limit
+    third, fourth = store.operators.open_operator_session("maria"), store.operators.open_operator_session("maria")
+    assert store.operators.end_operator_sessions(username="maria") == 2  # sign out everywhere
+    sessions = store.operators
+    assert sessions.operator_session(third, hour, day) == sessions.operator_session(fourth, hour, day) == {
+        "expired": True}
 
 
 def test_conversation_list_puts_the_longest_wait_first():
@@ -83,20 +85,20 @@ def test_transcript_shows_agents_and_feedback(client):
     from ui.operator_console import answer_choices, transcript_messages
 
     store = client.app.state.service.store
-    conversation = store.create_conversation()["id"]
-    store.add_message(conversation, "user", "Where is my parcel?")
-    answer = store.add_message(conversation, "assistant", "It is on the moon.")
-    store.add_feedback(answer, rating=-1, comment="wrong")
-    store.add_feedback(answer, corrected_text="It arrives tomorrow.", author="maria")
-    store.take_over(conversation, "maria")
-    store.add_agent_message(conversation, "maria", "Sorry about that!")
-    shown = transcript_messages(store.transcript(conversation))
+    conversation = store.conversations.create_conversation()["id"]
+    store.conversations.add_message(conversation, "user", "Where is my parcel?")
+    answer = store.conversations.add_message(conversation, "assistant", "It is on the moon.")
+    store.conversations.add_feedback(answer, rating=-1, comment="wrong")
+    store.conversations.add_feedback(answer, corrected_text="It arrives tomorrow.", author="maria")
+    store.handoffs.take_over(conversation, "maria")
+    store.handoffs.add_agent_message(conversation, "maria", "Sorry about that!")
+    shown = transcript_messages(store.conversations.transcript(conversation))
     assert [m["role"] for m in shown] == ["user", "assistant", "assistant"]
     assert "👎" in shown[1]["content"] and "“wrong”" in shown[1]["content"]
     assert "corrected to: It arrives tomorrow." in shown[1]["content"]
     assert shown[2]["content"].startswith("**maria** (agent)")
-    assert answer_choices(store.transcript(conversation)) == [(f"#{answer}: It is on the moon.", answer)]
-    [pair_source] = [c for c in store.conversations_for_alignment() if c["id"] == conversation]
+    assert answer_choices(store.conversations.transcript(conversation)) == [(f"#{answer}: It is on the moon.", answer)]
+    [pair_source] = [c for c in store.conversations.conversations_for_alignment() if c["id"] == conversation]
     assert pair_source["feedback"][answer]["corrected_text"] == "It arrives tomorrow."
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from alignment.redaction import Redactor, cn_id_valid, luhn_valid
+from assistant.redaction import Redactor, cn_id_valid, luhn_valid
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ def live_app(make_settings):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"sentiment.interval_s": 0.05}))
-    service.store.create_operator("maria", "correct horse battery")
+    service.store.operators.create_operator("maria", "correct horse battery")
     with BackgroundServer(create_app(service)) as url:
         yield url, service
 
@@ -28,11 +28,11 @@ def live_app(make_settings):
 def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F811
     url, service = live_app
     store = service.store
-    conversation = store.create_conversation(channel="web")["id"]
+    conversation = store.conversations.create_conversation(channel="web")["id"]
     for text in ("My parcel is late again, this is awful.", "Still nothing. Terrible service, I am furious!"):
-        store.add_message(conversation, "user", text)
+        store.conversations.add_message(conversation, "user", text)
     deadline = time.monotonic() + 30
-    while not (store.sentiment_alerts(scope="conversation") and store.feed_items(limit=1)):
+    while not (store.sentiment.sentiment_alerts(scope="conversation") and store.sentiment.feed_items(limit=1)):
         assert time.monotonic() < deadline, "messages were not scored / the demo feed was not ingested"
         time.sleep(0.1)
     ARTIFACTS.mkdir(exist_ok=True)

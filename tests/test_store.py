@@ -41,54 +41,54 @@ def test_migrations_match_the_tables_and_keep_existing_data(database_url):
                           "VALUES ('c1', 'user', 'hello there', 'complete', '2026-11-01', '{}')"))
     engine.dispose()
     store = Store(url)
-    assert [m["content"] for m in store.messages("c1")] == ["hello there"]
-    assert store.unscored_messages()[0]["content"] == "hello there"
+    assert [m["content"] for m in store.conversations.messages("c1")] == ["hello there"]
+    assert store.sentiment.unscored_messages()[0]["content"] == "hello there"
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     store.close()
 
 
 def test_messages_committed_in_order_and_finished(store):
-    conversation = store.create_conversation(customer_id="c-1", channel="web")
-    user_id = store.add_message(conversation["id"], "user", "Where is my parcel?")
-    answer_id = store.add_message(conversation["id"], "assistant", "", status="streaming", model="m")
-    store.finish_message(answer_id, "It ships tomorrow.", "complete", completion_tokens=5)
-    messages = store.messages(conversation["id"])
+    conversation = store.conversations.create_conversation(customer_id="c-1", channel="web")
+    user_id = store.conversations.add_message(conversation["id"], "user", "Where is my parcel?")
+    answer_id = store.conversations.add_message(conversation["id"], "assistant", "", status="streaming", model="m")
+    store.conversations.finish_message(answer_id, "It ships tomorrow.", "complete", completion_tokens=5)
+    messages = store.conversations.messages(conversation["id"])
     assert [m["id"] for m in messages] == [user_id, answer_id]
     assert messages[1]["content"] == "It ships tomorrow." and messages[1]["status"] == "complete"
     assert messages[1]["completed_at"].endswith("+00:00")
-    assert [m["id"] for m in store.messages(conversation["id"], limit=1)] == [answer_id]
+    assert [m["id"] for m in store.conversations.messages(conversation["id"], limit=1)] == [answer_id]
 
 
 def test_unknown_conversation(store):
     with pytest.raises(ConversationNotFoundError, match="no conversation with id 'missing'"):
-        store.add_message("missing", "user", "hello")
+        store.conversations.add_message("missing", "user", "hello")
     with pytest.raises(ConversationNotFoundError):
-        store.messages("missing")
+        store.conversations.messages("missing")
 
 
 def test_reopening_keeps_data_and_does_not_remigrate(database_url):
     url = database_url
     first = Store(url)
-    conversation = first.create_conversation()
-    first.add_message(conversation["id"], "user", "kept")
+    conversation = first.conversations.create_conversation()
+    first.conversations.add_message(conversation["id"], "user", "kept")
     first.close()
     second = Store(url)
-    assert second.messages(conversation["id"])[0]["content"] == "kept"
+    assert second.conversations.messages(conversation["id"])[0]["content"] == "kept"
     second.close()
 
 
 def test_concurrent_writers_lose_nothing(store):
-    conversation = store.create_conversation()
+    conversation = store.conversations.create_conversation()
 
     def write(worker: int) -> None:
         for i in range(20):
-            store.add_message(conversation["id"], "user", f"{worker}-{i}")
+            store.conversations.add_message(conversation["id"], "user", f"{worker}-{i}")
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    contents = {m["content"] for m in store.messages(conversation["id"])}
+    contents = {m["content"] for m in store.conversations.messages(conversation["id"])}
     assert contents == {f"{w}-{i}" for w in range(4) for i in range(20)}

@@ -48,7 +48,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         "retrieval.enabled": False,
     })
     service = build_service(loaded)
-    headers = {"Authorization": f"Bearer {service.store.create_api_key('api', 'test')}"}  # keys on, as shipped
+    headers = {"Authorization": f"Bearer {service.store.keys.create_api_key('api', 'test')}"}  # keys on, as shipped
     questions = [f"Question {i}: how do I change the delivery address of my order?" for i in range(8)]
 
     with BackgroundServer(create_app(service, mount_views=False)) as url:
@@ -63,7 +63,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         for cid, streamed, last in results:
             assert last["event"] == "done" and last["status"] == "complete"
             assert streamed.strip()
-            stored = service.store.messages(cid)
+            stored = service.store.conversations.messages(cid)
             assert [m["role"] for m in stored] == ["user", "assistant"]
             assert stored[1]["status"] == "complete" and stored[1]["content"] == streamed
 
@@ -89,7 +89,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         cid, streamed, last = asyncio.run(killed_mid_stream())
         assert last["event"] == "error" and last["status"] == "partial", last
         assert "could not finish" in last["message"]
-        answer = service.store.messages(cid)[1]
+        answer = service.store.conversations.messages(cid)[1]
         assert answer["status"] == "partial" and answer["content"] == streamed and answer["error"]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -105,7 +105,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
 
         cid, streamed, last = asyncio.run(after_restart())
         assert last["status"] == "complete" and streamed.strip()
-        assert service.store.messages(cid)[1]["content"] == streamed
+        assert service.store.conversations.messages(cid)[1]["content"] == streamed
         group = process.proc.pid
 
     with pytest.raises(ProcessLookupError):  # stopping the app stopped the whole vLLM process group

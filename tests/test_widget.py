@@ -9,7 +9,7 @@ from assistant.cli import main
 
 def test_widget_config_only_for_the_keys_origins(client):
     store = client.app.state.service.store
-    key = store.create_widget_key(["https://Shop.Example.com/", "http://localhost:3000"])
+    key = store.keys.create_widget_key(["https://Shop.Example.com/", "http://localhost:3000"])
     allowed = client.get("/api/widget/config", params={"key": key}, headers={"Origin": "https://shop.example.com"})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
@@ -20,13 +20,13 @@ def test_widget_config_only_for_the_keys_origins(client):
     assert client.get("/api/widget/config", params={"key": key}).status_code == 403  # no Origin at all
     assert client.get("/api/widget/config", params={"key": "pk_nope"},
                       headers={"Origin": "https://shop.example.com"}).status_code == 404
-    assert store.revoke_key(key[:10]) == 1
+    assert store.keys.revoke_key(key[:10]) == 1
     assert client.get("/api/widget/config", params={"key": key},
                       headers={"Origin": "https://shop.example.com"}).status_code == 404
 
 
 def test_only_the_keys_origins_may_frame_the_chat(client):
-    key = client.app.state.service.store.create_widget_key(["https://shop.example.com"])
+    key = client.app.state.service.store.keys.create_widget_key(["https://shop.example.com"])
     framed = client.get("/chat/", params={"key": key})
     assert framed.headers["content-security-policy"] == "frame-ancestors 'self' https://shop.example.com"
     assert client.get("/chat/").headers["content-security-policy"] == "frame-ancestors 'self'"
@@ -38,15 +38,15 @@ def test_only_the_keys_origins_may_frame_the_chat(client):
 
 
 def test_bad_origins_are_refused(client):
-    from assistant.store.key_records import KeyProblem
+    from assistant.store import KeyProblem
 
     store = client.app.state.service.store
     for origin, reason in [("shop.example.com", "must look like"),
                            ("https://shop.example.com/path", "must not have a path")]:
         with pytest.raises(KeyProblem, match=reason):
-            store.create_widget_key([origin])
+            store.keys.create_widget_key([origin])
     with pytest.raises(KeyProblem, match="at least one"):
-        store.create_widget_key([])
+        store.keys.create_widget_key([])
 
 
 def test_keys_cli(tmp_path, capsys):

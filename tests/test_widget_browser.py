@@ -54,7 +54,7 @@ def host_site():
 def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, page):  # noqa: F811
     app_url, service = live_app
     port, pages = host_site
-    key = service.store.create_widget_key([f"http://localhost:{port}"])
+    key = service.store.keys.create_widget_key([f"http://localhost:{port}"])
     pages["/"] = HOST_PAGE.format(app=app_url, key=key)
     ARTIFACTS.mkdir(exist_ok=True)
 
@@ -93,10 +93,10 @@ def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, p
     page.screenshot(path=str(ARTIFACTS / "widget_on_host_page.png"))
     assert "[1]" in answer.inner_text()
     assert len(set(lengths)) > 1  # it grew while streaming
-    [conversation] = service.store.conversation_overview()
+    [conversation] = service.store.handoffs.conversation_overview()
     assert conversation["channel"] == "widget"  # operators see it came through the widget, and which key
-    assert service.store.get_conversation(conversation["id"])["metadata"]["widget_key"] == key[:10]
-    [stored] = [m for m in service.store.messages(conversation["id"]) if m["role"] == "assistant"]
+    assert service.store.conversations.get_conversation(conversation["id"])["metadata"]["widget_key"] == key[:10]
+    [stored] = [m for m in service.store.conversations.messages(conversation["id"]) if m["role"] == "assistant"]
     assert stored["metadata"]["sources"]
 
     # the citation opens its source: the article the answer was grounded on, at the cited section, in a new tab

@@ -7,8 +7,6 @@ the customer is typing is never lost from view."""
 
 from __future__ import annotations
 
-import asyncio
-
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
@@ -92,17 +90,10 @@ def rendered(rows: list[dict], lang: str) -> tuple[list[dict], dict, int]:
     return [s for _, s in kept], answers, max((m["id"] for m in rows), default=0)
 
 
-def is_closed(store, conversation_id: str) -> bool:
-    try:
-        return store.get_conversation(conversation_id)["status"] == "closed"
-    except ConversationNotFoundError:
-        return False
-
-
-def widget_channel(request: gr.Request | None, store) -> tuple[str, dict]:
+async def widget_channel(request: gr.Request | None, service: ConversationService) -> tuple[str, dict]:
     """A chat opened by the widget (`?key=`) is tagged with its key, so operators see where customers came from."""
     key = request.query_params.get("key") if request is not None else None
-    record = store.widget_key(key) if key else None
+    record = await service.widget_key(key) if key else None
     if record is None:
         return "web", {}
     return "widget", {"widget_key": record["prefix"], "widget_name": record["name"]}
@@ -110,11 +101,10 @@ def widget_channel(request: gr.Request | None, store) -> tuple[str, dict]:
 
 def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks:
     company = service.settings.company_name
-    store = service.store
     text = TEXT[lang]
 
     async def new_conversation(request: gr.Request | None) -> str:
-        channel, metadata = await asyncio.to_thread(widget_channel, request, store)
+        channel, metadata = await widget_channel(request, service)
         return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang}))["id"]
 
     async def state_of(conversation_id: str | None) -> tuple[str, dict, str]:
@@ -122,15 +112,14 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         if not conversation_id:
             return "", gr.update(visible=True), "bot"
         try:
-            state = await asyncio.to_thread(store.handoff_state, conversation_id)
+            state = await service.handoff_state(conversation_id)
         except ConversationNotFoundError:
             return "", gr.update(visible=True), "bot"
         return (status_line(state, state["agent_name"], lang), gr.update(visible=state["status"] == "bot"),
                 state["status"])
 
     async def from_store(conversation_id: str):
-        rows = await asyncio.to_thread(store.messages, conversation_id)
-        return rendered(rows, lang)
+        return rendered(await service.messages(conversation_id), lang)
 
     async def respond(message: str, history: list[dict], conversation_id: str | None, answers: dict,
                       shown_upto: int, request: gr.Request):
@@ -141,7 +130,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             return
         if conversation_id is None:
             conversation_id = await new_conversation(request)
-        elif await asyncio.to_thread(is_closed, store, conversation_id):  # writing again after the end
+        elif await service.is_closed(conversation_id):  # writing again after the end
             conversation_id = await new_conversation(request)
             history = [*history, {"role": "assistant", "content": text["new"]}]
         sources: list[dict] = []
@@ -183,24 +172,24 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             gr.Info(text["only_answers"])
             return None, gr.update(visible=False)
         liked = selection.liked is True or selection.liked == "Like"
-        await asyncio.to_thread(store.add_feedback, message_id, 1 if liked else -1, None, None, "customer")
+        await service.feedback(message_id, 1 if liked else -1, author="customer")
         return (None, gr.update(visible=False)) if liked else (message_id, gr.update(visible=True))
 
     async def comment(why: str, message_id: int | None):
         if message_id and why.strip():
-            await asyncio.to_thread(store.add_feedback, message_id, None, why.strip()[:4000], None, "customer")
+            await service.feedback(message_id, comment=why.strip()[:4000], author="customer")
             gr.Info(text["thanks"])
         return "", None, gr.update(visible=False)
 
     async def end_chat(conversation_id: str | None):
         if conversation_id:
-            await asyncio.to_thread(store.close_conversation, conversation_id)
+            await service.close(conversation_id)
         status, human, _ = await state_of(conversation_id)
         return gr.update(visible=bool(conversation_id)), status, human
 
     async def rate_conversation(score: str | None, conversation_id: str | None):
         if conversation_id and score:
-            await asyncio.to_thread(store.close_conversation, conversation_id, int(score))
+            await service.close(conversation_id, int(score))
             gr.Info(text["thanks_rating"])
         return gr.update(visible=False)
 
@@ -223,7 +212,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         if not conversation_id:
             return nothing
         try:
-            new = await asyncio.to_thread(store.messages_after, conversation_id, shown_upto)
+            new, _ = await service.messages_after(conversation_id, shown_upto)
         except ConversationNotFoundError:
             return nothing
         status, human, state = await state_of(conversation_id)

@@ -8,7 +8,6 @@ handlers, with an empty user, so they can say "your session has ended" while wha
 
 from __future__ import annotations
 
-import asyncio
 import html
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -74,16 +73,13 @@ def session_user(app: FastAPI, service: ConversationService):
 
 
 def _install(app: FastAPI, service: ConversationService):
-    store = service.store
+    operators = service.operators
     company = service.settings.company_name
-    limits = service.settings.console
-    idle, longest = timedelta(minutes=limits.session_idle_minutes), timedelta(hours=limits.session_max_hours)
+    longest = timedelta(hours=service.settings.console.session_max_hours)
 
     async def session_of(request: Request) -> dict | None:
         token = request.cookies.get(COOKIE)
-        if not token:
-            return None
-        return await asyncio.to_thread(store.operator_session, token, idle, longest)
+        return await operators.session(token) if token else None
 
     @app.get(f"{PATH}/login", include_in_schema=False)
     async def login_page(request: Request) -> Response:
@@ -95,10 +91,10 @@ def _install(app: FastAPI, service: ConversationService):
         form = await request.form()
         username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
         target = safe_next(str(form.get("next", "")))
-        if await asyncio.to_thread(store.verify_operator, username, password) is None:
+        token = await operators.sign_in(username, password)
+        if token is None:
             return _login_page(company, "Wrong username or password.", error=True, username=username, status=401,
                                target=target)
-        token = await asyncio.to_thread(store.open_operator_session, username)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, token, max_age=int(longest.total_seconds()), path="/", httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
@@ -107,7 +103,7 @@ def _install(app: FastAPI, service: ConversationService):
     @app.get(f"{PATH}/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         if token := request.cookies.get(COOKIE):
-            await asyncio.to_thread(store.end_operator_sessions, token)
+            await operators.sign_out(token)
         response = RedirectResponse(f"{PATH}/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -11,7 +11,6 @@ import gradio as gr
 import pandas as pd
 from fastapi import FastAPI
 
-from assistant.chat_serving import validate_text
 from assistant.conversation import ConversationService
 from assistant.privacy import write_export
 from assistant.store import HandoffError
@@ -89,7 +88,7 @@ def parse_day(text: str, field: str) -> datetime:
 
 
 def build_operator_console(service: ConversationService) -> gr.Blocks:
-    store = service.store
+    operators = service.operators
 
     def operator(request: gr.Request) -> str:
         """The signed-in operator; an ended session stops the action with a clear message, the typed text kept."""
@@ -103,7 +102,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
     async def refresh(status_name: str, alerts_only: bool, request: gr.Request):
         if not request.username:
             return gr.update(), SESSION_ENDED_BANNER
-        rows = await asyncio.to_thread(store.conversation_overview, STATUSES[status_name])
+        rows = await operators.overview(STATUSES[status_name])
         waiting = sum(1 for r in rows if r["status"] == "waiting_human")
         return overview_frame(rows, alerts_only=alerts_only), f"**{waiting}** waiting for a human"
 
@@ -115,8 +114,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         if not conversation_id:
             return [], gr.Dropdown(choices=[], value=None), "", "Pick a conversation in the list."
         try:
-            transcript = await asyncio.to_thread(store.transcript, conversation_id)
-            info = await asyncio.to_thread(store.get_conversation, conversation_id)
+            transcript, info = await operators.transcript(conversation_id)
         except LookupError:
             return [], gr.Dropdown(choices=[], value=None), "", "That conversation no longer exists."
         status = f"**{info['status'].replace('_', ' ')}** · {info['channel']} · {conversation_id}"
@@ -145,11 +143,11 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
             raise gr.Error("pick a conversation first")
         try:
             if action == "take":
-                await asyncio.to_thread(store.take_over, conversation_id, name)
+                await operators.take_over(conversation_id, name)
             elif action == "back":
-                await asyncio.to_thread(store.hand_back, conversation_id)
+                await operators.hand_back(conversation_id)
             else:
-                await asyncio.to_thread(store.close_conversation, conversation_id)
+                await operators.close(conversation_id)
         except HandoffError as exc:
             raise gr.Error(str(exc)) from exc
         return await keeping_draft(conversation_id)
@@ -159,8 +157,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         if not conversation_id:
             raise gr.Error("pick a conversation first")
         try:
-            validate_text(text, service.settings.max_message_chars, "reply")
-            await asyncio.to_thread(store.add_agent_message, conversation_id, name, text.strip())
+            await operators.reply(conversation_id, name, text)
         except (HandoffError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
         return await open_conversation(conversation_id)
@@ -169,7 +166,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         operator(request)
         if not conversation_id or not message_id:
             return ""
-        transcript = await asyncio.to_thread(store.transcript, conversation_id)
+        transcript, _ = await operators.transcript(conversation_id)
         content = next((m["content"] for m in transcript if m["id"] == message_id), "")
         return content if content.strip() else gr.update()  # start from the bot's words, if it had any
 
@@ -177,14 +174,14 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         name = operator(request)
         if not message_id or not text.strip():
             raise gr.Error("pick a bot answer and write the better answer")
-        await asyncio.to_thread(store.add_feedback, message_id, None, None, text.strip(), name)
+        await operators.correct(message_id, text, name)
         gr.Info("Saved: the next `assistant align --from-store` learns from it.")
         return await keeping_draft(conversation_id)
 
     async def export(first: str, last: str, request: gr.Request):
         operator(request)
         start, end = parse_day(first, "from"), parse_day(last, "to") + timedelta(days=1)
-        rows = await asyncio.to_thread(store.export_transcripts, start, end)
+        rows = await operators.export(start, end)
         if not rows:
             raise gr.Error(f"no conversations from {first} to {last}")
         return str(await asyncio.to_thread(write_export, rows, service.settings.exports_dir))

@@ -3,7 +3,6 @@ overall or per entity/topic/source), the label distribution, the alert list, and
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import gradio as gr
@@ -24,8 +23,7 @@ LABEL_COLORS = {"negative": "#d1495b", "neutral": "#9aa5b1", "positive": "#2e8b5
 
 
 async def load_rows(service: ConversationService, kind: str) -> list[dict]:
-    store = service.store
-    return await asyncio.to_thread(store.feed_items if kind == "feeds" else store.scored_messages)
+    return await service.sentiment.rows(kind)
 
 
 def trend_frame(rows: list[dict], window: str, by: str | None) -> pd.DataFrame:
@@ -82,7 +80,7 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
         window, by = WINDOWS[window_name], SPLITS[split_name]
         rows = await load_rows(service, kind)
         table = trend_frame(rows, window, by)
-        alerts = await asyncio.to_thread(service.store.sentiment_alerts, 100, None)
+        alerts = await service.sentiment.alerts(100)
         counts = trends.distribution(rows)
         negative = int(counts.loc[counts["label"] == "negative", "items"].iloc[0])
         summary = (f"**{len(rows)}** scored {'feed items' if kind == 'feeds' else 'customer messages'} · "
@@ -97,7 +95,7 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
     async def show_conversation(conversation_id: str | None):
         if not conversation_id:
             return trajectory_frame([]), trajectory_frame([])[["turn", "label", "score", "text"]]
-        trajectory = trajectory_frame(await asyncio.to_thread(service.store.sentiment_trajectory, conversation_id))
+        trajectory = trajectory_frame(await service.sentiment.trajectory(conversation_id))
         return trajectory, trajectory[["turn", "label", "score", "text"]]
 
     def pick_alert(alert_rows: pd.DataFrame, selection: gr.SelectData):

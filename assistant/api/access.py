@@ -56,7 +56,7 @@ def install_access_control(app: FastAPI) -> None:
 
     async def preflight(request: Request) -> Response:
         origin = (request.headers.get("origin") or "").lower()
-        if origin and origin in await asyncio.to_thread(store.api_origins):
+        if origin and origin in await asyncio.to_thread(store.keys.api_origins):
             return Response(status_code=204, headers={
                 "Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Max-Age": "600",
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -69,7 +69,7 @@ def install_access_control(app: FastAPI) -> None:
         if key is None:
             return refuse(401, f"this API needs a key: send 'Authorization: Bearer sk_…' ({KEY_HINT})",
                           "authentication_error")
-        record = await asyncio.to_thread(store.api_key, key)
+        record = await asyncio.to_thread(store.keys.api_key, key)
         if record is None:
             return refuse(401, "unknown or revoked API key", "authentication_error")
         if record["scope"] == "widget":

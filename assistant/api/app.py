@@ -50,7 +50,7 @@ def create_app(service: ConversationService, mount_views: bool = True,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        recovered = await asyncio.to_thread(service.store.recover_interrupted)
+        recovered = await asyncio.to_thread(service.store.conversations.recover_interrupted)
         if recovered:
             log.warning("%d answers were cut off by a previous stop: marked partial", recovered)
         await service.engine.start()

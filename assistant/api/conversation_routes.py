@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request
@@ -35,19 +34,14 @@ async def create_conversation(request: Request, body: CreateConversationRequest 
 
 @router.get("/{conversation_id}")
 async def get_conversation(request: Request, conversation_id: str) -> dict:
-    store = _service(request).store
-    conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
-    conversation["messages"] = await asyncio.to_thread(store.messages, conversation_id)
-    return conversation
+    return await _service(request).conversation(conversation_id, with_messages=True)
 
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0)) -> dict:
     """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
-    store = _service(request).store
-    messages = await asyncio.to_thread(store.messages_after, conversation_id, after)
-    conversation = await asyncio.to_thread(store.get_conversation, conversation_id)
-    return {"messages": messages, "status": conversation["status"]}
+    messages, status = await _service(request).messages_after(conversation_id, after)
+    return {"messages": messages, "status": status}
 
 
 @router.post("/{conversation_id}/handoff")
@@ -63,7 +57,7 @@ async def ask_for_human(request: Request, conversation_id: str, body: HandoffReq
 async def close(request: Request, conversation_id: str, body: CloseRequest | None = None) -> dict:
     """End the conversation, with the customer's satisfaction rating if given (also accepted after closing)."""
     body = body or CloseRequest()
-    await asyncio.to_thread(_service(request).store.close_conversation, conversation_id, body.csat)
+    await _service(request).close(conversation_id, body.csat)
     return {"status": "closed", "csat": body.csat}
 
 
@@ -104,7 +98,6 @@ async def post_feedback(request: Request, message_id: int, body: FeedbackRequest
     """Rate (+1/-1), comment on or correct one bot answer; `assistant align --from-store` trains on it."""
     if body.rating is None and not body.comment and not body.corrected_text:
         raise APIError(400, "feedback needs a rating (1 or -1), a comment or a corrected_text", param="rating")
-    store = _service(request).store
-    feedback_id = await asyncio.to_thread(store.add_feedback, message_id, body.rating, body.comment,
-                                          body.corrected_text, body.author)
+    feedback_id = await _service(request).feedback(message_id, body.rating, body.comment, body.corrected_text,
+                                                   body.author)
     return {"id": feedback_id, "message_id": message_id}

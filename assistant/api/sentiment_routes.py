@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Query, Request
 
 from assistant.api.errors import APIError
@@ -14,18 +12,16 @@ router = APIRouter(prefix="/api/sentiment", tags=["sentiment"])
 @router.get("/conversations/{conversation_id}")
 async def conversation_sentiment(request: Request, conversation_id: str) -> dict:
     """Scored customer messages of one conversation, oldest first, and the alerts raised on it."""
-    store = request.app.state.service.store
-    await asyncio.to_thread(store.get_conversation, conversation_id)  # 404 when unknown
-    trajectory = await asyncio.to_thread(store.sentiment_trajectory, conversation_id)
-    alerts = await asyncio.to_thread(store.sentiment_alerts, 500, "conversation", conversation_id)
+    sentiment = request.app.state.service.sentiment
+    trajectory = await sentiment.trajectory(conversation_id)  # 404 when unknown
+    alerts = await sentiment.alerts(500, "conversation", conversation_id)
     return {"conversation_id": conversation_id, "trajectory": trajectory, "alerts": alerts}
 
 
 @router.get("/alerts")
 async def alerts(request: Request, scope: str | None = Query(None, pattern="^(conversation|feed)$"),
                  limit: int = Query(100, ge=1, le=1000)) -> dict:
-    store = request.app.state.service.store
-    return {"alerts": await asyncio.to_thread(store.sentiment_alerts, limit, scope)}
+    return {"alerts": await request.app.state.service.sentiment.alerts(limit, scope)}
 
 
 @router.get("/trends")
@@ -34,8 +30,7 @@ async def trends(request: Request, kind: str = Query("chats", pattern="^(chats|f
     """Per-window item counts, label shares and mean score (`by` splits the lines per entity, topic or source)."""
     from assistant.sentiment.trends import window_table
 
-    store = request.app.state.service.store
-    rows = await asyncio.to_thread(store.scored_messages if kind == "chats" else store.feed_items)
+    rows = await request.app.state.service.sentiment.rows(kind)
     try:
         table = window_table(rows, window, by)
     except ValueError as exc:

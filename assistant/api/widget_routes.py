@@ -3,8 +3,6 @@ and `frame-ancestors` on the chat page so only those origins may frame it."""
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -25,7 +23,7 @@ def _refuse(status: int, message: str) -> JSONResponse:
 async def widget_config(request: Request, key: str) -> JSONResponse:
     """Theme defaults and labels for the widget; 404 for an unknown or revoked key, 403 for another origin."""
     service = request.app.state.service
-    record = await asyncio.to_thread(service.store.widget_key, key)
+    record = await service.widget_key(key)
     if record is None:
         return _refuse(404, "unknown or revoked widget key")
     origin = (request.headers.get("origin") or "").lower()
@@ -40,7 +38,7 @@ async def widget_config(request: Request, key: str) -> JSONResponse:
 
 def install_frame_policy(app) -> None:
     """The chat page may be framed by our own pages and, with `?key=`, by that key's origins; by nobody else."""
-    store = app.state.service.store  # request.app is the Gradio sub-app under /chat
+    service = app.state.service  # request.app is the Gradio sub-app under /chat
 
     @app.middleware("http")
     async def frame_ancestors(request: Request, call_next):
@@ -49,7 +47,7 @@ def install_frame_policy(app) -> None:
             allowed = ["'self'"]
             key = request.query_params.get("key")
             if key:
-                record = await asyncio.to_thread(store.widget_key, key)
+                record = await service.widget_key(key)
                 allowed += record["origins"] if record else []
             response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(allowed)
         return response

@@ -40,29 +40,28 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from assistant.cli.options import load_from_args
-    from assistant.store import Store
-    from assistant.store.key_records import KeyProblem
+    from assistant.store import KeyProblem, Store
 
     settings = load_from_args(args).settings
     store = Store(settings.effective_database_url)
     out, err = Console(), Console(stderr=True)
     try:
         if args.action == "create" and args.scope != "widget":
-            key = store.create_api_key(args.scope, args.name, args.origin)
+            key = store.keys.create_api_key(args.scope, args.name, args.origin)
             out.print(f"key: {key}  (shown once; only its digest is stored)", soft_wrap=True)
             print(f"send it as: Authorization: Bearer {key}")
         elif args.action == "create":
-            key = store.create_widget_key(args.origin, args.name)
+            key = store.keys.create_widget_key(args.origin, args.name)
             host = (args.host or f"http://{settings.host}:{settings.port}").rstrip("/")
             out.print(f"key: {key}  (shown once; only its digest is stored)\npaste into the website:", soft_wrap=True)
             print(f'<script src="{host}/widget.js" data-key="{key}" async></script>\n'
                   f'<noscript><a href="{host}/chat/">Chat with us</a></noscript>')
         elif args.action == "list":
-            for k in store.list_keys():
+            for k in store.keys.list_keys():
                 state = "revoked" if k["revoked"] else k["scope"]
                 print(f"{k['prefix']}…\t{state}\t{k['name']}\t{' '.join(k['origins'])}")
         else:
-            count = store.revoke_key(args.prefix)
+            count = store.keys.revoke_key(args.prefix)
             if not count:
                 err.print(f"[red]error:[/red] no active key starts with {args.prefix}")
                 return 2

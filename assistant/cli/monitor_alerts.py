@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = Store(load_from_args(args).settings.effective_database_url)
     try:
-        alerts = store.sentiment_alerts(args.limit, args.scope)
+        alerts = store.sentiment.sentiment_alerts(args.limit, args.scope)
     finally:
         store.close()
     if args.json:

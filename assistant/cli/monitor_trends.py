@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     store = Store(load_from_args(args).settings.effective_database_url)
     try:
-        rows = store.feed_items() if args.feeds else store.scored_messages()
+        rows = store.sentiment.feed_items() if args.feeds else store.sentiment.scored_messages()
     finally:
         store.close()
     try:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             if getpass.getpass("again: ") != password:
                 Console(stderr=True).print("[red]error:[/red] the passwords differ")
                 return 2
-        store.create_operator(args.username, password, args.display_name)
+        store.operators.create_operator(args.username, password, args.display_name)
     except HandoffError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         return 2

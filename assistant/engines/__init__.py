@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from assistant.engines.base import LLMEngine
-    from assistant.engines.context import ContextWindow
+    from assistant.engines.base import ContextWindow, LLMEngine
     from assistant.model_files import ResolvedModel
 
 

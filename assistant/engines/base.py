@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from assistant.engines.context import ContextWindow
+from typing import Protocol, runtime_checkable
 
 
 class EngineError(RuntimeError):
@@ -41,6 +38,24 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds around each message
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """What a model can read. `tokens`: its whole context (prompt and answer); `count_text`: tokens of a text;
+    `count_messages`: tokens of a rendered prompt (None: the sum of its texts plus a per-message allowance)."""
+
+    tokens: int
+    count_text: Callable[[str], int]
+    count_messages: Callable[[Sequence[ChatMessage]], int] | None = None
+
+    def count(self, messages: Sequence[ChatMessage]) -> int:
+        if self.count_messages is not None:
+            return self.count_messages(messages)
+        return sum(self.count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
 
 
 @runtime_checkable

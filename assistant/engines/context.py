@@ -8,28 +8,10 @@ template included); for an external server we know only by name, a conservative 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 
-from assistant.engines.base import ChatMessage
-
-TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds around each message
-
-
-@dataclass(frozen=True)
-class ContextWindow:
-    """`tokens`: the model's whole context; `count_text`: tokens of a text; `count_messages`: tokens of a rendered
-    prompt (None: the sum of its texts plus a per-message allowance)."""
-
-    tokens: int
-    count_text: Callable[[str], int]
-    count_messages: Callable[[Sequence[ChatMessage]], int] | None = None
-
-    def count(self, messages: Sequence[ChatMessage]) -> int:
-        if self.count_messages is not None:
-            return self.count_messages(messages)
-        return sum(self.count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
+from assistant.engines.base import TEMPLATE_TOKENS_PER_MESSAGE, ChatMessage, ContextWindow
 
 
 def estimated_tokens(text: str) -> int:

@@ -11,8 +11,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import orjson
 
-from assistant.engines.base import ChatMessage, Delta, EngineError, EngineUnavailableError, GenerationParams
-from assistant.engines.context import ContextWindow, estimated_window
+from assistant.engines.base import (
+    ChatMessage,
+    ContextWindow,
+    Delta,
+    EngineError,
+    EngineUnavailableError,
+    GenerationParams,
+)
+from assistant.engines.context import estimated_window
 
 UNKNOWN_CONTEXT_TOKENS = 4096  # assumed when the server does not say (vLLM does: `max_model_len` in /v1/models)
 

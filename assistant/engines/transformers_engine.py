@@ -11,8 +11,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 from assistant.config import GenerationSettings, TransformersSettings
-from assistant.engines.base import ChatMessage, Delta, EngineError, EngineUnavailableError, GenerationParams
-from assistant.engines.context import ContextWindow, tokenizer_window
+from assistant.engines.base import (
+    ChatMessage,
+    ContextWindow,
+    Delta,
+    EngineError,
+    EngineUnavailableError,
+    GenerationParams,
+)
+from assistant.engines.context import tokenizer_window
 
 
 def load_model(path: str, threads: int | None = None):

@@ -156,7 +156,7 @@ def ingest_feed(store, scorer, path: Path, settings, defaults: dict | None = Non
                 item["label"], item["score"] = result.label, result.score
                 report.labels[result.label] = report.labels.get(result.label, 0) + 1
             bar.update(len(batch))
-    report.added, report.duplicates = store.add_feed_items(read.items)
+    report.added, report.duplicates = store.sentiment.add_feed_items(read.items)
     report.alerts = raise_feed_alerts(store, settings)
     return report
 
@@ -165,7 +165,7 @@ def raise_feed_alerts(store, settings) -> list[str]:
     """Check the window rules over all stored feed items, per entity and overall; store the new alerts."""
     from assistant.sentiment.trends import feed_alerts
 
-    rows = store.feed_items()
+    rows = store.sentiment.feed_items()
     new = []
     for by in ("entity", None):
         for alert in feed_alerts(rows, settings.feed_window, settings.feed_negative_share, settings.feed_jump,
@@ -173,6 +173,7 @@ def raise_feed_alerts(store, settings) -> list[str]:
             window = f"{settings.feed_window}:{alert.window_start.isoformat()}"
             key = f"feed:{by or 'all'}:{alert.group}:{window}:{alert.rule}"
             entity = alert.group if by == "entity" else None
-            if store.add_alert(key, "feed", alert.rule, alert.detail, entity=entity, window_start=alert.window_start):
+            if store.sentiment.add_alert(key, "feed", alert.rule, alert.detail, entity=entity,
+                                         window_start=alert.window_start):
                 new.append(alert.detail)
     return new

@@ -40,7 +40,7 @@ class SentimentMonitor:
         """Ingest the configured feeds once, while the store holds no feed item (the demo company's by default)."""
         from assistant.sentiment.feeds import ingest_feed
 
-        if self.store.feed_items(limit=1):
+        if self.store.sentiment.feed_items(limit=1):
             return
         for path in self.feed_files():
             try:
@@ -53,11 +53,12 @@ class SentimentMonitor:
 
     def run_once(self) -> int:
         """Score up to one batch of waiting messages; returns how many were scored."""
-        waiting = self.store.unscored_messages(self.settings.batch_size)
+        waiting = self.store.sentiment.unscored_messages(self.settings.batch_size)
         if not waiting:
             return 0
         results = self.scorer().score([m["content"] for m in waiting])
-        self.store.set_message_sentiments([(m["id"], r.label, r.score) for m, r in zip(waiting, results, strict=True)])
+        self.store.sentiment.set_message_sentiments([(m["id"], r.label, r.score) for m, r in zip(waiting, results,
+                                                                                                 strict=True)])
         for conversation_id in dict.fromkeys(m["conversation_id"] for m in waiting):
             self.check_conversation(conversation_id)
         return len(waiting)
@@ -65,12 +66,14 @@ class SentimentMonitor:
     def check_conversation(self, conversation_id: str) -> list[str]:
         """Store the alerts of rules that fire (once per rule and conversation); hand off if configured."""
         raised = []
-        for finding in conversation_findings(self.store.sentiment_trajectory(conversation_id), self.settings):
+        for finding in conversation_findings(self.store.sentiment.sentiment_trajectory(conversation_id), self.settings):
             key = f"conversation:{conversation_id}:{finding.rule}"
-            if self.store.add_alert(key, "conversation", finding.rule, finding.detail, conversation_id=conversation_id):
+            if self.store.sentiment.add_alert(key, "conversation", finding.rule, finding.detail,
+                                              conversation_id=conversation_id):
                 raised.append(finding.rule)
-                if self.settings.handoff_on_alert and self.store.handoff_state(conversation_id)["status"] == "bot":
-                    self.store.request_human(conversation_id, "sentiment", f"{finding.rule}: {finding.detail}")
+                state = self.store.handoffs.handoff_state(conversation_id)["status"]
+                if self.settings.handoff_on_alert and state == "bot":
+                    self.store.handoffs.request_human(conversation_id, "sentiment", f"{finding.rule}: {finding.detail}")
         return raised
 
     async def run_forever(self) -> None:

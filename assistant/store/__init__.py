@@ -1,6 +1,48 @@
-"""The conversation store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic."""
+"""The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
+concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
+`store.privacy`."""
 
-from assistant.store.handoff_records import HandoffError
-from assistant.store.repository import ConversationNotFoundError, MessageNotFoundError, Store
+from __future__ import annotations
 
-__all__ = ["ConversationNotFoundError", "HandoffError", "MessageNotFoundError", "Store"]
+from sqlalchemy.orm import Session
+
+from assistant.store.conversations import ConversationRepository
+from assistant.store.database import Database
+from assistant.store.erasure import PrivacyRepository
+from assistant.store.errors import (
+    ConversationNotFoundError,
+    HandoffError,
+    KeyProblem,
+    MessageNotFoundError,
+    OperatorError,
+)
+from assistant.store.handoffs import HandoffRepository
+from assistant.store.keys import KeyRepository
+from assistant.store.operators import OperatorRepository
+from assistant.store.sentiment import SentimentRepository
+
+__all__ = ["ConversationNotFoundError", "HandoffError", "KeyProblem", "MessageNotFoundError", "OperatorError",
+           "Store"]
+
+
+class Store:
+    """The repositories on one database URL."""
+
+    def __init__(self, url: str):
+        self.database = Database(url)
+        self.conversations = ConversationRepository(self.database)
+        self.handoffs = HandoffRepository(self.database)
+        self.operators = OperatorRepository(self.database)
+        self.keys = KeyRepository(self.database)
+        self.sentiment = SentimentRepository(self.database)
+        self.privacy = PrivacyRepository(self.database)
+
+    @property
+    def engine(self):
+        return self.database.engine
+
+    def session(self) -> Session:
+        return self.database.session()
+
+    def close(self) -> None:
+        self.database.close()

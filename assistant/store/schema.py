@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from assistant.store.statuses import ConversationStatus, MessageStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -33,7 +35,7 @@ class Conversation(Base):
     customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
     channel: Mapped[str] = mapped_column(String(32), default="api")
     # bot | waiting_human | human | closed
-    status: Mapped[str] = mapped_column(String(16), default="bot", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.BOT.value, index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -56,7 +58,7 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text, default="")
     # complete | streaming | partial (stream broke) | error
-    status: Mapped[str] = mapped_column(String(16), default="complete")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.COMPLETE.value)
     error: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(200))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)

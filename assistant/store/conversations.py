@@ -1,77 +1,30 @@
-"""Store operations used by the API: conversations and their messages, committed one step at a time."""
+"""Conversations and their messages: create, append, finish an answer, history, feedback, transcripts, close."""
 
 from __future__ import annotations
 
 import os
 import socket
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
 
-from assistant.errors import AssistantError
-from assistant.store import migrate
-from assistant.store.handoff_records import HandoffRecords
-from assistant.store.key_records import KeyRecords
-from assistant.store.privacy_records import PrivacyRecords
-from assistant.store.schema import Conversation, Feedback, Handoff, Message, as_utc, utcnow
-from assistant.store.sentiment_records import SentimentRecords
-from assistant.store.session_records import SessionRecords
-
-
-class ConversationNotFoundError(AssistantError, LookupError):
-    def __init__(self, conversation_id: str):
-        super().__init__(f"no conversation with id '{conversation_id}'")
-        self.conversation_id = conversation_id
-
-
-class MessageNotFoundError(AssistantError, LookupError):
-    def __init__(self, message_id: int, why: str = "no message with this id"):
-        super().__init__(f"message {message_id}: {why}")
-        self.message_id = message_id
-
-
-def _enable_sqlite_wal(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "error": message.error,
-        "model": message.model,
-        "sources": (message.meta or {}).get("sources", []),
-        "metadata": message.meta or {},
-        "created_at": _iso(message.created_at),
-        "completed_at": _iso(message.completed_at),
-    }
-
-
-def conversation_dict(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "customer_id": conversation.customer_id,
-        "channel": conversation.channel,
-        "status": conversation.status,
-        "created_at": _iso(conversation.created_at),
-        "updated_at": _iso(conversation.updated_at),
-        "closed_at": _iso(conversation.closed_at),
-        "csat": conversation.csat,
-        "metadata": conversation.meta or {},
-    }
+from assistant.store.database import Repository
+from assistant.store.errors import (
+    ConversationNotFoundError,
+    HandoffError,
+    MessageNotFoundError,
+)
+from assistant.store.records import conversation_dict, find_conversation, message_dict, open_handoff
+from assistant.store.schema import (
+    Conversation,
+    Feedback,
+    Handoff,
+    Message,
+    as_utc,
+    utcnow,
+)
+from assistant.store.statuses import ConversationStatus, MessageStatus
 
 
 def writer_id() -> str:
@@ -89,28 +42,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _iso(value: datetime | None) -> str | None:
-    """ISO time in UTC (SQLite drops the zone on read: the values are stored in UTC)."""
-    return None if value is None else as_utc(value).isoformat()
-
-
-class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, PrivacyRecords):
-    """A conversation store on one database URL; the schema is migrated to head on open."""
-
-    def __init__(self, url: str):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            _enable_sqlite_wal(self.engine)
-        migrate.upgrade(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def session(self) -> Session:
-        return self._sessions()
+class ConversationRepository(Repository):
+    """`store.conversations`."""
 
     def create_conversation(self, customer_id: str | None = None, channel: str = "api",
                             metadata: dict | None = None) -> dict[str, Any]:
@@ -126,7 +59,7 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
                 raise ConversationNotFoundError(conversation_id)
             return conversation_dict(conversation)
 
-    def add_message(self, conversation_id: str, role: str, content: str, status: str = "complete",
+    def add_message(self, conversation_id: str, role: str, content: str, status: str = MessageStatus.COMPLETE,
                     model: str | None = None, metadata: dict | None = None) -> int:
         """Commit one message now and return its id."""
         with self.session() as session, session.begin():
@@ -135,7 +68,7 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
                 raise ConversationNotFoundError(conversation_id)
             message = Message(conversation_id=conversation_id, role=role, content=content, status=status,
                               model=model, meta=metadata or {},
-                              completed_at=utcnow() if status == "complete" else None)
+                              completed_at=utcnow() if status == MessageStatus.COMPLETE else None)
             session.add(message)
             conversation.updated_at = utcnow()
         return message.id
@@ -146,13 +79,14 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
         host = writer_id().rpartition(":")[0]
         cutoff = utcnow() - older_than
         with self.session() as session, session.begin():
-            stuck = session.scalars(select(Message).where(Message.status == "streaming")).all()
+            stuck = session.scalars(select(Message).where(Message.status == MessageStatus.STREAMING)).all()
             recovered = 0
             for message in stuck:
                 writer_host, _, pid = str((message.meta or {}).get("writer", "")).rpartition(":")
                 dead = writer_host == host and pid.isdigit() and not _alive(int(pid))
                 if dead or as_utc(message.created_at) < cutoff:
-                    message.status, message.error = "partial", "the server stopped while this answer was written"
+                    message.status = MessageStatus.PARTIAL
+                    message.error = "the server stopped while this answer was written"
                     message.completed_at = utcnow()
                     recovered += 1
             return recovered
@@ -240,7 +174,68 @@ class Store(SentimentRecords, HandoffRecords, KeyRecords, SessionRecords, Privac
                     "id": conversation_id, "handoff": bool(handoffs), "feedback": feedback,
                     "messages": [{"id": m.id, "role": m.role, "content": m.content, "status": m.status}
                                  for m in messages
-                                 if (m.status == "complete" and m.content.strip())
+                                 if (m.status == MessageStatus.COMPLETE and m.content.strip())
                                  or (feedback.get(m.id) or {}).get("corrected_text")],  # a corrected broken one
                 })
             return result
+
+    def messages_after(self, conversation_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        """Messages newer than `after_id` (what a waiting customer's page polls for)."""
+        with self.session() as session:
+            find_conversation(session, conversation_id)
+            rows = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                         Message.id > after_id).order_by(Message.id)).all()
+            return [message_dict(m) for m in rows]
+
+    def close_conversation(self, conversation_id: str, csat: int | None = None) -> None:
+        """End the conversation (idempotent); `csat` is the customer's 1-5 rating, also accepted after closing."""
+        if csat is not None and not 1 <= csat <= 5:
+            raise HandoffError(f"csat must be 1 to 5, got {csat}")
+        with self.session() as session, session.begin():
+            conversation = find_conversation(session, conversation_id)
+            handoff = open_handoff(session, conversation_id)
+            if handoff is not None:
+                handoff.resolved_at = utcnow()
+            if conversation.status != ConversationStatus.CLOSED:
+                conversation.status, conversation.closed_at = ConversationStatus.CLOSED, utcnow()
+            if csat is not None:
+                conversation.csat = csat
+            conversation.updated_at = utcnow()
+
+    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every message with its latest feedback (rating, comment, correction): the operator's view."""
+        with self.session() as session:
+            find_conversation(session, conversation_id)
+            messages = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                       .order_by(Message.id)).all()
+            feedback: dict[int, dict] = {}
+            for row in session.scalars(select(Feedback).join(Message, Feedback.message_id == Message.id)
+                                       .where(Message.conversation_id == conversation_id).order_by(Feedback.id)):
+                latest = feedback.setdefault(row.message_id, {"rating": None, "comment": None, "corrected_text": None})
+                for key in latest:
+                    value = getattr(row, key)
+                    latest[key] = value if value not in (None, "") else latest[key]
+            return [{"id": m.id, "role": m.role, "content": m.content, "status": m.status,
+                     "agent": (m.meta or {}).get("agent"), "created_at": as_utc(m.created_at),
+                     "sentiment": m.sentiment_label, "feedback": feedback.get(m.id)} for m in messages]
+
+    def export_transcripts(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Conversations created in [start, end) in the transcript format of `assistant align`
+        (`{"id", "messages": [{"role", "content"}], "metadata"}`); empty and broken messages are left out."""
+        with self.session() as session:
+            conversations = session.scalars(select(Conversation).where(Conversation.created_at >= start,
+                                                                       Conversation.created_at < end)
+                                            .order_by(Conversation.created_at)).all()
+            rows = []
+            for conversation in conversations:
+                messages = session.scalars(select(Message).where(Message.conversation_id == conversation.id,
+                                                                 Message.status == MessageStatus.COMPLETE)
+                                           .order_by(Message.id)).all()
+                kept = [{"role": m.role, "content": m.content} for m in messages
+                        if m.content.strip() and m.role in ("user", "assistant", "agent")]
+                if kept:
+                    rows.append({"id": conversation.id, "messages": kept, "metadata": {
+                        "channel": conversation.channel, "customer_id": conversation.customer_id,
+                        "status": conversation.status, "csat": conversation.csat,
+                        "created_at": as_utc(conversation.created_at).isoformat()}})
+            return rows

@@ -1,4 +1,4 @@
-"""Store operations of sentiment monitoring: message scores, feed items, alerts (mixed into `Store`)."""
+"""Sentiment records: message scores, feed items, alerts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from assistant.store.schema import Conversation, FeedItem, Message, SentimentAlert, as_utc
+from assistant.store.database import Repository
+from assistant.store.schema import (
+    Conversation,
+    FeedItem,
+    Message,
+    SentimentAlert,
+    as_utc,
+)
+from assistant.store.statuses import MessageStatus
 
 
 def feed_hash(text: str, published_at: datetime, source: str | None, entity: str | None) -> str:
@@ -17,15 +25,16 @@ def feed_hash(text: str, published_at: datetime, source: str | None, entity: str
     return hashlib.sha1(key.encode()).hexdigest()
 
 
-class SentimentRecords:
-    """Needs `self.session()` (see `Store`)."""
+class SentimentRepository(Repository):
+    """`store.sentiment`."""
 
     def unscored_messages(self, limit: int = 64) -> list[dict[str, Any]]:
         """Complete customer messages without a sentiment yet, oldest first."""
         with self.session() as session:
             rows = session.execute(
                 select(Message.id, Message.conversation_id, Message.content)
-                .where(Message.role == "user", Message.sentiment_label.is_(None), Message.status == "complete")
+                .where(Message.role == "user", Message.sentiment_label.is_(None),
+                       Message.status == MessageStatus.COMPLETE)
                 .order_by(Message.id).limit(limit)).all()
             return [{"id": r.id, "conversation_id": r.conversation_id, "content": r.content} for r in rows]
 

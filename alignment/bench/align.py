@@ -80,10 +80,10 @@ def parameter_count(model_dir: Path) -> int:
 
 
 def run_benchmark(args) -> int:
+    from alignment.cli.align import overrides, print_report
     from alignment.config import load_align_config
     from alignment.evaluation import evaluate_answer_file
     from alignment.pipeline import AlignPipeline, AlignRequest
-    from assistant.cli.align import overrides, print_report
     from assistant.cli.options import load_from_args
     from retrieval.evaluation import load_corpus
     from retrieval.knowledge_base import KnowledgeBase

@@ -1,6 +1,4 @@
-"""Store operations of keys (mixed into `Store`): public widget keys (`pk_`, one per website, with the origins allowed
-to use it) and secret API keys (`sk_`, scope `api` or `admin`). Only a SHA-256 of a key is stored; the key itself is
-shown once, when it is made."""
+"""API keys (secret, scoped) and widget keys (public, per website): only their digests are stored."""
 
 from __future__ import annotations
 
@@ -11,12 +9,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from assistant.errors import AssistantError
-from assistant.store.schema import ApiKey, as_utc, utcnow
-
-
-class KeyProblem(AssistantError, ValueError):
-    """A key cannot be made or used; the message says why."""
+from assistant.store.database import Repository
+from assistant.store.errors import (
+    KeyProblem,
+)
+from assistant.store.schema import (
+    ApiKey,
+    as_utc,
+    utcnow,
+)
 
 
 def key_digest(key: str) -> str:
@@ -33,8 +34,8 @@ def normalise_origin(origin: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-class KeyRecords:
-    """Needs `self.session()` (see `Store`)."""
+class KeyRepository(Repository):
+    """`store.keys`."""
 
     def create_widget_key(self, origins: list[str], name: str | None = None) -> str:
         """A new public widget key for these origins; returns the key (only its digest is stored)."""

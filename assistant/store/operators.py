@@ -1,5 +1,4 @@
-"""Store operations of operator console sessions (mixed into `Store`): a random token in an HttpOnly cookie, only
-its SHA-256 stored; a session ends after `idle` without use, after `longest` in all, or at sign-out."""
+"""Operator accounts (scrypt password hashes) and their console sign-in sessions."""
 
 from __future__ import annotations
 
@@ -7,16 +6,49 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from assistant.store.key_records import key_digest
-from assistant.store.schema import Operator, OperatorSession, as_utc, utcnow
+from assistant.passwords import hash_password, verify_password
+from assistant.store.database import Repository
+from assistant.store.errors import (
+    OperatorError,
+)
+from assistant.store.keys import key_digest
+from assistant.store.schema import (
+    Operator,
+    OperatorSession,
+    as_utc,
+    utcnow,
+)
 
 TOUCH_EVERY = timedelta(seconds=60)  # last use is written at most once a minute per session
 
 
-class SessionRecords:
-    """Needs `self.session()` (see `Store`)."""
+class OperatorRepository(Repository):
+    """`store.operators`."""
+
+    def create_operator(self, username: str, password: str, display_name: str | None = None) -> None:
+        if not username.strip() or len(password) < 8:
+            raise OperatorError("an operator needs a username and a password of at least 8 characters")
+        try:
+            with self.session() as session, session.begin():
+                session.add(Operator(username=username.strip(), display_name=display_name or username.strip(),
+                                     password_hash=hash_password(password)))
+        except IntegrityError as exc:
+            raise OperatorError(f"operator '{username}' already exists") from exc
+
+    def verify_operator(self, username: str, password: str) -> dict[str, Any] | None:
+        """The operator's name when the password matches an enabled account, else None."""
+        with self.session() as session:
+            operator = session.scalars(select(Operator).where(Operator.username == username)).first()
+            if operator is None or operator.disabled or not verify_password(password, operator.password_hash):
+                return None
+            return {"username": operator.username, "display_name": operator.display_name}
+
+    def operator_count(self) -> int:
+        with self.session() as session:
+            return session.scalar(select(func.count(Operator.id))) or 0
 
     def open_operator_session(self, username: str) -> str:
         """A new session for an enabled operator; returns the token for the cookie."""

@@ -1,6 +1,4 @@
-"""Store operations for customers' privacy (mixed into `Store`): erase everything of one customer, and drop
-conversations older than the retention period. Messages, feedback, handoffs and alerts go with their conversation
-(foreign keys cascade on both SQLite and PostgreSQL)."""
+"""Erasure of customers' data: one customer everywhere, or everything past the retention period."""
 
 from __future__ import annotations
 
@@ -9,11 +7,16 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from assistant.store.schema import Conversation, Feedback, Message
+from assistant.store.database import Repository
+from assistant.store.schema import (
+    Conversation,
+    Feedback,
+    Message,
+)
 
 
-class PrivacyRecords:
-    """Needs `self.session()` (see `Store`)."""
+class PrivacyRepository(Repository):
+    """`store.privacy`."""
 
     def _erase(self, where) -> dict[str, Any]:
         with self.session() as session, session.begin():

@@ -28,6 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.bench.align import run_benchmark
+    from alignment.bench.align import run_benchmark
 
     return run_benchmark(args)

@@ -25,6 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.bench.train import run_benchmark
+    from alignment.bench.train import run_benchmark
 
     return run_benchmark(args)

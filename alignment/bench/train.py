@@ -17,8 +17,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from alignment.bench.align import matmul_gflops, parameter_count
 from assistant.bench import write_results
-from assistant.bench.align import matmul_gflops, parameter_count
 
 
 def faq_rows(folder: Path, system_prompt: str, count: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -62,9 +62,9 @@ def random_copy(model_dir: Path, target: Path) -> Path:
 def run_benchmark(args) -> int:
     import torch
 
+    from alignment.cli.align import overrides
     from alignment.config import load_align_config
     from alignment.training import train_stage
-    from assistant.cli.align import overrides
     from assistant.cli.options import load_from_args
     from assistant.model_files import resolve_model
 

@@ -1,0 +1,1 @@
+"""Alignment benchmarks: `assistant bench align` (answer quality gain) and `bench train` (training tokens/s)."""
