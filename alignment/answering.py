@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from assistant.config import Settings
 from assistant.engines.base import ChatMessage, EngineError, GenerationParams
@@ -53,9 +54,7 @@ def answer_prompts(settings: Settings, model: ResolvedModel, engine_name: str, p
         return []
     settings = answering_settings(settings, engine_name, max_new_tokens)
     engine = build_engine(settings, model)
-    g = settings.generation
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, top_p=1.0,
-                              repetition_penalty=g.repetition_penalty)
+    params = replace(GenerationParams.from_settings(settings.generation), top_p=1.0)  # greedy (temperature 0)
 
     async def run() -> list[str]:
         await engine.start()

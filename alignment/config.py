@@ -8,17 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from assistant.config import ConfigError, _nest, _read_yaml
+from assistant.config import ConfigError, SettingsSection, nest, read_yaml, validation_problems
 from assistant.redaction import KINDS
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataConfig(_Section):
+class DataSettings(SettingsSection):
     heldout_fraction: float = Field(0.15, ge=0, lt=1, description="share of conversations kept out of training")
     max_heldout: int = Field(100, ge=0, description="cap on held-out examples (evaluation time)")
     grounded: bool = Field(True, description="training prompts include the passages retrieval returns")
@@ -32,14 +28,14 @@ class DataConfig(_Section):
     seed: int = 13
 
 
-class LoraConfigSection(_Section):
+class LoraSettings(SettingsSection):
     r: int = Field(16, ge=1)
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
 
 
-class SFTSection(_Section):
+class SFTSettings(SettingsSection):
     enabled: bool = True
     epochs: float = Field(2.0, gt=0)
     max_steps: int = Field(-1, description="stop after this many steps (-1: epochs decide)")
@@ -49,7 +45,7 @@ class SFTSection(_Section):
     max_length: int = Field(768, ge=32)
 
 
-class KTOSection(_Section):
+class KTOSettings(SettingsSection):
     """A preference stage on top of the previous one (KTO; DPO adds its own keys)."""
 
     epochs: float = Field(1.0, gt=0)
@@ -60,47 +56,41 @@ class KTOSection(_Section):
     max_length: int = Field(768, ge=32)
 
 
-class DPOSection(KTOSection):
+class DPOSettings(KTOSettings):
     enabled: bool = True
     grad_accum: int = Field(1, ge=1)
     pairs_from_model: int = Field(32, ge=0, description="transcript turns answered by the current model to make "
                                                          "pairs (chosen = the human reply); 0 = off")
 
 
-class GateSection(_Section):
+class GateSettings(SettingsSection):
     metric: Literal["token_f1", "rouge_l", "gold_citation_rate"] = "token_f1"
     margin: float = Field(0.0, description="the candidate must beat the current version by at least this much")
     max_new_tokens: int = Field(128, ge=1)
     promote: bool = Field(True, description="promote automatically when the gate passes")
 
 
-class TrainingSection(_Section):
+class TrainingSettings(SettingsSection):
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a rerun resumes from the last)")
     logging_steps: int = Field(5, ge=1)
 
 
-class AlignConfig(_Section):
-    data: DataConfig = Field(default_factory=DataConfig)
-    lora: LoraConfigSection = Field(default_factory=LoraConfigSection)
-    sft: SFTSection = Field(default_factory=SFTSection)
-    dpo: DPOSection = Field(default_factory=DPOSection)
-    kto: KTOSection = Field(default_factory=KTOSection)
-    gate: GateSection = Field(default_factory=GateSection)
-    training: TrainingSection = Field(default_factory=TrainingSection)
+class AlignSettings(SettingsSection):
+    data: DataSettings = Field(default_factory=DataSettings)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    sft: SFTSettings = Field(default_factory=SFTSettings)
+    dpo: DPOSettings = Field(default_factory=DPOSettings)
+    kto: KTOSettings = Field(default_factory=KTOSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 
-def load_align_config(path: str | Path | None = None, overrides: dict | None = None) -> AlignConfig:
+def load_align_settings(path: str | Path | None = None, overrides: dict | None = None) -> AlignSettings:
     """The file's values over the defaults, then `overrides` (dotted keys, e.g. {"sft.max_steps": 2})."""
-    flat = _read_yaml(Path(path)) if path else {}
+    flat = read_yaml(Path(path)) if path else {}
     flat.update(overrides or {})
     try:
-        return AlignConfig.model_validate(_nest(flat))
+        return AlignSettings.model_validate(nest(flat))
     except ValidationError as exc:
-        where = str(path) if path else "align settings"
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            shown = f"={flat[key]!r}" if key in flat else ""
-            problems.append(f"{key}{shown}: {err['msg']}")
-        raise ConfigError(f"{where}: " + "; ".join(problems)) from exc
+        raise ConfigError(f"{path or 'align settings'}: " + validation_problems(exc, flat)) from exc

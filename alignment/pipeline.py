@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignment.config import AlignConfig
+from alignment.config import AlignSettings
 from alignment.examples import (
     Examples,
     PreferencePair,
@@ -61,7 +61,7 @@ class AlignReport:
 
 
 class AlignPipeline:
-    def __init__(self, loaded: LoadedSettings, config: AlignConfig, console):
+    def __init__(self, loaded: LoadedSettings, config: AlignSettings, console):
         self.loaded = loaded
         self.settings = loaded.settings
         self.config = config

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from alignment.config import AlignConfig
+from alignment.config import AlignSettings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _fits(tokenizer, row: dict, max_length: int) -> bool:
     return all(_sequence_tokens(tokenizer, row["prompt"], a) <= max_length for a in answers)
 
 
-def _lora_config(config: AlignConfig):
+def _lora_config(config: AlignSettings):
     from peft import LoraConfig
 
     lora = config.lora
@@ -93,7 +93,7 @@ def _lora_config(config: AlignConfig):
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
-def _trainer_parts(stage: str, config: AlignConfig):
+def _trainer_parts(stage: str, config: AlignSettings):
     if stage == "sft":
         from trl import SFTConfig, SFTTrainer
 
@@ -112,7 +112,7 @@ def _trainer_parts(stage: str, config: AlignConfig):
     return KTOTrainer, KTOConfig, section, {"beta": section.beta}
 
 
-def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignConfig, work_dir: Path,
+def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignSettings, work_dir: Path,
                 progress: bool = True) -> StageResult:
     """Train one LoRA stage on `rows` (TRL conversational format) and save adapter + merged model."""
     import torch

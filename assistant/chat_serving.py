@@ -104,9 +104,7 @@ class ChatServing:
         return names[0] if names else "unknown"
 
     def default_params(self) -> GenerationParams:
-        g = self.settings.generation
-        return GenerationParams(max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
-                                repetition_penalty=g.repetition_penalty)
+        return GenerationParams.from_settings(self.settings.generation)
 
     async def ground(self, question: str) -> Grounding | None:
         """Passages for the question (None when retrieval is off); CPU work runs off the event loop."""

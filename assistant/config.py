@@ -23,11 +23,24 @@ class ConfigError(AssistantError, ValueError):
     """A configuration value is invalid; the message names the key, the value and its source."""
 
 
-class _Section(BaseModel):
+class SettingsSection(BaseModel):
+    """The base of every settings section: unknown keys are refused, assignments validated."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class VLLMSettings(_Section):
+def validation_problems(exc: ValidationError, values: dict[str, Any], sources: dict[str, str] | None = None) -> str:
+    """One line per invalid value: the dotted key, the value given and where it came from, and what is wrong."""
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        shown = f"={values[key]!r}" if key in values else ""
+        source = f" (from {sources.get(key, 'default')})" if sources is not None else ""
+        problems.append(f"{key}{shown}{source}: {err['msg']}")
+    return "; ".join(problems)
+
+
+class VLLMSettings(SettingsSection):
     """The managed vLLM server (ignored when `llm_url` points at an external server)."""
 
     host: str = "127.0.0.1"
@@ -42,14 +55,14 @@ class VLLMSettings(_Section):
     extra_args: list[str] = Field(default_factory=list)
 
 
-class TransformersSettings(_Section):
+class TransformersSettings(SettingsSection):
     """The in-process transformers engine (continuous batching with a paged KV cache)."""
 
     kv_cache_tokens: int = Field(16384, ge=256, description="tokens the paged KV cache holds, all requests together")
     max_batch_tokens: int = Field(2048, ge=64, description="tokens processed in one forward pass")
 
 
-class RetrievalSettings(_Section):
+class RetrievalSettings(SettingsSection):
     """Grounding answers in the company's documents."""
 
     enabled: bool = True
@@ -61,10 +74,16 @@ class RetrievalSettings(_Section):
     top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
     min_relevance: float = Field(0.45, ge=0, le=1, description="below it the assistant says it does not know")
     hnsw_threshold: int = Field(50_000, ge=1, description="passages from which FAISS uses HNSW")
+    chunk_chars: int = Field(900, ge=100, description="passage length documents are split into")
+    chunk_overlap_chars: int = Field(120, ge=0, description="characters shared by neighbouring passages")
+    candidates: int = Field(50, ge=1, description="taken from each of dense and lexical search before fusion")
+    rerank_top: int = Field(20, ge=1, description="candidates the reranker reorders")
+    dense_weight: float = Field(1.0, ge=0, description="weight of the dense ranking in the fusion")
+    lexical_weight: float = Field(1.0, ge=0, description="weight of the BM25 ranking in the fusion")
     ground_openai_api: bool = Field(True, description="ground /v1/chat/completions too (per request: grounding)")
 
 
-class GenerationSettings(_Section):
+class GenerationSettings(SettingsSection):
     """Defaults for answers; OpenAI-compatible requests may override them."""
 
     max_new_tokens: int = Field(256, ge=1, le=8192)
@@ -79,7 +98,7 @@ HUMAN_REQUEST_PHRASES = [
 ]
 
 
-class HandoffSettings(_Section):
+class HandoffSettings(SettingsSection):
     """When the bot hands a conversation to a human; each handoff is recorded with its reason."""
 
     on_customer_request: bool = Field(True, description="the customer asks for a human (button or words)")
@@ -93,7 +112,7 @@ class HandoffSettings(_Section):
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-class AuthSettings(_Section):
+class AuthSettings(SettingsSection):
     """Who may call the API, how often, how much."""
 
     required: bool = Field(True, description="the API needs a key (`assistant keys create --scope api`); false is "
@@ -106,7 +125,7 @@ class AuthSettings(_Section):
                                        description="addresses whose X-Forwarded-For names the real client")
 
 
-class PrivacySettings(_Section):
+class PrivacySettings(SettingsSection):
     """Customer data: how long it is kept; PII in logs and exports."""
 
     retention_days: float | None = Field(None, gt=0, description="delete conversations with no activity for this "
@@ -114,7 +133,7 @@ class PrivacySettings(_Section):
     redact_logs: bool = Field(True, description="replace emails, phone, card and ID numbers in log lines")
 
 
-class ConsoleSettings(_Section):
+class ConsoleSettings(SettingsSection):
     """Operator console sign-ins."""
 
     session_idle_minutes: float = Field(480, gt=0, description="a session ends after this long without use")
@@ -128,7 +147,7 @@ CHURN_WORDS = [
 ]
 
 
-class SentimentSettings(_Section):
+class SentimentSettings(SettingsSection):
     """Scoring of customer messages (off the reply path, in batches), conversation rules, feed alerts."""
 
     enabled: bool = Field(True, description="score customer messages as they arrive")
@@ -151,7 +170,7 @@ class SentimentSettings(_Section):
                                                       "(default: the demo company's data/feeds; [] for none)")
 
 
-class Settings(_Section):
+class Settings(SettingsSection):
     """Everything `assistant` reads from the user."""
 
     company_name: str = "Lumen Outfitters"
@@ -216,18 +235,18 @@ class Settings(_Section):
         return self.system_prompt.replace("{company}", self.company_name)
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, dotted + "."))
+            flat.update(flatten(value, dotted + "."))
         else:
             flat[dotted] = value
     return flat
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for dotted, value in flat.items():
         node = nested
@@ -249,7 +268,7 @@ def _known_keys() -> set[str]:
     return keys
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -260,7 +279,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return _flatten(data)
+    return flatten(data)
 
 
 def _read_env(environ: dict[str, str]) -> dict[str, str]:
@@ -293,7 +312,7 @@ def load_settings(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        layers.append((str(path), _read_yaml(path)))
+        layers.append((str(path), read_yaml(path)))
     layers.append(("env", _read_env(environ)))
     layers.append(("flag", {k: v for k, v in (flags or {}).items() if v is not None}))
 
@@ -308,13 +327,9 @@ def load_settings(
             merged[key] = value
             sources[key] = label
     try:
-        settings = Settings.model_validate(_nest(merged))
+        settings = Settings.model_validate(nest(merged))
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{key}={merged.get(key)!r} (from {sources.get(key, 'default')}): {err['msg']}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from exc
+        raise ConfigError("invalid settings: " + validation_problems(exc, merged, sources)) from exc
     for key in known:
         sources.setdefault(key, "default")
     return LoadedSettings(settings=settings, sources=sources)
@@ -322,5 +337,5 @@ def load_settings(
 
 def settings_table(loaded: LoadedSettings) -> list[tuple[str, Any, str]]:
     """(key, value, source) rows for `assistant config show`, values as JSON types."""
-    flat = _flatten(loaded.settings.model_dump(mode="json"))
+    flat = flatten(loaded.settings.model_dump(mode="json"))
     return [(key, flat[key], loaded.sources[key]) for key in sorted(flat)]

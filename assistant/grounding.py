@@ -52,11 +52,13 @@ class Grounding:
     relevant: bool  # False: nothing relevant enough, the assistant says it does not know
 
 
-def retrieval_config(settings: RetrievalSettings):
-    from retrieval.config import RetrievalConfig
+def index_settings(settings: RetrievalSettings):
+    """The knowledge base's settings: every index and search field of the `retrieval:` section, passed whole."""
+    from dataclasses import fields
 
-    return RetrievalConfig(encoder=settings.encoder, reranker=settings.reranker,
-                           hnsw_threshold=settings.hnsw_threshold)
+    from retrieval.config import IndexSettings
+
+    return IndexSettings(**{f.name: getattr(settings, f.name) for f in fields(IndexSettings)})
 
 
 class Grounder:
@@ -72,7 +74,7 @@ class Grounder:
         if self._kb is None:
             from retrieval.knowledge_base import KnowledgeBase
 
-            self._kb = KnowledgeBase(self.folder, retrieval_config(self.settings))
+            self._kb = KnowledgeBase(self.folder, index_settings(self.settings))
         return self._kb
 
     def default_sources(self) -> list[Path]:

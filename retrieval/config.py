@@ -1,4 +1,5 @@
-"""Settings of retrieval (the `retrieval:` section of assistant's settings maps onto this)."""
+"""How the knowledge base indexes and searches (the `retrieval:` section of assistant's settings carries every
+field and passes them whole)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class RetrievalConfig:
+class IndexSettings:
+    """Encoder, reranker, index type, chunking and fusion of one knowledge base."""
+
     encoder: str = "default"
     reranker: str | None = None  # a cross-encoder folder, used on the top candidates when set
     hnsw_threshold: int = 50_000  # passages from which FAISS uses HNSW instead of exact search

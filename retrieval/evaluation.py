@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retrieval.config import RetrievalConfig
+from retrieval.config import IndexSettings
 from retrieval.documents import Passage
 from retrieval.errors import RetrievalError
 from retrieval.loaders import BadLine, jsonl_objects
@@ -76,7 +76,7 @@ def ranking_metrics(ranked: list[str], relevant: dict[str, int]) -> dict[str, fl
     return metrics
 
 
-def evaluate(folder: Path, config: RetrievalConfig | None = None, progress: bool = True,
+def evaluate(folder: Path, config: IndexSettings | None = None, progress: bool = True,
              work_dir: Path | None = None) -> dict:
     """Index the corpus in a scratch knowledge base, run every judged query, average the metrics."""
     from tqdm import tqdm
@@ -109,6 +109,6 @@ def evaluate(folder: Path, config: RetrievalConfig | None = None, progress: bool
         "latency_p50_ms": round(statistics.median(latencies), 2),
         "latency_p95_ms": round(latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)], 2),
         "index_seconds": round(index_seconds, 2),
-        "encoder": (config or RetrievalConfig()).encoder,
+        "encoder": (config or IndexSettings()).encoder,
     })
     return result

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.chunking import chunk_document, normalized
-from retrieval.config import RetrievalConfig
+from retrieval.config import IndexSettings
 from retrieval.dense import DenseIndex
 from retrieval.documents import Passage
 from retrieval.errors import RetrievalError
@@ -77,9 +77,9 @@ def _sha256(path: Path) -> str:
 
 
 class KnowledgeBase:
-    def __init__(self, folder: Path, config: RetrievalConfig | None = None):
+    def __init__(self, folder: Path, config: IndexSettings | None = None):
         self.folder = Path(folder)
-        self.config = config or RetrievalConfig()
+        self.config = config or IndexSettings()
         self.manifest: dict = {"version": FORMAT_VERSION, "files": {}, "size": 0}
         self.passages: list[Passage] = []
         self.vectors = np.zeros((0, 0), dtype=np.float32)

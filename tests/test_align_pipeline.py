@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from alignment.config import load_align_config
+from alignment.config import load_align_settings
 from alignment.pipeline import AlignError, AlignPipeline, AlignRequest
 from alignment.transcripts import InvalidLine
 from assistant.cli import main
@@ -24,7 +24,7 @@ FAST = {"sft.max_steps": 2, "dpo.max_steps": 1, "kto.max_steps": 1, "sft.max_len
 
 
 def run_align(loaded, request: AlignRequest, **overrides):
-    config = load_align_config(None, FAST | overrides)
+    config = load_align_settings(None, FAST | overrides)
     return AlignPipeline(loaded, config, Console(stderr=True, quiet=True)).run(request)
 
 
@@ -193,11 +193,11 @@ def test_an_interrupted_stage_resumes_from_its_last_checkpoint(tiny_model_dir, t
 
     rows = [{"prompt": [{"role": "user", "content": f"Where is order {i}?"}],
              "completion": [{"role": "assistant", "content": "It ships in two business days."}]} for i in range(12)]
-    config = load_align_config(None, {"sft.max_steps": 2, "sft.batch_size": 2, "training.save_steps": 1})
+    config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 2, "training.save_steps": 1})
     first = train_stage("sft", tiny_model_dir, rows, config, tmp_path, progress=False)
     assert first.steps == 2 and (tmp_path / "sft" / "checkpoints" / "checkpoint-2").is_dir()
     # a rerun with a longer budget continues from step 2 instead of starting over
-    config = load_align_config(None, {"sft.max_steps": 3, "sft.batch_size": 2, "training.save_steps": 1})
+    config = load_align_settings(None, {"sft.max_steps": 3, "sft.batch_size": 2, "training.save_steps": 1})
     second = train_stage("sft", tiny_model_dir, rows, config, tmp_path, progress=False)
     assert second.resumed_from == 2 and second.steps_run == 1 and second.steps == 3
     assert (tmp_path / "sft" / "checkpoints" / "checkpoint-3").is_dir()

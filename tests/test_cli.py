@@ -128,5 +128,5 @@ def test_serve_refuses_a_busy_port_before_starting_anything(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         result = run_cli("serve", "--port", str(port), "--home", str(tmp_path), "--engine", "transformers")
-    assert result.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in result.stdout + result.stderr
+    assert result.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert not (tmp_path / "models").exists()

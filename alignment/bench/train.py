@@ -63,7 +63,7 @@ def run_benchmark(args) -> int:
     import torch
 
     from alignment.cli.align import overrides
-    from alignment.config import load_align_config
+    from alignment.config import load_align_settings
     from alignment.training import train_stage
     from assistant.cli.options import load_from_args
     from assistant.model_files import resolve_model
@@ -76,7 +76,7 @@ def run_benchmark(args) -> int:
         work = Path(scratch)
         if args.random_init:
             model_dir = random_copy(model_dir, work / "random-model")
-        config = load_align_config(None, {"sft.max_steps": args.steps, "dpo.max_steps": args.steps,
+        config = load_align_settings(None, {"sft.max_steps": args.steps, "dpo.max_steps": args.steps,
                                           "sft.batch_size": args.batch_size, "dpo.batch_size": args.batch_size,
                                           "training.save_steps": 10_000} | overrides(args.set))
         batch = max(config.sft.batch_size, config.dpo.batch_size)

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from alignment.config import load_align_config
+    from alignment.config import load_align_settings
     from alignment.pipeline import AlignPipeline, AlignRequest
     from assistant.config import load_settings
     from assistant.engines.base import EngineError
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_settings(args.config_file, flag_values(args))
     if args.old_align_config:
         console.print("note: `assistant align --config` is now `--align-config` (--config still works for now)")
-    config = load_align_config(args.align_config or args.old_align_config, overrides(args.set))
+    config = load_align_settings(args.align_config or args.old_align_config, overrides(args.set))
     request = AlignRequest([Path(p) for p in args.transcripts], [Path(p) for p in args.preferences],
                            args.from_store, args.kto, args.strict, args.dry_run)
     try:

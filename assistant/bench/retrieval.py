@@ -13,7 +13,7 @@ import numpy as np
 from rich.console import Console
 
 from assistant.bench import write_results
-from assistant.grounding import DEMO_HELP_CENTER, retrieval_config
+from assistant.grounding import DEMO_HELP_CENTER, index_settings
 from retrieval.chunking import chunk_document
 from retrieval.documents import Passage
 from retrieval.knowledge_base import KnowledgeBase
@@ -57,7 +57,7 @@ def run_benchmark(args) -> int:
 
     console = Console(stderr=True)
     settings = load_from_args(args).settings
-    config = retrieval_config(settings.retrieval)
+    config = index_settings(settings.retrieval)
     passages, queries = base_corpus(args.corpus)
     queries = (queries * (args.queries // max(1, len(queries)) + 1))[: args.queries]
     with tempfile.TemporaryDirectory() as scratch:

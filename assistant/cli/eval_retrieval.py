@@ -22,10 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from assistant.grounding import retrieval_config
+    from assistant.grounding import index_settings
     from retrieval.evaluation import evaluate
 
     settings = load_from_args(args).settings
-    metrics = evaluate(Path(args.folder), retrieval_config(settings.retrieval), progress=not args.json)
+    metrics = evaluate(Path(args.folder), index_settings(settings.retrieval), progress=not args.json)
     print_metrics(metrics, f"retrieval on {args.folder}", args.json)
     return 0

@@ -33,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from assistant.errors import AssistantError
-    from assistant.grounding import retrieval_config
+    from assistant.grounding import index_settings
     from retrieval.knowledge_base import KnowledgeBase
 
     settings = load_from_args(args).settings
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise AssistantError(f"no such file or folder: {', '.join(missing)}")
-    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+    kb = KnowledgeBase(settings.knowledge_dir, index_settings(settings.retrieval))
     report = kb.ingest([Path(p) for p in args.paths], rebuild=args.rebuild, progress=not args.json)
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False))

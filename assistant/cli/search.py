@@ -25,11 +25,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from assistant.errors import AssistantError
-    from assistant.grounding import retrieval_config
+    from assistant.grounding import index_settings
     from retrieval.knowledge_base import KnowledgeBase
 
     settings = load_from_args(args).settings
-    kb = KnowledgeBase(settings.knowledge_dir, retrieval_config(settings.retrieval))
+    kb = KnowledgeBase(settings.knowledge_dir, index_settings(settings.retrieval))
     if len(kb) == 0:
         raise AssistantError(f"the knowledge base in {settings.knowledge_dir} is empty: "
                              "run `assistant ingest PATH` first")

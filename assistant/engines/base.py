@@ -23,11 +23,19 @@ class ChatMessage:
 
 @dataclass(frozen=True)
 class GenerationParams:
-    max_new_tokens: int = 256
-    temperature: float = 0.3
-    top_p: float = 0.9
+    """How one answer is sampled; the deployment's defaults are its `generation:` settings (`from_settings`)."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
     stop: list[str] = field(default_factory=list)
-    repetition_penalty: float = 1.0
+
+    @classmethod
+    def from_settings(cls, generation) -> GenerationParams:
+        """The defaults of `generation` (assistant's `GenerationSettings`)."""
+        return cls(max_new_tokens=generation.max_new_tokens, temperature=generation.temperature,
+                   top_p=generation.top_p, repetition_penalty=generation.repetition_penalty)
 
 
 @dataclass(frozen=True)
