@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.tiny_model import build_tiny_llama
+
+# a developer's own settings never reach the tests: no ASSISTANT_* variables, no ~/.assistant (HOME is a fresh
+# folder), no ./assistant.yaml (see `no_settings_file`)
+for _name in [n for n in os.environ if n.startswith("ASSISTANT_") and n != "ASSISTANT_TEST_MODEL_CACHE"]:
+    del os.environ[_name]
+os.environ["HOME"] = tempfile.mkdtemp(prefix="assistant-tests-home-")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests.tiny_model import build_tiny_llama
+
+@pytest.fixture(autouse=True)
+def no_settings_file(monkeypatch, tmp_path_factory):
+    """`load_settings` looks for ./assistant.yaml: in the tests it finds none, wherever pytest runs."""
+    monkeypatch.setattr("assistant.config.DEFAULT_CONFIG_FILE", str(tmp_path_factory.getbasetemp() / "none.yaml"))
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +71,8 @@ def make_settings(request, tmp_path, tiny_model_dir):
         values = {"home": str(tmp_path / "home"), "engine": "transformers", "model": str(tiny_model_dir),
                   "generation.max_new_tokens": 12, "generation.temperature": 0.0,
                   "transformers.kv_cache_tokens": 4096, "transformers.max_batch_tokens": 512,
-                  "retrieval.enabled": False, "auth.required": False}  # keys: tests/test_access.py
+                  "retrieval.enabled": False, "auth.required": False,  # keys: tests/test_access.py
+                  "sentiment.enabled": False}  # the monitor runs where a test asks for it (test_sentiment_*.py)
         if database:
             values["database_url"] = database
         values.update(flags)

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -9,8 +10,10 @@ from assistant.cli import COMMANDS
 
 
 def run_cli(*args, env=None, input_text=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
-                          env=env, input=input_text, timeout=timeout)
+    """The command in a subprocess, in a folder of its own (no ./assistant.yaml)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
+                              env=env, input=input_text, timeout=timeout, cwd=cwd)
 
 
 def printable(text: str) -> str:

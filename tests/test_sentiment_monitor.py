@@ -65,7 +65,7 @@ def test_churn_words_alert_without_handoff_when_disabled(store, tmp_path):
 
 
 def test_api_scores_messages_as_they_arrive(make_client):
-    client = make_client(**{"sentiment.interval_s": 0.05})
+    client = make_client(**{"sentiment.enabled": True, "sentiment.interval_s": 0.05})
     conversation = client.post("/api/conversations").json()["id"]
     for text in ("The app keeps crashing, this is awful.", "Still broken. Terrible, I am so angry!"):
         client.post(f"/api/conversations/{conversation}/messages", json={"content": text, "stream": False})

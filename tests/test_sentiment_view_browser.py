@@ -19,7 +19,7 @@ def live_app(make_settings):
     from assistant.api.background import BackgroundServer
     from assistant.runtime import build_service
 
-    service = build_service(make_settings(**{"sentiment.interval_s": 0.05}))
+    service = build_service(make_settings(**{"sentiment.enabled": True, "sentiment.interval_s": 0.05}))
     service.store.operators.create_operator("maria", "correct horse battery")
     with BackgroundServer(create_app(service)) as url:
         yield url, service

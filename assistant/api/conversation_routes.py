@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from assistant.api.errors import APIError
@@ -38,7 +38,7 @@ async def get_conversation(request: Request, conversation_id: str) -> dict:
 
 
 @router.get("/{conversation_id}/messages")
-async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0)) -> dict:
+async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0, le=2**63 - 1)) -> dict:
     """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
     messages, status = await _service(request).messages_after(conversation_id, after)
     return {"messages": messages, "status": status}
@@ -94,7 +94,8 @@ async def _collect(events: AsyncIterator[AnswerEvent]) -> dict:
 
 
 @feedback_router.post("/{message_id}/feedback", status_code=201)
-async def post_feedback(request: Request, message_id: int, body: FeedbackRequest) -> dict:
+async def post_feedback(request: Request, body: FeedbackRequest,
+                        message_id: int = Path(ge=1, le=2**63 - 1)) -> dict:
     """Rate (+1/-1), comment on or correct one bot answer; `assistant align --from-store` trains on it."""
     if body.rating is None and not body.comment and not body.corrected_text:
         raise APIError(400, "feedback needs a rating (1 or -1), a comment or a corrected_text", param="rating")
