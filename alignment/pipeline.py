@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alignment.config import AlignSettings
+from alignment.config import AlignSettings, GateSettings
 from alignment.examples import (
     Examples,
     PreferencePair,
@@ -235,10 +235,7 @@ class AlignPipeline:
         report.metrics = {"current": current_metrics or self.evaluate(base, heldout, "current"),
                           "candidate": self.evaluate(candidate, heldout, "candidate")}
         gate = self.config.gate
-        before, after = report.metrics["current"][gate.metric], report.metrics["candidate"][gate.metric]
-        passed = after >= before + gate.margin
-        report.decision = (f"{gate.metric} {before:.4f} -> {after:.4f} (margin {gate.margin:+.4f}): "
-                           + ("passed" if passed else "failed, the current model stays"))
+        passed, report.decision = gate_decision(gate, report.metrics["current"], report.metrics["candidate"])
         version = ModelVersion(
             id="", parent=parent, base_model=base.name.split("@")[0], created_at="", data_hash=data_hash(examples),
             config=self.config.model_dump(mode="json"), metrics=report.metrics,
@@ -251,3 +248,11 @@ class AlignPipeline:
         shutil.rmtree(work, ignore_errors=True)  # the version now holds what matters
         return report
 
+
+
+def gate_decision(gate: GateSettings, current: dict, candidate: dict) -> tuple[bool, str]:
+    """Whether the candidate may serve: its gate metric at least the current model's plus the margin; and why."""
+    before, after = current[gate.metric], candidate[gate.metric]
+    passed = after >= before + gate.margin
+    return passed, (f"{gate.metric} {before:.4f} -> {after:.4f} (margin {gate.margin:+.4f}): "
+                    + ("passed" if passed else "failed, the current model stays"))

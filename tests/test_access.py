@@ -70,6 +70,14 @@ def test_per_address_limit(make_client):
     assert client.get("/v1/models").status_code == 200  # a local tool, not through the proxy: not limited
 
 
+def test_an_untrusted_client_cannot_pick_its_address_with_x_forwarded_for(make_client):
+    """The test client is not a trusted proxy: its X-Forwarded-For is ignored, so inventing a new address for each
+    request does not escape the per-address limit."""
+    client = make_client(**{"auth.ip_requests_per_minute": 3})
+    codes = [client.get("/v1/models", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
 def test_oversized_bodies_are_refused_before_they_are_read(make_client):
     client = make_client(**{"auth.max_body_bytes": 2048})
     cid = client.post("/api/conversations", json={}).json()["id"]

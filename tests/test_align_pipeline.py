@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from alignment.config import load_align_settings
-from alignment.pipeline import AlignError, AlignPipeline, AlignRequest
+from alignment.config import GateSettings, load_align_settings
+from alignment.pipeline import AlignError, AlignPipeline, AlignRequest, gate_decision
 from alignment.transcripts import InvalidLine
 from assistant.cli import main
 from assistant.registry import ModelRegistry, ModelVersion, RegistryError
@@ -78,11 +78,16 @@ def test_align_end_to_end_then_gate_refuses_then_promote_and_rollback(make_setti
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, dict(base.named_parameters())[n])]
     assert changed
 
-    # a second run on the new data only (--from-store sees nothing new) with an impossible margin: kept, inactive
-    second = run_align(loaded, AlignRequest([DEMO / "lumen-support.jsonl"], progress=False), **{"gate.margin": 1.0})
-    assert not second.promoted and "failed" in second.decision
-    assert second.version.id == "v2" and second.version.parent == "v1"
-    assert registry.active_id() == "v1"
+    # a second version that did not pass the gate (the gate itself: test_gate_decision): registered, inactive
+    import dataclasses
+    import shutil
+
+    copy = loaded.settings.home_dir / "v2-model"
+    shutil.copytree(v1.model_dir, copy)
+    passed, decision = gate_decision(GateSettings(margin=0.01), v1.metrics["candidate"], v1.metrics["candidate"])
+    v2 = registry.register(copy, dataclasses.replace(v1, id="", parent="v1", decision=decision, created_at="",
+                                                     folder=None))
+    assert not passed and v2.id == "v2" and registry.active_id() == "v1"
 
     home = ["--home", str(loaded.settings.home_dir)]
     assert main(["models", "list", *home]) == 0
@@ -98,6 +103,23 @@ def test_align_end_to_end_then_gate_refuses_then_promote_and_rollback(make_setti
     assert registry.active_id() is None  # the base model again
     assert main(["models", "rollback", *home]) == 2
     assert "nothing to roll back" in capsys.readouterr().err
+
+    # weights changed on disk after registration: never served, never promoted, skipped by a rollback
+    from assistant.registry import RegistryError
+    from assistant.runtime import serving_model
+
+    assert main(["models", "promote", "v1", *home]) == 0 and main(["models", "promote", "v2", *home]) == 0
+    assert serving_model(loaded.settings)[1] == "v2"
+    weights = next(p for p in v1.model_dir.iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    capsys.readouterr()
+    assert main(["models", "promote", "v1", *home]) == 2
+    assert "do not match the registry" in capsys.readouterr().err
+    assert registry.rollback() is None and registry.active_id() is None  # v1 skipped: the base model serves
+    assert main(["models", "promote", "v2", *home]) == 0
+    (v2.model_dir / "config.json").write_text("{}")
+    with pytest.raises(RegistryError, match="do not match"):
+        serving_model(loaded.settings)  # what `assistant serve` starts with
 
 
 def test_failed_runs_change_nothing(make_settings, tmp_path):
@@ -201,3 +223,20 @@ def test_an_interrupted_stage_resumes_from_its_last_checkpoint(tiny_model_dir, t
     second = train_stage("sft", tiny_model_dir, rows, config, tmp_path, progress=False)
     assert second.resumed_from == 2 and second.steps_run == 1 and second.steps == 3
     assert (tmp_path / "sft" / "checkpoints" / "checkpoint-3").is_dir()
+
+
+@pytest.mark.parametrize(("current", "candidate", "margin", "passes"), [
+    (0.40, 0.43, 0.0, True),  # better
+    (0.40, 0.40, 0.0, True),  # as good: a fresh version on newer data may serve
+    (0.40, 0.39, 0.0, False),  # worse
+    (0.40, 0.43, 0.05, False),  # better, but not by the margin asked for
+    (0.40, 0.45, 0.05, True),
+    (0.40, 0.38, -0.05, True),  # a negative margin tolerates a small loss
+])
+def test_gate_decision(current, candidate, margin, passes):
+    gate = GateSettings(metric="token_f1", margin=margin)
+    passed, decision = gate_decision(gate, {"token_f1": current, "rouge_l": 0.9}, {"token_f1": candidate,
+                                                                                  "rouge_l": 0.1})
+    assert passed is passes
+    assert decision.startswith(f"token_f1 {current:.4f} -> {candidate:.4f}")
+    assert ("passed" in decision) is passes and ("the current model stays" in decision) is not passes
