@@ -18,6 +18,7 @@ class ScriptedEngine:
     def __init__(self, name: str, starts: bool = True):
         self.name, self.starts = name, starts
         self.running = False
+        self.asked = asyncio.Event()  # an answer has begun
         self.release = asyncio.Event()
 
     async def start(self) -> None:
@@ -39,6 +40,7 @@ class ScriptedEngine:
 
     async def stream_chat(self, messages, params):
         assert self.running, f"{self.name} was asked after it stopped"
+        self.asked.set()
         yield Delta(text=f"{self.name} ")
         await self.release.wait()
         yield Delta(text="done")
@@ -54,9 +56,10 @@ async def test_answers_in_flight_finish_on_the_old_model_and_new_ones_use_the_ne
     engine = SwappableEngine(old)
     await engine.start()
     in_flight = asyncio.create_task(answer(engine))
-    await asyncio.sleep(0.01)  # the answer has begun on v1
-    swap = asyncio.create_task(engine.swap(new, drain_timeout_s=5))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(old.asked.wait(), 5)  # the answer has begun on v1
+    swap = asyncio.create_task(engine.swap(new, drain_timeout_s=30))
+    while engine.current is not new:
+        await asyncio.sleep(0.01)
     assert new.running and old.running  # both serve while v1 finishes its answer
     new.release.set()
     assert await answer(engine) == "model@v2 done"  # a new answer goes to v2 at once

@@ -107,26 +107,31 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         channel, metadata = await widget_channel(request, service)
         return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang}))["id"]
 
-    async def state_of(conversation_id: str | None) -> tuple[str, dict, str]:
-        """The status line, whether "talk to a human" is offered, and the conversation's status."""
+    async def state_of(conversation_id: str | None) -> dict:
+        """The status line, whether "talk to a human" is offered; `_state` is the conversation's status."""
+        nothing = {status: "", human: gr.update(visible=True), "_state": "bot"}
         if not conversation_id:
-            return "", gr.update(visible=True), "bot"
+            return nothing
         try:
             state = await service.handoff_state(conversation_id)
         except ConversationNotFoundError:
-            return "", gr.update(visible=True), "bot"
-        return (status_line(state, state["agent_name"], lang), gr.update(visible=state["status"] == "bot"),
-                state["status"])
+            return nothing
+        return {status: status_line(state, state["agent_name"], lang),
+                human: gr.update(visible=state["status"] == "bot"), "_state": state["status"]}
 
-    async def from_store(conversation_id: str):
-        return rendered(await service.messages(conversation_id), lang)
+    def shown(state: dict) -> dict:
+        return {k: v for k, v in state.items() if k != "_state"}
+
+    async def from_store(conversation_id: str) -> dict:
+        """The chat exactly as stored, with the ids that ratings and polling need."""
+        history, ids, upto = rendered(await service.messages(conversation_id), lang)
+        return {chatbot: history, answer_ids: ids, shown_id: upto}
 
     async def respond(message: str, history: list[dict], conversation_id: str | None, answers: dict,
                       shown_upto: int, request: gr.Request):
         message = (message or "").strip()
-        unchanged = (gr.update(),) * 3
         if not message:
-            yield history, conversation_id, "", *unchanged, answers, shown_upto
+            yield {}
             return
         if conversation_id is None:
             conversation_id = await new_conversation(request)
@@ -135,7 +140,12 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             history = [*history, {"role": "assistant", "content": text["new"]}]
         sources: list[dict] = []
         history = [*history, {"role": "user", "content": literal(message)}, {"role": "assistant", "content": ""}]
-        yield history, conversation_id, "", *unchanged, answers, shown_upto
+
+        def now() -> dict:
+            return {chatbot: history, conversation: conversation_id, box: "", answer_ids: answers,
+                    shown_id: shown_upto}
+
+        yield now()
         try:
             async for event in service.answer(conversation_id, message):
                 if event.type == "accepted":
@@ -147,51 +157,52 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
                 elif event.type in ("delta", "replace"):
                     kept = history[-1]["content"] if event.type == "delta" else ""
                     history[-1]["content"] = kept + literal(event.data["text"])
-                    yield history, conversation_id, "", *unchanged, answers, shown_upto
+                    yield now()
                 elif event.type == "error":
                     history[-1]["content"] += f"\n\n_{event.data['message']}_"
-                    yield history, conversation_id, "", *unchanged, answers, shown_upto
+                    yield now()
         except ConversationNotFoundError:  # deleted meanwhile: keep the text so nothing typed is lost
-            yield history[:-2], None, message, "", gr.update(visible=True), gr.update(), {}, 0
+            yield {chatbot: history[:-2], conversation: None, box: message, status: "",
+                   human: gr.update(visible=True), answer_ids: {}, shown_id: 0}
             return
         except ValueError as exc:  # too long, or closed meanwhile: said in the chat, the text stays in the box
             history[-1]["content"] = f"_{exc}_"
-            yield history, conversation_id, message, *unchanged, answers, shown_upto
+            yield {**now(), box: message}
             return
-        status, human, state = await state_of(conversation_id)
-        if state != "bot" or not history[-1]["content"]:  # a human is involved: show exactly what is stored
-            history, answers, shown_upto = await from_store(conversation_id)
+        state = await state_of(conversation_id)
+        view = now()
+        if state["_state"] != "bot" or not history[-1]["content"]:  # a human is involved: show what is stored
+            view.update(await from_store(conversation_id))
         elif sources:
             history[-1]["content"] = linked_answer(history[-1]["content"], sources, text["sources"])
-        yield history, conversation_id, "", status, human, gr.update(visible=False), answers, shown_upto
+        yield {**view, **shown(state), csat_row: gr.update(visible=False)}
 
     async def rate(answers: dict, selection: gr.LikeData):
         """Thumbs up/down on a bot answer; a thumbs-down opens the optional comment box."""
         message_id = answers.get(str(selection.index if isinstance(selection.index, int) else selection.index[0]))
         if message_id is None:
             gr.Info(text["only_answers"])
-            return None, gr.update(visible=False)
+            return {disliked: None, feedback_row: gr.update(visible=False)}
         liked = selection.liked is True or selection.liked == "Like"
         await service.feedback(message_id, 1 if liked else -1, author="customer")
-        return (None, gr.update(visible=False)) if liked else (message_id, gr.update(visible=True))
+        return {disliked: None if liked else message_id, feedback_row: gr.update(visible=not liked)}
 
-    async def comment(why: str, message_id: int | None):
-        if message_id and why.strip():
-            await service.feedback(message_id, comment=why.strip()[:4000], author="customer")
+    async def comment(why_text: str, message_id: int | None):
+        if message_id and why_text.strip():
+            await service.feedback(message_id, comment=why_text.strip()[:4000], author="customer")
             gr.Info(text["thanks"])
-        return "", None, gr.update(visible=False)
+        return {why: "", disliked: None, feedback_row: gr.update(visible=False)}
 
     async def end_chat(conversation_id: str | None):
         if conversation_id:
             await service.close(conversation_id)
-        status, human, _ = await state_of(conversation_id)
-        return gr.update(visible=bool(conversation_id)), status, human
+        return {csat_row: gr.update(visible=bool(conversation_id)), **shown(await state_of(conversation_id))}
 
-    async def rate_conversation(score: str | None, conversation_id: str | None):
-        if conversation_id and score:
-            await service.close(conversation_id, int(score))
+    async def rate_conversation(rating: str | None, conversation_id: str | None):
+        if conversation_id and rating:
+            await service.close(conversation_id, int(rating))
             gr.Info(text["thanks_rating"])
-        return gr.update(visible=False)
+        return {csat_row: gr.update(visible=False)}
 
     async def ask_for_human(conversation_id: str | None, request: gr.Request):
         if conversation_id is None:
@@ -200,43 +211,41 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             async for _ in service.hand_to_human(conversation_id, None, "customer_asked", lang=lang):
                 pass
         except HandoffError as exc:
-            _, human, _ = await state_of(conversation_id)
-            return gr.update(), conversation_id, f"_{exc}_", human, gr.update(), gr.update()
-        history, answers, shown_upto = await from_store(conversation_id)
-        status, human, _ = await state_of(conversation_id)
-        return history, conversation_id, status, human, answers, shown_upto
+            state = await state_of(conversation_id)
+            return {conversation: conversation_id, status: f"_{exc}_", human: state[human]}
+        return {**await from_store(conversation_id), conversation: conversation_id,
+                **shown(await state_of(conversation_id))}
 
     async def poll(conversation_id: str | None, shown_upto: int):
         """Every 2 s: while a human is involved (or an agent has written), show what is new in the store."""
-        nothing = gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
         if not conversation_id:
-            return nothing
+            return {}
         try:
             new, _ = await service.messages_after(conversation_id, shown_upto)
         except ConversationNotFoundError:
-            return nothing
-        status, human, state = await state_of(conversation_id)
-        if not new or (state == "bot" and not any(m["role"] == "agent" for m in new)):
-            return gr.update(), gr.update(), gr.update(), status, human  # nothing new, or the bot's own streaming
-        history, answers, shown_upto = await from_store(conversation_id)
-        return history, answers, shown_upto, status, human
+            return {}
+        state = await state_of(conversation_id)
+        if not new or (state["_state"] == "bot" and not any(m["role"] == "agent" for m in new)):
+            return shown(state)  # nothing new, or the bot's own streaming
+        return {**await from_store(conversation_id), **shown(state)}
 
     async def restore(conversation_id: str | None):
+        empty = {chatbot: [], conversation: None, answer_ids: {}, shown_id: 0, status: "",
+                 human: gr.update(visible=True)}
         if not conversation_id:
-            return [], None, {}, 0, "", gr.update(visible=True)
+            return empty
         try:
-            history, answers, shown_upto = await from_store(conversation_id)
+            view = await from_store(conversation_id)
         except ConversationNotFoundError:
-            return [], None, {}, 0, "", gr.update(visible=True)
-        status, human, _ = await state_of(conversation_id)
-        return history, conversation_id, answers, shown_upto, status, human
+            return empty
+        return {**view, conversation: conversation_id, **shown(await state_of(conversation_id))}
 
     with gr.Blocks(title=f"{company} — support chat") as page:
         gr.Markdown(text["other"], elem_id="language")
         gr.Markdown(f"## {text['support'].format(company=company)}\n{text['intro']}", elem_id="chat-title")
-        conversation_id = gr.BrowserState(None, storage_key="assistant-conversation")
-        shown_upto = gr.State(0)  # the newest stored message the page shows
-        answers = gr.State({})  # chat position -> stored answer id, for ratings
+        conversation = gr.BrowserState(None, storage_key="assistant-conversation")
+        shown_id = gr.State(0)  # the newest stored message the page shows
+        answer_ids = gr.State({})  # chat position -> stored answer id, for ratings
         disliked = gr.State(None)
         chatbot = gr.Chatbot(label=text["conversation"], height=520, elem_id="chatbot",
                              feedback_options=("Like", "Dislike"))
@@ -253,21 +262,22 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         with gr.Row(visible=False, elem_id="csat-row") as csat_row:
             score = gr.Radio(["1", "2", "3", "4", "5"], label=text["csat"], scale=4, elem_id="csat-score")
             send_score = gr.Button(text["rate"], size="sm", scale=1, elem_id="send-csat")
-        box.submit(respond, [box, chatbot, conversation_id, answers, shown_upto],
-                   [chatbot, conversation_id, box, status, human, csat_row, answers, shown_upto],
+        box.submit(respond, [box, chatbot, conversation, answer_ids, shown_id],
+                   [chatbot, conversation, box, status, human, csat_row, answer_ids, shown_id],
                    api_visibility="private", concurrency_limit=None)
-        chatbot.like(rate, answers, [disliked, feedback_row], api_visibility="private")
+        chatbot.like(rate, answer_ids, [disliked, feedback_row], api_visibility="private")
         gr.on([why.submit, send_why.click], comment, [why, disliked], [why, disliked, feedback_row],
               api_visibility="private")
-        end.click(end_chat, conversation_id, [csat_row, status, human], api_visibility="private")
-        send_score.click(rate_conversation, [score, conversation_id], csat_row, api_visibility="private")
-        human.click(ask_for_human, conversation_id, [chatbot, conversation_id, status, human, answers, shown_upto],
+        end.click(end_chat, conversation, [csat_row, status, human], api_visibility="private")
+        send_score.click(rate_conversation, [score, conversation], csat_row, api_visibility="private")
+        human.click(ask_for_human, conversation, [chatbot, conversation, status, human, answer_ids, shown_id],
                     api_visibility="private")
-        gr.Timer(2).tick(poll, [conversation_id, shown_upto], [chatbot, answers, shown_upto, status, human],
+        gr.Timer(2).tick(poll, [conversation, shown_id], [chatbot, answer_ids, shown_id, status, human],
                          api_visibility="private")
-        chatbot.clear(lambda: (None, 0, "", {}, gr.update(visible=True)), None,
-                      [conversation_id, shown_upto, status, answers, human], api_visibility="private")
-        page.load(restore, [conversation_id], [chatbot, conversation_id, answers, shown_upto, status, human],
+        chatbot.clear(lambda: {conversation: None, shown_id: 0, status: "", answer_ids: {},
+                               human: gr.update(visible=True)}, None,
+                      [conversation, shown_id, status, answer_ids, human], api_visibility="private")
+        page.load(restore, [conversation], [chatbot, conversation, answer_ids, shown_id, status, human],
                   api_visibility="private")
     return page
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
-
-from assistant.ports import free_port
 
 
 class BackgroundServer:
@@ -17,13 +16,18 @@ class BackgroundServer:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None,
                  startup_timeout_s: float = 600):
         self.host = host
-        self.port = port or free_port(host)
+        # bound here, handed to uvicorn: no other process can take the port between choosing and listening
+        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port or 0))
+        self.port = self.socket.getsockname()[1]
         self.startup_timeout_s = startup_timeout_s
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on",
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # not the main thread
-        self.thread = threading.Thread(target=self.server.run, name="assistant-api", daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       name="assistant-api", daemon=True)
 
     @property
     def url(self) -> str:
@@ -43,3 +47,4 @@ class BackgroundServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=60)
+        self.socket.close()
