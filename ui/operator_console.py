@@ -96,46 +96,53 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
             raise gr.Error(SESSION_ENDED, title="Signed out")
         return request.username
 
-    def signed_in_as(request: gr.Request) -> str:
-        return f"Signed in as **{request.username}** · [sign out](/operator/logout)" if request.username else ""
+    def signed_in_as(request: gr.Request) -> dict:
+        return {signed_in: f"Signed in as **{request.username}** · [sign out](/operator/logout)"
+                if request.username else ""}
 
-    async def refresh(status_name: str, alerts_only: bool, request: gr.Request):
+    async def refresh(status_name: str, with_alerts: bool, request: gr.Request):
         if not request.username:
-            return gr.update(), SESSION_ENDED_BANNER
+            return {waiting: SESSION_ENDED_BANNER}
         rows = await operators.overview(STATUSES[status_name])
-        waiting = sum(1 for r in rows if r["status"] == "waiting_human")
-        return overview_frame(rows, alerts_only=alerts_only), f"**{waiting}** waiting for a human"
+        count = sum(1 for r in rows if r["status"] == "waiting_human")
+        return {table: overview_frame(rows, alerts_only=with_alerts), waiting: f"**{count}** waiting for a human"}
 
     async def show(conversation_id: str | None, request: gr.Request):
         operator(request)
         return await open_conversation(conversation_id)
 
-    async def open_conversation(conversation_id: str | None):
+    async def open_conversation(conversation_id: str | None) -> dict:
+        """The conversation as the console shows it: transcript, bot answers to correct, status line; the reply box
+        emptied (callers that keep the draft drop `answer`)."""
         if not conversation_id:
-            return [], gr.Dropdown(choices=[], value=None), "", "Pick a conversation in the list."
+            return {chat: [], which: gr.Dropdown(choices=[], value=None), answer: "",
+                    heading: "Pick a conversation in the list."}
         try:
             transcript, info = await operators.transcript(conversation_id)
         except LookupError:
-            return [], gr.Dropdown(choices=[], value=None), "", "That conversation no longer exists."
-        status = f"**{info['status'].replace('_', ' ')}** · {info['channel']} · {conversation_id}"
+            return {chat: [], which: gr.Dropdown(choices=[], value=None), answer: "",
+                    heading: "That conversation no longer exists."}
+        line = f"**{info['status'].replace('_', ' ')}** · {info['channel']} · {conversation_id}"
         if info.get("csat"):
-            status += f" · CSAT {info['csat']}/5"
-        return transcript_messages(transcript), gr.Dropdown(choices=answer_choices(transcript)), "", status
+            line += f" · CSAT {info['csat']}/5"
+        return {chat: transcript_messages(transcript), which: gr.Dropdown(choices=answer_choices(transcript)),
+                answer: "", heading: line}
 
     async def follow(conversation_id: str | None, request: gr.Request):
         """The timer's refresh of the open conversation: new messages and status, never the operator's drafts."""
         if not request.username:
-            return gr.update(), gr.update()
-        chat, _, _, status = await open_conversation(conversation_id)
-        return chat, status
+            return {}
+        view = await open_conversation(conversation_id)
+        return {chat: view[chat], heading: view[heading]}
 
     async def keeping_draft(conversation_id: str):
         """The conversation refreshed after an action; the reply being typed stays (only sending clears it)."""
-        chat, which, _, status = await open_conversation(conversation_id)
-        return chat, which, gr.update(), status
+        view = await open_conversation(conversation_id)
+        del view[answer]
+        return view
 
-    def pick(table: pd.DataFrame, selection: gr.SelectData):
-        return table.iloc[selection.index[0]]["id"]
+    def pick(rows: pd.DataFrame, selection: gr.SelectData) -> dict:
+        return {current: rows.iloc[selection.index[0]]["id"]}
 
     async def act(action: str, conversation_id: str | None, request: gr.Request):
         name = operator(request)
@@ -165,10 +172,10 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
     async def load_answer(conversation_id: str | None, message_id: int | None, request: gr.Request):
         operator(request)
         if not conversation_id or not message_id:
-            return ""
+            return {better: ""}
         transcript, _ = await operators.transcript(conversation_id)
         content = next((m["content"] for m in transcript if m["id"] == message_id), "")
-        return content if content.strip() else gr.update()  # start from the bot's words, if it had any
+        return {better: content} if content.strip() else {}  # start from the bot's words, if it had any
 
     async def correct(conversation_id: str | None, message_id: int | None, text: str, request: gr.Request):
         name = operator(request)
@@ -184,7 +191,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         rows = await operators.export(start, end)
         if not rows:
             raise gr.Error(f"no conversations from {first} to {last}")
-        return str(await asyncio.to_thread(write_export, rows, service.settings.exports_dir))
+        return {exported: str(await asyncio.to_thread(write_export, rows, service.settings.exports_dir))}
 
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     with gr.Blocks(title=f"{service.settings.company_name} — operator console") as page:
