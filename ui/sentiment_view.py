@@ -80,39 +80,38 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
         window, by = WINDOWS[window_name], SPLITS[split_name]
         rows = await load_rows(service, kind)
         table = trend_frame(rows, window, by)
-        alerts = await service.sentiment.alerts(100)
+        raised = await service.sentiment.alerts(100)
         counts = trends.distribution(rows)
-        negative = int(counts.loc[counts["label"] == "negative", "items"].iloc[0])
-        summary = (f"**{len(rows)}** scored {'feed items' if kind == 'feeds' else 'customer messages'} · "
-                   f"**{negative / len(rows):.0%}** negative · **{len(alerts)}** alerts" if rows
-                   else "Nothing scored yet: customer messages are scored as they arrive; "
-                        "`assistant monitor ingest FILE` adds a news or comment feed.")
+        negatives = int(counts.loc[counts["label"] == "negative", "items"].iloc[0])
+        line = (f"**{len(rows)}** scored {'feed items' if kind == 'feeds' else 'customer messages'} · "
+                f"**{negatives / len(rows):.0%}** negative · **{len(raised)}** alerts" if rows
+                else "Nothing scored yet: customer messages are scored as they arrive; "
+                     "`assistant monitor ingest FILE` adds a news or comment feed.")
         chats = rows if kind == "chats" else await load_rows(service, "chats")
-        watch = conversations_to_watch(alerts, chats)
-        return (table, table, counts, alerts_frame(alerts), summary, sorted(table["group"].unique()),
-                gr.Dropdown(choices=watch))
+        watch = conversations_to_watch(raised, chats)
+        return {negative: table, mean: table, distribution: counts, alerts: alerts_frame(raised), summary: line,
+                groups: sorted(table["group"].unique()), conversation: gr.Dropdown(choices=watch)}
 
     async def show_conversation(conversation_id: str | None):
-        if not conversation_id:
-            return trajectory_frame([]), trajectory_frame([])[["turn", "label", "score", "text"]]
-        trajectory = trajectory_frame(await service.sentiment.trajectory(conversation_id))
-        return trajectory, trajectory[["turn", "label", "score", "text"]]
+        trajectory = trajectory_frame(await service.sentiment.trajectory(conversation_id) if conversation_id else [])
+        return {turns: trajectory, turn_texts: trajectory[["turn", "label", "score", "text"]]}
 
     def pick_alert(alert_rows: pd.DataFrame, selection: gr.SelectData):
         row = alert_rows.iloc[selection.index[0]]
-        return row["where"] if row["scope"] == "conversation" else gr.update()
+        return {conversation: row["where"]} if row["scope"] == "conversation" else {}
 
-    def legends(groups: list[str]):
+    def legends(names: list[str]):
         # Gradio keeps a plot's colour domain from its first data; naming the groups redraws the plot
-        return gr.LinePlot(colors_in_legend=groups), gr.LinePlot(colors_in_legend=groups)
+        return {negative: gr.LinePlot(colors_in_legend=names), mean: gr.LinePlot(colors_in_legend=names)}
 
     async def drill_down(kind: str, window_name: str, selection: gr.SelectData):
         bounds = selection_bounds(selection.index)
         if bounds is None:
-            return gr.update(), "Drag across a chart to pick a time range."
+            return {drill_note: "Drag across a chart to pick a time range."}
         rows = await load_rows(service, kind)
         picked = trends.texts_between(rows, *bounds, WINDOWS[window_name])
-        return picked, f"{len(picked)} texts from {bounds[0]:%Y-%m-%d %H:%M} to {bounds[1]:%Y-%m-%d %H:%M} UTC"
+        return {texts: picked,
+                drill_note: f"{len(picked)} texts from {bounds[0]:%Y-%m-%d %H:%M} to {bounds[1]:%Y-%m-%d %H:%M} UTC"}
 
     with gr.Blocks(title=f"{company} — sentiment") as page:
         gr.Markdown(f"## {company}: how customers and the news feel", elem_id="sentiment-title")
