@@ -236,3 +236,38 @@ def test_demo_feed_is_ingested_once_at_start(store, tmp_path):
     SentimentMonitor(quiet, SentimentSettings(feeds=[]), tmp_path / "home").prepare()
     assert quiet.sentiment.feed_items() == []
     quiet.close()
+
+
+def test_a_running_server_scores_with_a_newly_promoted_classifier(make_client, tmp_path):
+    """`assistant sentiment train` promotes a classifier while the server runs: the next messages are scored by it."""
+    import json
+    import random
+
+    from assistant.cli import main
+
+    client = make_client(**{"sentiment.enabled": True, "sentiment.interval_s": 0.05, "sentiment.feeds": []})
+    home = client.app.state.service.settings.home_dir
+
+    def scored(text: str) -> str:
+        cid = client.post("/api/conversations", json={}).json()["id"]
+        client.post(f"/api/conversations/{cid}/messages", json={"content": text, "stream": False})
+        for _ in range(400):
+            turns = client.get(f"/api/sentiment/conversations/{cid}").json()["trajectory"]
+            if turns and turns[0].get("label"):
+                return turns[0]["label"]
+            time.sleep(0.05)
+        raise AssertionError("the message was never scored")
+
+    # words no lexicon knows: the packaged scorer calls them neutral; the company's labelled data says otherwise
+    assert scored("my zorbly parcel is glimpish") == "neutral"
+    rng = random.Random(3)
+    words = {"negative": ["zorbly", "glimpish", "vrunk"], "positive": ["quendly", "plimsy", "fabbo"],
+             "neutral": ["order", "parcel", "today"]}
+    rows = [{"text": " ".join([*rng.sample(pool, 2), "my", "the"]), "label": label}
+            for label, pool in words.items() for _ in range(120)]
+    train, dev = tmp_path / "train.jsonl", tmp_path / "dev.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows[::2]))
+    dev.write_text("".join(json.dumps(r) + "\n" for r in rows[1::2]))
+    assert main(["sentiment", "train", "--train", str(train), "--eval", str(dev), "--encoder", "none",
+                 "--home", str(home)]) == 0
+    assert scored("my zorbly parcel is glimpish") == "negative"  # the same words, the promoted classifier
