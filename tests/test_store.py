@@ -1,4 +1,5 @@
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import inspect, text
@@ -56,7 +57,7 @@ def test_messages_committed_in_order_and_finished(store):
     messages = store.conversations.messages(conversation["id"])
     assert [m["id"] for m in messages] == [user_id, answer_id]
     assert messages[1]["content"] == "It ships tomorrow." and messages[1]["status"] == "complete"
-    assert messages[1]["completed_at"].endswith("+00:00")
+    assert messages[1]["completed_at"].utcoffset() == timedelta(0)  # one time type: aware UTC datetimes
     assert [m["id"] for m in store.conversations.messages(conversation["id"], limit=1)] == [answer_id]
 
 

@@ -1,5 +1,5 @@
-"""Rows as the records the store returns (times as ISO 8601 strings in UTC), and lookups every repository
-shares."""
+"""Rows as the records the store returns (every time an aware datetime in UTC: the API renders them as ISO 8601),
+and lookups every repository shares."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from assistant.store.errors import ConversationNotFoundError
 from assistant.store.schema import Conversation, Handoff, Message, Operator, as_utc
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO time in UTC (SQLite drops the zone on read: the values are stored in UTC)."""
-    return None if value is None else as_utc(value).isoformat()
+def utc(value: datetime | None) -> datetime | None:
+    """The stored time as an aware UTC datetime (SQLite drops the zone on read: the values are stored in UTC)."""
+    return None if value is None else as_utc(value)
 
 
 def message_dict(message: Message) -> dict[str, Any]:
@@ -27,8 +27,8 @@ def message_dict(message: Message) -> dict[str, Any]:
         "model": message.model,
         "sources": (message.meta or {}).get("sources", []),
         "metadata": message.meta or {},
-        "created_at": iso(message.created_at),
-        "completed_at": iso(message.completed_at),
+        "created_at": utc(message.created_at),
+        "completed_at": utc(message.completed_at),
     }
 
 
@@ -38,9 +38,9 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "customer_id": conversation.customer_id,
         "channel": conversation.channel,
         "status": conversation.status,
-        "created_at": iso(conversation.created_at),
-        "updated_at": iso(conversation.updated_at),
-        "closed_at": iso(conversation.closed_at),
+        "created_at": utc(conversation.created_at),
+        "updated_at": utc(conversation.updated_at),
+        "closed_at": utc(conversation.closed_at),
         "csat": conversation.csat,
         "metadata": conversation.meta or {},
     }
