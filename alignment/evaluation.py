@@ -34,8 +34,24 @@ class EvalCase:
     canned: str = ""
 
 
+def beir_answer_rows(folder: Path) -> list[dict]:
+    """A BEIR folder as answer-evaluation rows: each judged query, its most relevant passage as the reference."""
+    from retrieval.evaluation import load_beir
+
+    corpus, queries, qrels = load_beir(folder)
+    texts = {p.id: p.text for p in corpus}
+    rows = []
+    for query_id, relevant in qrels.items():
+        gold = [d for d, _ in sorted(relevant.items(), key=lambda item: -item[1]) if d in texts]
+        if query_id in queries and gold:
+            rows.append({"question": queries[query_id], "answer": texts[gold[0]], "doc_ids": gold})
+    return rows
+
+
 def load_answer_file(path: Path) -> list[dict]:
-    """Rows of an answer-evaluation file; a bad line stops with `file:line: reason`."""
+    """Rows of an answer-evaluation file (or of a BEIR folder); a bad line stops with `file:line: reason`."""
+    if Path(path).is_dir():
+        return beir_answer_rows(Path(path))
     rows = []
     with Path(path).open(encoding="utf-8") as handle:
         try:

@@ -57,3 +57,26 @@ def test_eval_answers_bad_input_is_named(answer_set, tmp_path, capsys):
     assert "missing.jsonl" in capsys.readouterr().err
     assert main(["eval", "answers", str(questions), "--corpus", str(corpus), "--model", "v9", *home]) == 2
     assert "no model version 'v9'" in capsys.readouterr().err
+
+
+def test_a_beir_folder_is_its_own_question_set(answer_set, tiny_model_dir, tmp_path, capsys):
+    """A BEIR folder (queries, qrels, corpus) is evaluated directly: each judged query against its gold passage."""
+    corpus, _ = answer_set
+    folder = tmp_path / "beir"
+    folder.mkdir()
+    (folder / "corpus.jsonl").write_text(corpus.read_text())
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "How long do refunds take to reach my card?"}\n'
+                                          '{"_id": "q2", "text": "Is shipping to Canada slow?"}\n'
+                                          '{"_id": "q3", "text": "A question nobody judged"}\n')
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\trefunds\t1\nq2\tcanada\t1\n")
+    from alignment.evaluation import load_answer_file
+
+    rows = load_answer_file(folder)
+    assert [r["question"] for r in rows] == ["How long do refunds take to reach my card?",
+                                             "Is shipping to Canada slow?"]
+    assert rows[0]["answer"].startswith("Refunds reach your card") and rows[0]["doc_ids"] == ["refunds"]
+    assert main(["eval", "answers", str(folder), "--model", str(tiny_model_dir), "--engine", "transformers",
+                 "--home", str(tmp_path / "home"), "--max-new-tokens", "8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["questions"] == 2
+    assert main(["eval", "answers", str(tmp_path / "beir" / "queries.jsonl"), "--home", str(tmp_path)]) == 2
+    assert "--corpus is needed" in capsys.readouterr().err
