@@ -74,7 +74,7 @@ class AlignPipeline:
 
         return choose_engine(self.loaded)
 
-    def _builder(self) -> PromptBuilder:
+    def _builder(self, model: ResolvedModel) -> PromptBuilder:
         retrieve = None
         if self.config.data.grounded and self.settings.retrieval.enabled:
             from assistant.grounding import Grounder
@@ -83,15 +83,14 @@ class AlignPipeline:
             grounder.prepare(progress=True)
             retrieve = lambda question: grounder.ground(question).sources  # noqa: E731
         return PromptBuilder(self.settings.rendered_system_prompt(), retrieve, self.settings.max_history_messages,
-                             self.config.data.cite_sources, self._room())
+                             self.config.data.cite_sources, self._room(model))
 
-    def _room(self) -> PromptRoom:
+    def _room(self, model: ResolvedModel) -> PromptRoom:
         """The serving model's context: training prompts are fitted exactly as serving fits them."""
         from assistant.engines import served_window
 
         settings = self.settings.model_copy(update={"engine": self._engine_name()})
-        return PromptRoom(served_window(settings, serving_model(self.settings)[0]),
-                          self.settings.generation.max_new_tokens)
+        return PromptRoom(served_window(settings, model), self.settings.generation.max_new_tokens)
 
     def _read(self, request: AlignRequest, report: AlignReport):
         transcripts, preferences = [], []
@@ -106,11 +105,13 @@ class AlignPipeline:
                                                                "invalid": len(result.errors)}
         return transcripts, preferences
 
-    def build(self, request: AlignRequest, report: AlignReport) -> tuple[Examples, list[SFTExample], PromptBuilder]:
+    def build(self, request: AlignRequest, report: AlignReport,
+              model: ResolvedModel) -> tuple[Examples, list[SFTExample], PromptBuilder]:
+        """The training examples and held-out set, with prompts fitted for `model` (the one serving now)."""
         from tqdm import tqdm
 
         transcripts, preferences = self._read(request, report)
-        builder = self._builder()
+        builder = self._builder(model)
         examples = from_transcripts(tqdm(transcripts, desc="building examples (retrieval per question)",
                                          unit="conversation", disable=not request.progress), builder, self.redactor)
         examples.pairs += from_preferences(preferences, builder, self.redactor)
@@ -187,8 +188,8 @@ class AlignPipeline:
         from alignment.training import train_stage
 
         report = AlignReport()
-        examples, heldout, _ = self.build(request, report)
-        base, parent = serving_model(self.settings)
+        base, parent = serving_model(self.settings)  # resolved (and digest-checked) once per run
+        examples, heldout, _ = self.build(request, report, base)
         report.data["base_model"] = f"{base.name} ({base.path})"
         if request.dry_run:
             c = self.config

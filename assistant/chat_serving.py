@@ -23,7 +23,15 @@ from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationPa
 from assistant.errors import AssistantError
 from assistant.grounding import Grounder, Grounding, Source
 from assistant.guard import InstructionLeak, refusal, without_instructions
-from assistant.prompt import CJK, GROUNDING_RULES, PromptRoom, citation_footer, dont_know_answer, fit_prompt
+from assistant.prompt import (
+    CJK,
+    GROUNDING_RULES,
+    PromptRoom,
+    citation_footer,
+    dont_know_answer,
+    fit_prompt,
+    last_question,
+)
 
 
 class InvalidMessageError(AssistantError, ValueError):
@@ -118,7 +126,7 @@ class ChatServing:
         neutralised), grounded unless `grounding` is off or retrieval is, fitted into the model's context."""
         system_prompt = self.settings.rendered_system_prompt() if system_prompt is None else system_prompt
         params = params or self.default_params()
-        question = next((t.content for t in reversed(turns) if t.role == "user"), turns[-1].content if turns else "")
+        question = last_question(turns)
         sources: list[Source] = []
         grounded = grounding and self.grounder is not None
         if grounded:

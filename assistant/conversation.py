@@ -96,10 +96,9 @@ class ConversationService:
     async def messages(self, conversation_id: str) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.conversations.messages, conversation_id)
 
-    async def messages_after(self, conversation_id: str, after_id: int) -> tuple[list[dict[str, Any]], str]:
-        """Messages newer than `after_id` (a waiting customer polls for the agent's reply) and the status now."""
-        new = await asyncio.to_thread(self.store.conversations.messages_after, conversation_id, after_id)
-        return new, (await self.conversation(conversation_id))["status"]
+    async def messages_after(self, conversation_id: str, after_id: int) -> list[dict[str, Any]]:
+        """Messages newer than `after_id` (what a waiting customer polls for: the agent's reply)."""
+        return await asyncio.to_thread(self.store.conversations.messages_after, conversation_id, after_id)
 
     async def is_closed(self, conversation_id: str) -> bool:
         """Whether the conversation has ended (an unknown one has not: the caller starts a new one anyway)."""
@@ -145,9 +144,9 @@ class ConversationService:
                 return
         if conversation["status"] == ConversationStatus.CLOSED:
             raise ConversationClosedError(f"conversation '{conversation_id}' is closed")
-        user_id = await asyncio.to_thread(self.store.conversations.add_message, conversation_id, "user", text,
-                                          "complete", None,
-                                          {"client_message_id": client_message_id} if client_message_id else None)
+        user_id = await asyncio.to_thread(
+            self.store.conversations.add_message, conversation_id, "user", text, MessageStatus.COMPLETE, None,
+            {"client_message_id": client_message_id} if client_message_id else None)
         if conversation["status"] != ConversationStatus.BOT:  # a human has it or is about to: the bot stays silent
             yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
@@ -205,13 +204,12 @@ class ConversationService:
             return
         recent = await asyncio.to_thread(self.store.conversations.messages, conversation_id, 4 * needed)
         answers = [m for m in recent if m["role"] == "assistant"][-needed:]
+        broken = (MessageStatus.ERROR, MessageStatus.PARTIAL)
         failed = [m for m in answers
-                  if m["status"] in (MessageStatus.ERROR,
-                                     MessageStatus.PARTIAL) or m["metadata"].get("reason") == "no_relevant_source"]
+                  if m["status"] in broken or m["metadata"].get("reason") == "no_relevant_source"]
         if len(answers) == needed and len(failed) == needed:
-            await asyncio.to_thread(self.store.handoffs.request_human, conversation_id,
-                                    "bot_failed_twice" if needed == 2
-                                    else f"bot_failed_{needed}_times", None)
+            reason = "bot_failed_twice" if needed == 2 else f"bot_failed_{needed}_times"
+            await asyncio.to_thread(self.store.handoffs.request_human, conversation_id, reason, None)
 
     async def _dont_know(self, conversation_id: str, user_id: int,
                          prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.config import RetrievalSettings
+from assistant.prompt import sentence_pieces
 
 log = logging.getLogger(__name__)
 DEMO_HELP_CENTER = Path(__file__).resolve().parent.parent / "data" / "help-center"
@@ -33,7 +33,6 @@ class Source:
 
 
 LONG_MESSAGE_CHARS = 400
-_SENTENCE = re.compile(r"[^.!?。！？\n]*[.!?。！？]?", re.S)
 
 
 def search_query(message: str) -> str:
@@ -41,7 +40,7 @@ def search_query(message: str) -> str:
     else its end, since an encoder reads only the first few hundred tokens and a long story drowns the question."""
     if len(message) <= LONG_MESSAGE_CHARS:
         return message
-    asked = [s.strip() for s in _SENTENCE.findall(message) if s.strip().endswith(("?", "？"))]
+    asked = [s.strip() for s in sentence_pieces(message) if s.strip().endswith(("?", "？"))]
     query = " ".join(dict.fromkeys(asked))[-LONG_MESSAGE_CHARS:]
     return query or message[-LONG_MESSAGE_CHARS:]
 

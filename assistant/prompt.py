@@ -59,6 +59,11 @@ def grounded_system(system_prompt: str, sources: Sequence, always: bool = False)
     return f"{system_prompt}\n\n{block}" if system_prompt else block
 
 
+def last_question(turns: Sequence[ChatMessage]) -> str:
+    """The customer's newest message (the last turn's text when no turn is the customer's)."""
+    return next((t.content for t in reversed(turns) if t.role == "user"), turns[-1].content if turns else "")
+
+
 def history_turns(history: Iterable[dict]) -> list[ChatMessage]:
     """Stored messages as chat turns (oldest first); empty and failed answers are left out so the model never
     continues a broken turn."""
@@ -100,6 +105,11 @@ _STOP = frozenset("the and for you your are can how what when with this that fro
                   "does did any all its into out about which who why where there their them they".split())
 
 
+def sentence_pieces(text: str) -> list[str]:
+    """The text cut after each sentence, list item or line (the pieces joined give the text back)."""
+    return _PIECE.findall(text) or [text]
+
+
 def _terms(text: str) -> set[str]:
     lowered = text.lower()
     cjk = "".join(CJK.findall(lowered))
@@ -123,16 +133,17 @@ def _fit_sources(sources: Sequence, question: str, budget: int, window: ContextW
     def cost(items) -> int:
         return window.count_text(sources_block(items)) if items else 0
 
-    if cost(sources) <= budget:
+    whole = cost(sources)
+    if whole <= budget:
         return list(sources)
     asked = _terms(question)
-    pieces = [_PIECE.findall(s.text) or [s.text] for s in sources]
+    pieces = [sentence_pieces(s.text) for s in sources]
     tokens = [[window.count_text(p) for p in ps] for ps in pieces]
     keep = [[True] * len(ps) for ps in pieces]
     ranked = sorted(((len(_terms(p) & asked), -rank, i, rank) for rank, ps in enumerate(pieces)
                      for i, p in enumerate(ps)))
-    overhead = cost(sources) - sum(map(sum, tokens))
     total = sum(map(sum, tokens))
+    overhead = whole - total
     for _, _, i, rank in ranked:
         if total + overhead <= budget:
             break
@@ -197,8 +208,7 @@ def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: Con
         if window.count_text(last.content) > room_for_last:
             last = ChatMessage(last.role, _trim_middle(last.content, room_for_last, window))
         fixed = window.count(assemble([], [last]))
-    question = next((t.content for t in reversed(turns) if t.role == "user"), "")
-    kept_sources = _fit_sources(sources, question, allowance - fixed, window) if sources else []
+    kept_sources = _fit_sources(sources, last_question(turns), allowance - fixed, window) if sources else []
     used = window.count(assemble(kept_sources, [last] if last else []))
     kept: list[ChatMessage] = [last] if last else []
     for turn in reversed(turns[:-1]):

@@ -221,7 +221,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         if not conversation_id:
             return {}
         try:
-            new, _ = await service.messages_after(conversation_id, shown_upto)
+            new = await service.messages_after(conversation_id, shown_upto)
         except ConversationNotFoundError:
             return {}
         state = await state_of(conversation_id)

@@ -40,8 +40,9 @@ async def get_conversation(request: Request, conversation_id: str) -> dict:
 @router.get("/{conversation_id}/messages")
 async def list_messages(request: Request, conversation_id: str, after: int = Query(0, ge=0, le=2**63 - 1)) -> dict:
     """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
-    messages, status = await _service(request).messages_after(conversation_id, after)
-    return {"messages": messages, "status": status}
+    service = _service(request)
+    messages = await service.messages_after(conversation_id, after)
+    return {"messages": messages, "status": (await service.conversation(conversation_id))["status"]}
 
 
 @router.post("/{conversation_id}/handoff")

@@ -20,7 +20,7 @@ from assistant.api.schemas import (
     ChunkDelta,
     Usage,
 )
-from assistant.api.streaming import SSE_HEADERS, sse
+from assistant.api.streaming import SSE_HEADERS, resumed, sse
 from assistant.chat_serving import ChatEvent, ChatServing, validate_text
 from assistant.conversation import ConversationService
 from assistant.engines.base import ChatMessage, GenerationParams
@@ -89,17 +89,7 @@ async def _opened(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
         head.append(event)
         if event.type != "sources":
             break
-
-    async def replayed() -> AsyncIterator[ChatEvent]:
-        try:
-            for event in head:
-                yield event
-            async for event in events:
-                yield event
-        finally:
-            await events.aclose()
-
-    return replayed()
+    return resumed(head, events)
 
 
 @router.post("/chat/completions")

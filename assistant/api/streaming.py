@@ -11,17 +11,18 @@ T = TypeVar("T")
 
 async def start_stream(events: AsyncIterator[T]) -> AsyncIterator[T]:
     """Pull the first item now, so a failure before any output becomes an HTTP error, not a broken stream."""
-    first = await anext(events)
+    return resumed([await anext(events)], events)
 
-    async def chained() -> AsyncIterator[T]:
-        try:
-            yield first
-            async for item in events:
-                yield item
-        finally:
-            await events.aclose()
 
-    return chained()
+async def resumed(pulled: list[T], events: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The items already pulled from `events`, then the rest of it (closed when the consumer stops)."""
+    try:
+        for item in pulled:
+            yield item
+        async for item in events:
+            yield item
+    finally:
+        await events.aclose()
 
 
 def sse(data: Any, event: str | None = None) -> str:

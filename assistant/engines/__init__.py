@@ -30,11 +30,12 @@ def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
 def served_window(settings: Settings, model: ResolvedModel) -> ContextWindow:
     """The context window the engine these settings build will report for a local `model`, known before it starts
     (evaluation and training build their prompts first)."""
-    from assistant.engines.context import folder_window
+    from assistant.engines.context import folder_window, transformers_context_tokens
 
     if settings.engine == "transformers":
         from transformers import AutoConfig
 
-        positions = getattr(AutoConfig.from_pretrained(model.path), "max_position_embeddings", None) or 2048
-        return folder_window(model.path, min(positions, settings.transformers.kv_cache_tokens))
+        tokens = transformers_context_tokens(AutoConfig.from_pretrained(model.path),
+                                             settings.transformers.kv_cache_tokens)
+        return folder_window(model.path, tokens)
     return folder_window(model.path, settings.vllm.max_model_len)

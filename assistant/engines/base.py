@@ -61,7 +61,7 @@ class ContextWindow:
     count_messages: Callable[[Sequence[ChatMessage]], int] | None = None
 
     def count(self, messages: Sequence[ChatMessage]) -> int:
-        if self.count_messages is not None:
+        if self.count_messages is not None and messages:
             return self.count_messages(messages)
         return sum(self.count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
-from assistant.engines.base import TEMPLATE_TOKENS_PER_MESSAGE, ChatMessage, ContextWindow
+from assistant.engines.base import ChatMessage, ContextWindow
 
 
 def estimated_tokens(text: str) -> int:
@@ -31,13 +31,18 @@ def tokenizer_window(tokenizer, tokens: int) -> ContextWindow:
         return len(tokenizer.encode(text, add_special_tokens=False))
 
     def count_messages(messages: Sequence[ChatMessage]) -> int:
-        if not messages or not getattr(tokenizer, "chat_template", None):
-            return sum(count_text(m.content) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages) + 4
         encoded = tokenizer.apply_chat_template([{"role": m.role, "content": m.content} for m in messages],
                                                 add_generation_prompt=True, tokenize=True)
         return len(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
 
-    return ContextWindow(tokens, count_text, count_messages)
+    # without a chat template, ContextWindow.count estimates the template's tokens per message
+    return ContextWindow(tokens, count_text, count_messages if getattr(tokenizer, "chat_template", None) else None)
+
+
+def transformers_context_tokens(model_config, kv_cache_tokens: int) -> int:
+    """What one request may use on the transformers engine: the whole paged cache, never more than the model's
+    positions."""
+    return min(getattr(model_config, "max_position_embeddings", None) or 2048, kv_cache_tokens)
 
 
 @lru_cache(maxsize=4)

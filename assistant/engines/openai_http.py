@@ -53,7 +53,7 @@ class OpenAIHTTPEngine:
                 listed = (await response.json())["data"]
             card = next((m for m in listed if m.get("id") == self._model), None) if self._model else listed[0]
         except (aiohttp.ClientError, TimeoutError, KeyError, IndexError, ValueError, TypeError) as exc:
-            if self._model is not None:  # a named model on a server that is still starting: learn the rest later
+            if self._model is not None:  # a named model on a server still starting: keep the assumed window
                 return
             await self.stop()
             raise EngineUnavailableError(f"no model list from {self.base_url}/models: {exc!r}") from exc

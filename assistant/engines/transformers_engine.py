@@ -19,7 +19,7 @@ from assistant.engines.base import (
     EngineUnavailableError,
     GenerationParams,
 )
-from assistant.engines.context import tokenizer_window
+from assistant.engines.context import tokenizer_window, transformers_context_tokens
 
 
 def load_model(path: str, threads: int | None = None):
@@ -64,9 +64,8 @@ class TransformersEngine:
         from transformers import ContinuousBatchingConfig, GenerationConfig
 
         self.tokenizer, model = load_model(self.model_path)
-        # one request may use the whole paged cache, but never more than the model's positions
-        positions = getattr(model.config, "max_position_embeddings", None) or 2048
-        self._window = tokenizer_window(self.tokenizer, min(positions, self.batching.kv_cache_tokens))
+        self._window = tokenizer_window(self.tokenizer,
+                                        transformers_context_tokens(model.config, self.batching.kv_cache_tokens))
         eos = [t for t in {self.tokenizer.eos_token_id, model.generation_config.eos_token_id} if t is not None]
         sample = self.generation.temperature > 0
         config = GenerationConfig(
