@@ -19,6 +19,7 @@ from assistant.prompt import CJK, history_turns
 from assistant.sentiment.service import SentimentService
 from assistant.store import ConversationNotFoundError, Store
 from assistant.store.conversations import writer_id
+from assistant.store.records import ConversationRecord, HandoffState, KeyRecord, MessageRecord
 from assistant.store.statuses import ConversationStatus, MessageStatus
 
 
@@ -47,13 +48,14 @@ def waiting_for_human_answer(company: str, chinese: bool = False) -> str:
             "You can keep writing in the meantime.")
 
 
-async def replay(message_id: int, answer: dict | None) -> AsyncIterator[AnswerEvent]:
+async def replay(message_id: int, answer: MessageRecord | None) -> AsyncIterator[AnswerEvent]:
     """The events of a message already answered (or being answered), for a client that sent it again."""
-    yield AnswerEvent("accepted", {"message_id": message_id, "answer_id": answer and answer["id"], "duplicate": True})
-    if answer is not None and answer["content"]:
-        yield AnswerEvent("delta", {"text": answer["content"]})
-    status = answer["status"] if answer is not None else "no_answer"
-    yield AnswerEvent("done", {"message_id": answer and answer["id"], "status": status, "duplicate": True})
+    answer_id = answer.id if answer is not None else None
+    yield AnswerEvent("accepted", {"message_id": message_id, "answer_id": answer_id, "duplicate": True})
+    if answer is not None and answer.content:
+        yield AnswerEvent("delta", {"text": answer.content})
+    status = answer.status if answer is not None else "no_answer"
+    yield AnswerEvent("done", {"message_id": answer_id, "status": status, "duplicate": True})
 
 
 class ConversationService:
@@ -83,31 +85,29 @@ class ConversationService:
         return self.serving.model_name
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
-                                  metadata: dict | None = None) -> dict[str, Any]:
+                                  metadata: dict | None = None) -> ConversationRecord:
         return await asyncio.to_thread(self.store.conversations.create_conversation, customer_id, channel, metadata)
 
-    async def conversation(self, conversation_id: str, with_messages: bool = False) -> dict[str, Any]:
-        """The conversation's record (status, CSAT, ...), with its messages oldest first if asked."""
-        conversation = await asyncio.to_thread(self.store.conversations.get_conversation, conversation_id)
-        if with_messages:
-            conversation["messages"] = await self.messages(conversation_id)
-        return conversation
+    async def conversation(self, conversation_id: str) -> ConversationRecord:
+        """The conversation's record (status, CSAT, ...)."""
+        return await asyncio.to_thread(self.store.conversations.get_conversation, conversation_id)
 
-    async def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+    async def messages(self, conversation_id: str) -> list[MessageRecord]:
+        """The conversation's messages, oldest first."""
         return await asyncio.to_thread(self.store.conversations.messages, conversation_id)
 
-    async def messages_after(self, conversation_id: str, after_id: int) -> list[dict[str, Any]]:
+    async def messages_after(self, conversation_id: str, after_id: int) -> list[MessageRecord]:
         """Messages newer than `after_id` (what a waiting customer polls for: the agent's reply)."""
         return await asyncio.to_thread(self.store.conversations.messages_after, conversation_id, after_id)
 
     async def is_closed(self, conversation_id: str) -> bool:
         """Whether the conversation has ended (an unknown one has not: the caller starts a new one anyway)."""
         try:
-            return (await self.conversation(conversation_id))["status"] == ConversationStatus.CLOSED
+            return (await self.conversation(conversation_id)).status == ConversationStatus.CLOSED
         except ConversationNotFoundError:
             return False
 
-    async def handoff_state(self, conversation_id: str) -> dict[str, Any]:
+    async def handoff_state(self, conversation_id: str) -> HandoffState:
         """Status, and the agent who has the conversation (name shown to the customer)."""
         return await asyncio.to_thread(self.store.handoffs.handoff_state, conversation_id)
 
@@ -121,7 +121,7 @@ class ConversationService:
         return await asyncio.to_thread(self.store.conversations.add_feedback, message_id, rating, comment,
                                        corrected_text, author)
 
-    async def widget_key(self, key: str) -> dict[str, Any] | None:
+    async def widget_key(self, key: str) -> KeyRecord | None:
         """The widget key's record (name, allowed origins), or None when it is unknown or revoked."""
         return await asyncio.to_thread(self.store.keys.widget_key, key)
 
@@ -142,13 +142,13 @@ class ConversationService:
                 async for event in replay(*resent):
                     yield event
                 return
-        if conversation["status"] == ConversationStatus.CLOSED:
+        if conversation.status == ConversationStatus.CLOSED:
             raise ConversationClosedError(f"conversation '{conversation_id}' is closed")
         user_id = await asyncio.to_thread(
             self.store.conversations.add_message, conversation_id, "user", text, MessageStatus.COMPLETE, None,
             {"client_message_id": client_message_id} if client_message_id else None)
-        if conversation["status"] != ConversationStatus.BOT:  # a human has it or is about to: the bot stays silent
-            yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation["status"]})
+        if conversation.status != ConversationStatus.BOT:  # a human has it or is about to: the bot stays silent
+            yield AnswerEvent("accepted", {"message_id": user_id, "conversation_status": conversation.status})
             yield AnswerEvent("done", {"message_id": None, "status": "waiting_for_human"})
             return
         handoff = self.settings.handoff
@@ -159,7 +159,9 @@ class ConversationService:
         history = await asyncio.to_thread(
             self.store.conversations.messages, conversation_id, self.settings.max_history_messages,
         )
-        prepared = await self.serving.prepare(history_turns(history))
+        turns = history_turns({"role": m.role, "content": m.content, "status": m.status}  # it reads chat dicts
+                              for m in history)
+        prepared = await self.serving.prepare(turns)
         if prepared.canned is not None:
             async for event in self._dont_know(conversation_id, user_id, prepared):
                 yield event
@@ -187,13 +189,13 @@ class ConversationService:
         chinese = lang == "zh" if lang else bool(detail and CJK.search(detail))
         text = waiting_for_human_answer(self.settings.company_name, chinese)
         answer_id = None
-        if request["created"]:
+        if request.created:
             answer_id = await asyncio.to_thread(
                 self.store.conversations.add_message, conversation_id, "assistant", text, "complete", None,
                 {"sources": [], "grounded": False, "reason": "handoff", "handoff_reason": reason})
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id,
                                        "conversation_status": "waiting_human"})
-        if request["created"]:
+        if request.created:
             yield AnswerEvent("delta", {"text": text})
         yield AnswerEvent("done", {"message_id": answer_id, "status": "waiting_for_human", "handoff_reason": reason})
 
@@ -203,10 +205,10 @@ class ConversationService:
         if not needed:
             return
         recent = await asyncio.to_thread(self.store.conversations.messages, conversation_id, 4 * needed)
-        answers = [m for m in recent if m["role"] == "assistant"][-needed:]
+        answers = [m for m in recent if m.role == "assistant"][-needed:]
         broken = (MessageStatus.ERROR, MessageStatus.PARTIAL)
         failed = [m for m in answers
-                  if m["status"] in broken or m["metadata"].get("reason") == "no_relevant_source"]
+                  if m.status in broken or m.metadata.get("reason") == "no_relevant_source"]
         if len(answers) == needed and len(failed) == needed:
             reason = "bot_failed_twice" if needed == 2 else f"bot_failed_{needed}_times"
             await asyncio.to_thread(self.store.handoffs.request_human, conversation_id, reason, None)

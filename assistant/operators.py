@@ -10,6 +10,7 @@ from typing import Any
 from assistant.chat_serving import validate_text
 from assistant.config import Settings
 from assistant.store import Store
+from assistant.store.records import ConversationRecord, ConversationSummary, OperatorSessionState, TranscriptEntry
 
 
 class OperatorService:
@@ -17,11 +18,11 @@ class OperatorService:
         self.settings = settings
         self.store = store
 
-    async def overview(self, status: str | None = None) -> list[dict[str, Any]]:
+    async def overview(self, status: str | None = None) -> list[ConversationSummary]:
         """Conversations with their status, waiting time, sentiment and alerts (newest activity first)."""
         return await asyncio.to_thread(self.store.handoffs.conversation_overview, status)
 
-    async def transcript(self, conversation_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    async def transcript(self, conversation_id: str) -> tuple[list[TranscriptEntry], ConversationRecord]:
         """Every message with its latest feedback, and the conversation's record."""
         transcript = await asyncio.to_thread(self.store.conversations.transcript, conversation_id)
         info = await asyncio.to_thread(self.store.conversations.get_conversation, conversation_id)
@@ -47,7 +48,8 @@ class OperatorService:
                                        agent)
 
     async def export(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Conversations created in [start, end) in the transcript format of `assistant align`."""
+        """Conversations created in [start, end) in the transcript format of `assistant align` (dicts: the data
+        contract)."""
         return await asyncio.to_thread(self.store.conversations.export_transcripts, start, end)
 
     async def sign_in(self, username: str, password: str) -> str | None:
@@ -56,7 +58,7 @@ class OperatorService:
             return None
         return await asyncio.to_thread(self.store.operators.open_operator_session, username)
 
-    async def session(self, token: str) -> dict[str, Any] | None:
+    async def session(self, token: str) -> OperatorSessionState | None:
         """The signed-in operator of a session token, while the session is within its idle and absolute limits."""
         limits = self.settings.console
         return await asyncio.to_thread(self.store.operators.operator_session, token,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assistant.redaction import Redactor
+from assistant.store.records import ErasureResult
 
 EXPORT_GLOB = "*.jsonl"
 
@@ -56,18 +57,20 @@ def _belongs(line: str, conversation_ids: set[str], customer_id: str | None) -> 
     return row.get("id") in conversation_ids or (customer_id is not None and metadata.get("customer_id") == customer_id)
 
 
+def _counts(deleted: ErasureResult) -> dict[str, int]:
+    return {"conversations": deleted.conversations, "messages": deleted.messages, "feedback": deleted.feedback}
+
+
 def erase_customer(store, exports: Path, customer_id: str) -> dict[str, int]:
     """Everything of one customer: their conversations (messages, ratings, handoffs, alerts) and export rows."""
     deleted = store.privacy.erase_customer(customer_id)
-    ids = set(deleted.pop("ids", []))
-    return {**deleted, **scrub_exports(exports, ids, customer_id)}
+    return {**_counts(deleted), **scrub_exports(exports, set(deleted.ids), customer_id)}
 
 
 def purge_expired(store, exports: Path, days: float, now: datetime | None = None) -> dict[str, int]:
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     deleted = store.privacy.purge_before(cutoff)
-    ids = set(deleted.pop("ids", []))
-    return {**deleted, **scrub_exports(exports, ids)}
+    return {**_counts(deleted), **scrub_exports(exports, set(deleted.ids))}
 
 
 class RedactingFilter(logging.Filter):

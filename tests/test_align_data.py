@@ -105,7 +105,7 @@ def test_duplicates_dropped_and_heldout_split_keeps_conversations_whole():
 def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
     # 1. an operator corrects a bot answer in a multi-turn conversation
-    c1 = store.conversations.create_conversation()["id"]
+    c1 = store.conversations.create_conversation().id
     store.conversations.add_message(c1, "user", "Hi, do you ship to Norway?")
     store.conversations.add_message(c1, "assistant", "Yes, we ship to Norway.")
     store.conversations.add_message(c1, "user", "How long does a refund take?")
@@ -113,7 +113,7 @@ def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     store.conversations.add_feedback(wrong, rating=-1,
                                      corrected_text="Refunds reach your card within five business days.")
     # 2. thumbs-down, the customer asks for a human, an agent answers
-    c2 = store.conversations.create_conversation()["id"]
+    c2 = store.conversations.create_conversation().id
     store.conversations.add_message(c2, "user", "My parcel is late")
     bad = store.conversations.add_message(c2, "assistant", "I cannot help with that.")
     store.conversations.add_feedback(bad, rating=-1, comment="useless")
@@ -122,7 +122,7 @@ def test_store_feedback_becomes_pairs_and_kto_rows(tmp_path):
     store.conversations.add_message(c2, "agent",
                                     "Sorry! Your parcel left our warehouse yesterday; tracking is in your email.")
     # 3. a lone thumbs-up
-    c3 = store.conversations.create_conversation()["id"]
+    c3 = store.conversations.create_conversation().id
     store.conversations.add_message(c3, "user", "When do parcels ship?")
     good = store.conversations.add_message(c3, "assistant", "Within two business days.")
     store.conversations.add_feedback(good, rating=1)
@@ -181,7 +181,7 @@ def test_correction_of_an_empty_or_broken_answer_is_a_plain_target(tmp_path):
     from assistant.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'a.db'}")
-    conversation = store.conversations.create_conversation()["id"]
+    conversation = store.conversations.create_conversation().id
     store.conversations.add_message(conversation, "user", "How long does a refund take?")
     broken = store.conversations.add_message(conversation, "assistant", "Refunds ta", "partial")
     store.conversations.add_feedback(broken, corrected_text="Refunds reach your card within five business days.",

@@ -36,12 +36,12 @@ def add_store_feedback(loaded) -> None:
     from assistant.store import Store
 
     store = Store(loaded.settings.effective_database_url)
-    conversation = store.conversations.create_conversation()["id"]
+    conversation = store.conversations.create_conversation().id
     store.conversations.add_message(conversation, "user", "How long do refunds take?")
     answer = store.conversations.add_message(conversation, "assistant", "Refunds take two months.")
     store.conversations.add_feedback(answer, rating=-1,
                                      corrected_text="Refunds reach your card within 5 business days.")
-    other = store.conversations.create_conversation()["id"]
+    other = store.conversations.create_conversation().id
     store.conversations.add_message(other, "user", "Do you ship to Norway?")
     liked = store.conversations.add_message(other, "assistant", "Yes, to Norway for 9.90 EUR.")
     store.conversations.add_feedback(liked, rating=1)

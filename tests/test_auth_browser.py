@@ -20,7 +20,7 @@ def secured_app(make_settings):
 
     service = build_service(make_settings(**{"auth.required": True, "sentiment.feeds": []}))
     service.store.operators.create_operator("maria", "correct horse battery")
-    conversation = service.store.conversations.create_conversation(customer_id="c-1")["id"]
+    conversation = service.store.conversations.create_conversation(customer_id="c-1").id
     service.store.conversations.add_message(conversation, "user", "my secret order 5521")
     with BackgroundServer(create_app(service)) as url:
         yield url, service

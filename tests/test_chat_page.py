@@ -67,33 +67,40 @@ def test_chinese_interface_for_chinese_browsers_and_the_widget(client):
 
 
 def test_messages_as_the_customer_sees_them():
+    from datetime import UTC, datetime
+
+    from assistant.store.records import HandoffState, MessageRecord
     from ui.chat_page import rendered, status_line
 
+    def message(id_: int, role: str, content: str, metadata: dict) -> MessageRecord:
+        now = datetime.now(UTC)
+        return MessageRecord(id=id_, role=role, content=content, status="complete", error=None, model=None,
+                             sources=metadata.get("sources", []), metadata=metadata, created_at=now, completed_at=now)
+
     rows = [
-        {"id": 1, "role": "user", "content": "Can I return shoes?", "metadata": {}},
-        {"id": 2, "role": "assistant", "content": "Yes [1].", "metadata": {"sources": SOURCES[:1]}},
-        {"id": 3, "role": "assistant", "content": "", "metadata": {}},  # a placeholder that never got text
-        {"id": 4, "role": "agent", "content": "Hi, Maria here.", "metadata": {"agent": "maria",
-                                                                             "agent_name": "Maria"}},
+        message(1, "user", "Can I return shoes?", {}),
+        message(2, "assistant", "Yes [1].", {"sources": SOURCES[:1]}),
+        message(3, "assistant", "", {}),  # a placeholder that never got text
+        message(4, "agent", "Hi, Maria here.", {"agent": "maria", "agent_name": "Maria"}),
     ]
     shown, answers, newest = rendered(rows, "zh")
     assert [m["role"] for m in shown] == ["user", "assistant", "assistant"]
     assert "/sources/returns/how-to-return.md#free-returns" in shown[1]["content"]
     assert shown[2]["content"] == "**Maria** (客服): Hi, Maria here."
     assert answers == {"1": 2} and newest == 4  # only bot answers can be rated
-    assert "Maria" in status_line({"status": "human"}, "Maria", "en")
-    assert status_line({"status": "waiting_human"}, lang="zh").startswith("⏳ 已请同事")
+    assert "Maria" in status_line(HandoffState("human", "customer_asked", "maria", "Maria"), "Maria", "en")
+    assert status_line(HandoffState("waiting_human", "customer_asked", None, None), lang="zh").startswith("⏳ 已请同事")
 
 
 def test_asking_for_a_human_from_the_chinese_page_is_answered_in_chinese(client):
     import asyncio
 
     service = client.app.state.service
-    conversation = service.store.conversations.create_conversation(channel="web")["id"]
+    conversation = service.store.conversations.create_conversation(channel="web").id
 
     async def ask():
         return [e async for e in service.hand_to_human(conversation, None, "customer_asked", lang="zh")]
 
     events = asyncio.run(ask())
     assert any(e.type == "delta" and "我已请" in e.data["text"] for e in events)
-    assert service.store.handoffs.handoff_state(conversation)["status"] == "waiting_human"
+    assert service.store.handoffs.handoff_state(conversation).status == "waiting_human"

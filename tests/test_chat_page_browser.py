@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.store.records import FeedbackSummary
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (.ci/run installs it)")
@@ -98,19 +100,19 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     [stored_conversation] = service.store.conversations.conversations_for_alignment()
     while True:  # the rating and the comment are stored by two events: wait for both
         transcript = service.store.conversations.transcript(stored_conversation["id"])
-        if (transcript[1]["feedback"] or {}).get("comment") or time.monotonic() > deadline:
+        if (transcript[1].feedback or FeedbackSummary()).comment or time.monotonic() > deadline:
             break
         time.sleep(0.25)
-    assert transcript[1]["feedback"] == {"rating": -1, "comment": "It did not say where the reset link is.",
-                                         "corrected_text": None}
+    assert transcript[1].feedback == FeedbackSummary(rating=-1, comment="It did not say where the reset link is.",
+                                                     corrected_text=None)
     page.locator("#end-chat").click()
     page.locator("#csat-score").get_by_text("4").click()
     page.locator("#send-csat").click()
     deadline = time.monotonic() + 30
-    while service.store.conversations.get_conversation(stored_conversation["id"])["csat"] != 4:
+    while service.store.conversations.get_conversation(stored_conversation["id"]).csat != 4:
         assert time.monotonic() < deadline, "the CSAT rating was not stored"
         time.sleep(0.25)
-    assert service.store.conversations.get_conversation(stored_conversation["id"])["status"] == "closed"
+    assert service.store.conversations.get_conversation(stored_conversation["id"]).status == "closed"
     page.screenshot(path=str(ARTIFACTS / "chat_page_rated.png"), full_page=True)
 
     # writing again after the end starts a new conversation; the closed one keeps what it had
@@ -121,6 +123,6 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     while len(service.store.handoffs.conversation_overview()) < 2:
         assert time.monotonic() < deadline, "no new conversation was started"
         time.sleep(0.25)
-    newer = next(c for c in service.store.handoffs.conversation_overview() if c["id"] != stored_conversation["id"])
-    assert service.store.conversations.messages(newer["id"])[0]["content"] == "Do you ship to Norway?"
+    newer = next(c for c in service.store.handoffs.conversation_overview() if c.id != stored_conversation["id"])
+    assert service.store.conversations.messages(newer.id)[0].content == "Do you ship to Norway?"
     assert len(service.store.conversations.messages(stored_conversation["id"])) == 2

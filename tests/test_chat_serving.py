@@ -145,7 +145,7 @@ def test_a_long_conversation_is_answered_at_every_turn(served):
     reply = httpx.post(f"{url}/v1/chat/completions", timeout=60, json={"model": "obedient", "messages": history,
                                                                        "max_tokens": 900})
     assert reply.status_code == 200, reply.text
-    assert service.store.conversations.messages(conversation)[-1]["status"] == "complete"
+    assert service.store.conversations.messages(conversation)[-1].status == "complete"
 
 
 def test_fitting_keeps_the_question_the_best_sentences_and_the_newest_turns(tiny_model_dir):

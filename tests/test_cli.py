@@ -106,8 +106,8 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
             conversation = session.scalars(select(Conversation)).one()
         assert conversation.channel == "terminal"
         user, answer = service.store.conversations.messages(conversation.id)
-        assert user["content"] == "Do you ship abroad?" and answer["status"] == "complete"
-        assert printable(answer["content"]) in printable(result.stdout)
+        assert user.content == "Do you ship abroad?" and answer.status == "complete"
+        assert printable(answer.content) in printable(result.stdout)
 
 
 def test_chat_with_no_server_says_how_to_start_one(tmp_path):

@@ -50,7 +50,7 @@ async def answer_through_broken_engine(service, breaks_after: int, text: str):
     real = service.engine
     service.engine = BreaksAfter(real, breaks_after)
     try:
-        cid = (await service.create_conversation())["id"]
+        cid = (await service.create_conversation()).id
         return cid, await collect(service.answer(cid, text))
     finally:
         service.engine = real
@@ -61,9 +61,9 @@ async def test_broken_stream_keeps_partial_answer(service):
     assert [e.type for e in events][-1] == "error"
     streamed = "".join(e.data["text"] for e in events if e.type == "delta")
     user, answer = service.store.conversations.messages(cid)
-    assert user["content"] == "Where is my refund?" and user["status"] == "complete"
-    assert answer["status"] == "partial" and answer["content"] == streamed
-    assert "connection to the LLM server lost" in answer["error"]
+    assert user.content == "Where is my refund?" and user.status == "complete"
+    assert answer.status == "partial" and answer.content == streamed
+    assert "connection to the LLM server lost" in answer.error
     # the conversation goes on after a broken answer
     events = await collect(service.answer(cid, "Hello?"))
     assert events[-1].type == "done"
@@ -73,29 +73,29 @@ async def test_broken_stream_keeps_partial_answer(service):
 async def test_failure_before_any_text_is_an_error_message(service):
     cid, events = await answer_through_broken_engine(service, 0, "hi")
     assert events[-1].type == "error" and events[-1].data["status"] == "error"
-    assert service.store.conversations.messages(cid)[1]["status"] == "error"
+    assert service.store.conversations.messages(cid)[1].status == "error"
 
 
 async def test_client_gone_mid_answer_leaves_partial(service):
-    cid = (await service.create_conversation())["id"]
+    cid = (await service.create_conversation()).id
     stream = service.answer(cid, "Tell me about shipping")
     async for event in stream:
         if event.type == "delta":
             break
     await stream.aclose()  # what the server does when the customer's connection drops
     answer = service.store.conversations.messages(cid)[1]
-    assert answer["status"] == "partial" and answer["content"]
+    assert answer.status == "partial" and answer.content
 
 
 async def test_bot_stays_silent_when_a_human_has_the_conversation(service):
     from assistant.store.schema import Conversation
 
-    cid = (await service.create_conversation())["id"]
+    cid = (await service.create_conversation()).id
     with service.store.session() as session, session.begin():
         session.get(Conversation, cid).status = "human"
     events = await collect(service.answer(cid, "Are you a person?"))
     assert events[-1].data["status"] == "waiting_for_human"
-    assert [m["role"] for m in service.store.conversations.messages(cid)] == ["user"]
+    assert [m.role for m in service.store.conversations.messages(cid)] == ["user"]
 
 
 def test_prompt_keeps_history_and_maps_agent_to_assistant():

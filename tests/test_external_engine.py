@@ -20,7 +20,7 @@ def test_api_over_an_external_openai_compatible_server(make_settings, tmp_path):
                                json={"content": "Is my order shipped?", "stream": False}, timeout=120).json()
             assert reply["status"] == "complete"
             stored = front.store.conversations.messages(cid)
-            assert stored[1]["content"] == reply["answer"] and stored[1]["status"] == "complete"
+            assert stored[1].content == reply["answer"] and stored[1].status == "complete"
 
 
 def test_external_server_gone_is_a_503_and_the_question_is_kept(make_settings, tmp_path):

@@ -100,7 +100,7 @@ def test_server_killed_during_writes_loses_no_committed_message(tmp_path, tiny_m
 
     service = build_service(load_settings(config_file=config, environ={}))
     with TestClient(create_app(service, mount_views=False)) as client:
-        assert all(service.store.conversations.messages(m.conversation_id)[-1]["status"] != "streaming" for m in cut)
+        assert all(service.store.conversations.messages(m.conversation_id)[-1].status != "streaming" for m in cut)
         conversation = client.post("/api/conversations", json={}).json()["id"]
         reply = client.post(f"/api/conversations/{conversation}/messages",
                             json={"content": "Are you back?", "stream": False}).json()
@@ -138,7 +138,7 @@ def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):
     from assistant.store.schema import Message
 
     store = Store(database_url)
-    conversation = store.conversations.create_conversation()["id"]
+    conversation = store.conversations.create_conversation().id
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = socket.gethostname()
@@ -154,7 +154,7 @@ def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):
         session.execute(update(Message).where(Message.id == stale)
                         .values(created_at=datetime.now(UTC) - timedelta(hours=2)))
     assert store.conversations.recover_interrupted() == 2
-    status = {m["id"]: m["status"] for m in store.conversations.messages(conversation)}
+    status = {m.id: m.status for m in store.conversations.messages(conversation)}
     assert status == {cut: "partial", live: "streaming", elsewhere: "streaming", stale: "partial"}
     store.close()
 

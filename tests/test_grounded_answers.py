@@ -114,13 +114,13 @@ def test_no_relevant_source_hands_off_when_configured(make_client, tmp_path):
     cid = client.post("/api/conversations").json()["id"]
     reply = client.post(f"/api/conversations/{cid}/messages", json={"content": OFF_TOPIC, "stream": False}).json()
     assert "couldn't find the answer" in reply["answer"]
-    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c["id"] == cid]
-    assert row["status"] == "waiting_human" and row["handoff_reason"] == "no_relevant_source"
+    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c.id == cid]
+    assert row.status == "waiting_human" and row.handoff_reason == "no_relevant_source"
 
 
 def test_two_unanswerable_questions_in_a_row_hand_off(grounded_client):
     cid = grounded_client.post("/api/conversations").json()["id"]
     for question in (OFF_TOPIC, "Who won the football world cup in 1930?"):
         grounded_client.post(f"/api/conversations/{cid}/messages", json={"content": question, "stream": False})
-    [row] = [c for c in grounded_client.app.state.service.store.handoffs.conversation_overview() if c["id"] == cid]
-    assert row["status"] == "waiting_human" and row["handoff_reason"] == "bot_failed_twice"
+    [row] = [c for c in grounded_client.app.state.service.store.handoffs.conversation_overview() if c.id == cid]
+    assert row.status == "waiting_human" and row.handoff_reason == "bot_failed_twice"

@@ -9,6 +9,7 @@ import pytest
 
 from assistant.engines.base import EngineError
 from assistant.store import HandoffError, OperatorError
+from assistant.store.records import OperatorIdentity
 
 pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
 
@@ -27,9 +28,9 @@ def test_customer_asks_operator_takes_over_bot_stays_silent(client):
     assert reply["status"] == "waiting_for_human" and "colleague" in reply["answer"]
     again = post(client, conversation, "Hello? Anyone there? I want a real person")
     assert again["answer"] == "" and again["status"] == "waiting_for_human"  # asked once, told once
-    overview = {c["id"]: c for c in store.handoffs.conversation_overview()}[conversation]
-    assert overview["status"] == "waiting_human" and overview["handoff_reason"] == "customer_asked"
-    assert overview["waiting_since"] is not None and overview["last_role"] == "user"
+    overview = {c.id: c for c in store.handoffs.conversation_overview()}[conversation]
+    assert overview.status == "waiting_human" and overview.handoff_reason == "customer_asked"
+    assert overview.waiting_since is not None and overview.last_role == "user"
 
     last_seen = client.get(f"/api/conversations/{conversation}/messages").json()["messages"][-1]["id"]
     store.handoffs.take_over(conversation, "maria")
@@ -100,8 +101,8 @@ def test_two_failed_answers_in_a_row_hand_off(client):
         assert second["status"] == "error"
     finally:
         service.engine = real
-    [handoff] = [c for c in service.store.handoffs.conversation_overview() if c["id"] == conversation]
-    assert handoff["status"] == "waiting_human" and handoff["handoff_reason"] == "bot_failed_twice"
+    [handoff] = [c for c in service.store.handoffs.conversation_overview() if c.id == conversation]
+    assert handoff.status == "waiting_human" and handoff.handoff_reason == "bot_failed_twice"
     third = client.post(f"/api/conversations/{conversation}/messages", json={"content": "Still there?",
                                                                              "stream": False}).json()
     assert third["status"] == "waiting_for_human"  # the bot stays silent once a human is asked for
@@ -110,8 +111,8 @@ def test_two_failed_answers_in_a_row_hand_off(client):
 def test_operator_accounts(client):
     store = client.app.state.service.store
     store.operators.create_operator("maria", "correct horse battery", "Maria G.")
-    assert store.operators.verify_operator("maria", "correct horse battery") == {"username": "maria",
-                                                                                 "display_name": "Maria G."}
+    assert store.operators.verify_operator("maria", "correct horse battery") == OperatorIdentity(
+        username="maria", display_name="Maria G.")
     assert store.operators.verify_operator("maria", "wrong password") is None
     assert store.operators.verify_operator("nobody", "correct horse battery") is None
     with pytest.raises(OperatorError, match="already exists"):
@@ -152,5 +153,5 @@ def test_asking_for_a_human_in_chinese_words_hands_off(client):
     reply = client.post(f"/api/conversations/{conversation}/messages",
                         json={"content": "机器人听不懂，我要转人工", "stream": False}).json()
     assert reply["status"] == "waiting_for_human" and reply["answer"].startswith("我已请")
-    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c["id"] == conversation]
-    assert row["status"] == "waiting_human" and row["handoff_reason"] == "customer_asked"
+    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c.id == conversation]
+    assert row.status == "waiting_human" and row.handoff_reason == "customer_asked"

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from assistant.store.records import FeedbackSummary
 from tests.test_chat_page_browser import ARTIFACTS, CHROMIUM, browser, default_service  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
@@ -47,8 +48,8 @@ def customer_asks(browser, url: str, store, question: str, timeout: float):  # n
     box.fill(question)
     box.press("Enter")
     deadline = time.monotonic() + timeout
-    while not any(m["role"] == "assistant" and m["status"] == "complete"
-                  for c in store.handoffs.conversation_overview() for m in store.conversations.messages(c["id"])):
+    while not any(m.role == "assistant" and m.status == "complete"
+                  for c in store.handoffs.conversation_overview() for m in store.conversations.messages(c.id)):
         assert time.monotonic() < deadline, "the bot did not answer"
         time.sleep(0.25)
     return customer, box
@@ -109,15 +110,15 @@ def test_customer_asks_for_a_human_and_gets_the_agent(live_app, browser):  # noq
     assert "<script>window.__xss=2</script>" in customer.locator("#chatbot").inner_text()
     assert '<img src=x onerror="window.__xss=1">' in operator.locator("#transcript").inner_text()
     assert customer.locator("#chatbot img[src='x'], #chatbot img[src='y']").count() == 0
-    conversation = service.store.handoffs.conversation_overview()[0]["id"]
+    conversation = service.store.handoffs.conversation_overview()[0].id
     [for_alignment] = service.store.conversations.conversations_for_alignment()
     assert [f["corrected_text"] for f in for_alignment["feedback"].values()] == [
         "I'm sorry your parcel is missing: a colleague will help you."]  # a preference pair for `align`
-    roles = [m["role"] for m in service.store.conversations.messages(conversation)]
+    roles = [m.role for m in service.store.conversations.messages(conversation)]
     assert roles[-2:] == ["agent", "user"] and roles.count("agent") == 1  # the bot sent nothing more
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        assert [m["role"] for m in service.store.conversations.messages(conversation)] == roles
+        assert [m.role for m in service.store.conversations.messages(conversation)] == roles
         time.sleep(0.5)
 
 
@@ -136,15 +137,15 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     url, service = shipped_app
     store = service.store
     customer, _ = customer_asks(browser, url, store, "How long does a refund take?", 120)
-    conversation = store.handoffs.conversation_overview()[0]["id"]
-    answer = next(m for m in store.conversations.messages(conversation) if m["role"] == "assistant")
+    conversation = store.handoffs.conversation_overview()[0].id
+    answer = next(m for m in store.conversations.messages(conversation) if m.role == "assistant")
     customer.wait_for_function("() => document.querySelectorAll(\"#chatbot [data-testid='bot']\").length === 1",
                                timeout=60_000, polling=250)
     customer.locator("#chatbot button[aria-label='Dislike']").last.click()
     customer.locator("#feedback-comment textarea").fill("It did not say how many days.")
     customer.locator("#send-feedback").click()
     deadline = time.monotonic() + 30
-    while (store.conversations.transcript(conversation)[1]["feedback"] or {}).get("comment") is None:
+    while (store.conversations.transcript(conversation)[1].feedback or FeedbackSummary()).comment is None:
         assert time.monotonic() < deadline, "the thumbs-down and its comment were not stored"
         time.sleep(0.25)
 
@@ -156,10 +157,10 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     assert "👎" in operator.locator("#transcript").inner_text()
     operator.locator("#correction-panel").get_by_text("Correct a bot answer").click()
     operator.locator("#answer-pick input").click()
-    operator.get_by_role("option").filter(has_text=f"#{answer['id']}").first.click()
+    operator.get_by_role("option").filter(has_text=f"#{answer.id}").first.click()
     better = operator.locator("#better-answer textarea")
     operator.wait_for_function("expected => document.querySelector('#better-answer textarea').value === expected",
-                               arg=answer["content"] if answer["content"].strip() else "", timeout=60_000,
+                               arg=answer.content if answer.content.strip() else "", timeout=60_000,
                                polling=250)  # starts from the bot's answer (the tiny test model may say nothing)
     correction = "Refunds reach your card within five business days of the return arriving at our warehouse."
     better.fill(correction)
@@ -169,7 +170,7 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     operator.get_by_text("Your session has ended").first.wait_for(timeout=30_000)
     operator.wait_for_timeout(2500)  # the console stays open: no reload throws the draft away
     assert better.input_value() == correction  # what the operator wrote is still there
-    assert store.conversations.transcript(conversation)[1]["feedback"]["corrected_text"] is None
+    assert store.conversations.transcript(conversation)[1].feedback.corrected_text is None
     operator.screenshot(path=str(ARTIFACTS / "operator_console_session_ended.png"), full_page=True)
 
     again = operator.context.new_page()  # sign in again in another tab: the console tab keeps its state
@@ -178,7 +179,7 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     again.close()
     operator.locator("#save-correction").click()
     deadline = time.monotonic() + 30
-    while store.conversations.transcript(conversation)[1]["feedback"]["corrected_text"] != correction:
+    while store.conversations.transcript(conversation)[1].feedback.corrected_text != correction:
         assert time.monotonic() < deadline, "the correction was not stored after signing in again"
         time.sleep(0.25)
     operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('corrected to')",

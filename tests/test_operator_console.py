@@ -44,34 +44,38 @@ def test_console_needs_an_operator_login(client):
 def test_operator_sessions_end_when_idle_or_too_old(client):
     from datetime import timedelta as td
 
+    from assistant.store.records import OperatorSessionState
+
+    ended = OperatorSessionState(operator=None, expired=True)
     store = client.app.state.service.store
     store.operators.create_operator("maria", "correct horse battery")
     token = store.operators.open_operator_session("maria")
     hour, day = td(hours=1), td(days=1)
-    assert store.operators.operator_session(token, hour, day)["username"] == "maria"
+    assert store.operators.operator_session(token, hour, day).operator.username == "maria"
     assert store.operators.operator_session("not-a-token", hour, day) is None
-    assert store.operators.operator_session(token, td(0), day) == {"expired": True}  # idle too long
-    assert store.operators.operator_session(token, hour, day) == {"expired": True}  # and it stays ended
+    assert store.operators.operator_session(token, td(0), day) == ended  # idle too long
+    assert store.operators.operator_session(token, hour, day) == ended  # and it stays ended
     second = store.operators.open_operator_session("maria")
-    assert store.operators.operator_session(second, hour, td(0)) == {"expired": True}  # past its absolute limit
+    assert store.operators.operator_session(second, hour, td(0)) == ended  # past its absolute limit
     third, fourth = store.operators.open_operator_session("maria"), store.operators.open_operator_session("maria")
     assert store.operators.end_operator_sessions(username="maria") == 2  # sign out everywhere
     sessions = store.operators
-    assert sessions.operator_session(third, hour, day) == sessions.operator_session(fourth, hour, day) == {
-        "expired": True}
+    assert sessions.operator_session(third, hour, day) == sessions.operator_session(fourth, hour, day) == ended
 
 
 def test_conversation_list_puts_the_longest_wait_first():
+    from assistant.store.records import ConversationSummary
     from ui.operator_console import overview_frame
 
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     def row(id_, status, waiting_min=None, updated_min=0, alerts=0):
-        return {"id": id_, "status": status, "customer_id": None, "channel": "web",
-                "updated_at": now - timedelta(minutes=updated_min), "last_role": "user", "last_message": "hi",
-                "sentiment": "negative" if alerts else None, "sentiment_score": -0.7 if alerts else None,
-                "handoff_reason": None, "agent": None, "alerts": alerts, "csat": None,
-                "waiting_since": now - timedelta(minutes=waiting_min) if waiting_min is not None else None}
+        return ConversationSummary(
+            id=id_, status=status, customer_id=None, channel="web",
+            updated_at=now - timedelta(minutes=updated_min), last_role="user", last_message="hi",
+            sentiment="negative" if alerts else None, sentiment_score=-0.7 if alerts else None,
+            handoff_reason=None, agent=None, alerts=alerts, csat=None,
+            waiting_since=now - timedelta(minutes=waiting_min) if waiting_min is not None else None)
 
     rows = [row("a", "bot", updated_min=1), row("b", "waiting_human", waiting_min=3),
             row("c", "waiting_human", waiting_min=12, alerts=2), row("d", "closed", updated_min=30)]
@@ -85,7 +89,7 @@ def test_transcript_shows_agents_and_feedback(client):
     from ui.operator_console import answer_choices, transcript_messages
 
     store = client.app.state.service.store
-    conversation = store.conversations.create_conversation()["id"]
+    conversation = store.conversations.create_conversation().id
     store.conversations.add_message(conversation, "user", "Where is my parcel?")
     answer = store.conversations.add_message(conversation, "assistant", "It is on the moon.")
     store.conversations.add_feedback(answer, rating=-1, comment="wrong")

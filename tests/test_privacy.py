@@ -18,7 +18,7 @@ from assistant.store.schema import Conversation, Feedback, Handoff, Message, Sen
 
 
 def conversation_of(store: Store, customer: str, text: str) -> str:
-    conversation = store.conversations.create_conversation(customer_id=customer, channel="web")["id"]
+    conversation = store.conversations.create_conversation(customer_id=customer, channel="web").id
     store.conversations.add_message(conversation, "user", text)
     answer = store.conversations.add_message(conversation, "assistant", "We will look into it.")
     store.conversations.add_feedback(answer, rating=-1, comment="slow")
@@ -49,7 +49,7 @@ def test_erasing_a_customer_removes_them_everywhere_and_nobody_else(database_url
     assert deleted == {"conversations": 2, "messages": 4, "feedback": 2, "export_files": 1, "export_rows": 2}
     assert counts(store) == {"conversations": 1, "messages": 2, "feedback": 1, "handoffs": 1,
                              "sentiment_alerts": 1}  # only c-2's, with everything that hangs on them
-    assert [c["id"] for c in store.handoffs.conversation_overview()] == [kept]
+    assert [c.id for c in store.handoffs.conversation_overview()] == [kept]
     assert [json.loads(line)["id"] for line in export.read_text().splitlines()] == [kept]
     assert not any(g in export.read_text() for g in gone)
     assert erase_customer(store, exports, "c-1")["conversations"] == 0  # twice is harmless
@@ -72,7 +72,7 @@ def test_retention_drops_conversations_without_recent_activity(database_url, tmp
                         .values(updated_at=datetime.now(UTC) - timedelta(days=40)))
     deleted = purge_expired(store, tmp_path / "exports", days=30)
     assert deleted["conversations"] == 1
-    assert [c["id"] for c in store.handoffs.conversation_overview()] == [recent]
+    assert [c.id for c in store.handoffs.conversation_overview()] == [recent]
     store.close()
 
 
@@ -83,12 +83,12 @@ def test_the_server_applies_retention_by_itself(make_settings):
     from assistant.runtime import build_service
 
     service = build_service(make_settings(**{"privacy.retention_days": 30}))
-    old = service.store.conversations.create_conversation(customer_id="c-9")["id"]
+    old = service.store.conversations.create_conversation(customer_id="c-9").id
     with service.store.session() as session, session.begin():
         session.execute(update(Conversation).values(updated_at=datetime.now(UTC) - timedelta(days=31)))
     with TestClient(create_app(service, mount_views=False)):
         deadline = time.monotonic() + 30
-        while any(c["id"] == old for c in service.store.handoffs.conversation_overview()):
+        while any(c.id == old for c in service.store.handoffs.conversation_overview()):
             assert time.monotonic() < deadline, "the expired conversation was not purged"
             time.sleep(0.1)
 

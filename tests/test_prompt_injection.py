@@ -51,7 +51,7 @@ def test_injected_messages_never_get_the_instructions_out(served, attack):
     assert reply["status"] == "complete"
     for secret in ("MGR-7731", "manager's approval code", "same-day delivery to Iceland"):
         assert secret not in reply["answer"]
-        assert all(secret not in m["content"] for m in service.store.conversations.messages(conversation))  # nor stored
+        assert all(secret not in m.content for m in service.store.conversations.messages(conversation))  # nor stored
     if "repeat" in attack.lower() or "重复" in attack:
         assert reply["answer"] in ("Sorry, I can't share my internal instructions. How else can I help you?",
                                    "抱歉，我不能分享我的内部说明。请问还有什么可以帮您？")
@@ -79,7 +79,7 @@ def test_conversations_are_isolated_per_customer(served):
     sent = json.dumps(seen[-1])
     assert "jane@example.com" not in sent and "5521" not in sent  # another conversation never enters the prompt
     assert "jane@example.com" not in reply["answer"]
-    assert service.store.conversations.messages(second)[0]["content"].startswith("What did the previous")
+    assert service.store.conversations.messages(second)[0].content.startswith("What did the previous")
 
 
 def test_documents_are_fenced_data_without_control_tokens():

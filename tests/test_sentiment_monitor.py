@@ -32,36 +32,36 @@ def say(store: Store, conversation_id: str, *texts: str) -> None:
 
 def test_messages_are_scored_in_batches_and_rules_hand_off(store, tmp_path):
     monitor = SentimentMonitor(store, SentimentSettings(batch_size=3), tmp_path / "home")
-    calm = store.conversations.create_conversation()["id"]
-    angry = store.conversations.create_conversation()["id"]
+    calm = store.conversations.create_conversation().id
+    angry = store.conversations.create_conversation().id
     say(store, calm, "How do I change my delivery address?", "Thanks, that was really helpful!")
     say(store, angry, "Hi, my parcel is great fun to track", "This is terrible, the parcel is late again.",
         "Awful service, I am furious and disappointed.")
     assert monitor.run_once() == 3 and monitor.run_once() == 2 and monitor.run_once() == 0
-    assert [t["label"] for t in store.sentiment.sentiment_trajectory(calm)] == ["neutral", "positive"]
+    assert [t.label for t in store.sentiment.sentiment_trajectory(calm)] == ["neutral", "positive"]
     trajectory = store.sentiment.sentiment_trajectory(angry)
-    assert [t["label"] for t in trajectory] == ["positive", "negative", "negative"]
-    assert trajectory[2]["score"] < -0.5 and trajectory[0]["text"].startswith("Hi, my parcel")
+    assert [t.label for t in trajectory] == ["positive", "negative", "negative"]
+    assert trajectory[2].score < -0.5 and trajectory[0].text.startswith("Hi, my parcel")
     alerts = store.sentiment.sentiment_alerts(scope="conversation")
-    assert {a["rule"] for a in alerts} == {"negative_turns", "sharp_drop"}
-    assert {a["conversation_id"] for a in alerts} == {angry}
-    assert store.conversations.get_conversation(angry)["status"] == "waiting_human"
-    assert store.conversations.get_conversation(calm)["status"] == "bot"
+    assert {a.rule for a in alerts} == {"negative_turns", "sharp_drop"}
+    assert {a.conversation_id for a in alerts} == {angry}
+    assert store.conversations.get_conversation(angry).status == "waiting_human"
+    assert store.conversations.get_conversation(calm).status == "bot"
     assert monitor.check_conversation(angry) == []  # each rule fires once per conversation
 
 
 def test_churn_words_alert_without_handoff_when_disabled(store, tmp_path):
     settings = SentimentSettings(handoff_on_alert=False, churn_words=["cancel my", "投诉"])
     monitor = SentimentMonitor(store, settings, tmp_path / "home")
-    english = store.conversations.create_conversation()["id"]
-    chinese = store.conversations.create_conversation()["id"]
+    english = store.conversations.create_conversation().id
+    chinese = store.conversations.create_conversation().id
     say(store, english, "Please cancel my subscription today.")
     say(store, chinese, "我要投诉你们的快递")
     monitor.run_once()
-    alerts = {a["conversation_id"]: a for a in store.sentiment.sentiment_alerts()}
-    assert alerts[english]["rule"] == alerts[chinese]["rule"] == "churn_words"
-    assert "cancel my" in alerts[english]["detail"] and "投诉" in alerts[chinese]["detail"]
-    assert store.conversations.get_conversation(english)["status"] == "bot"
+    alerts = {a.conversation_id: a for a in store.sentiment.sentiment_alerts()}
+    assert alerts[english].rule == alerts[chinese].rule == "churn_words"
+    assert "cancel my" in alerts[english].detail and "投诉" in alerts[chinese].detail
+    assert store.conversations.get_conversation(english).status == "bot"
 
 
 def test_api_scores_messages_as_they_arrive(make_client):
@@ -115,12 +115,12 @@ def test_feed_ingestion_scores_stores_deduplicates_and_alerts(store, tmp_path):
     assert report.labels["negative"] == 5 + 6 and report.labels["positive"] == 25 + 1 + 6
     alerts = store.sentiment.sentiment_alerts(scope="feed")
     bad_day = start.replace(hour=0) + timedelta(days=5)
-    assert {(a["rule"], a["entity"], a["window_start"]) for a in alerts if a["entity"]} == {
+    assert {(a.rule, a.entity, a.window_start) for a in alerts if a.entity} == {
         ("negative_share", "ACME", bad_day), ("negative_jump", "ACME", bad_day)}
     again = ingest_feed(store, LexiconScorer(), path, settings, {"source": "news"}, progress=False)
     assert again.added == 0 and again.duplicates == len(rows) and again.alerts == []
     stored = store.sentiment.feed_items(entity="ACME")
-    assert len(stored) == 37 and stored[0]["source"] == "news" and stored[0]["time"] == start
+    assert len(stored) == 37 and stored[0].source == "news" and stored[0].time == start
     table = window_table(store.sentiment.feed_items(), "1D", by="entity")
     acme = table[table["group"] == "ACME"]
     assert list(acme["items"]) == [6, 6, 6, 6, 6, 7] and acme["negative_share"].iloc[-1] == pytest.approx(6 / 7, 1e-3)
@@ -227,9 +227,9 @@ def test_demo_feed_is_ingested_once_at_start(store, tmp_path):
     monitor = SentimentMonitor(store, SentimentSettings(), tmp_path / "home")
     monitor.prepare()
     items = store.sentiment.feed_items()
-    assert len(items) > 50 and {i["entity"] for i in items} == {"Lumen Outfitters", "Trailhead Gear"}
+    assert len(items) > 50 and {i.entity for i in items} == {"Lumen Outfitters", "Trailhead Gear"}
     alerts = store.sentiment.sentiment_alerts(scope="feed")
-    assert any(a["entity"] == "Lumen Outfitters" for a in alerts)  # the delay spike
+    assert any(a.entity == "Lumen Outfitters" for a in alerts)  # the delay spike
     monitor.prepare()
     assert len(store.sentiment.feed_items()) == len(items)
     quiet = Store(f"sqlite:///{tmp_path / 'other.sqlite'}")

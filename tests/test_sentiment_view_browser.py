@@ -28,7 +28,7 @@ def live_app(make_settings):
 def test_sentiment_view_plots_alerts_and_drill_down(live_app, page):  # noqa: F811
     url, service = live_app
     store = service.store
-    conversation = store.conversations.create_conversation(channel="web")["id"]
+    conversation = store.conversations.create_conversation(channel="web").id
     for text in ("My parcel is late again, this is awful.", "Still nothing. Terrible service, I am furious!"):
         store.conversations.add_message(conversation, "user", text)
     deadline = time.monotonic() + 30

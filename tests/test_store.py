@@ -42,8 +42,8 @@ def test_migrations_match_the_tables_and_keep_existing_data(database_url):
                           "VALUES ('c1', 'user', 'hello there', 'complete', '2026-11-01', '{}')"))
     engine.dispose()
     store = Store(url)
-    assert [m["content"] for m in store.conversations.messages("c1")] == ["hello there"]
-    assert store.sentiment.unscored_messages()[0]["content"] == "hello there"
+    assert [m.content for m in store.conversations.messages("c1")] == ["hello there"]
+    assert store.sentiment.unscored_messages()[0].content == "hello there"
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     store.close()
@@ -51,14 +51,14 @@ def test_migrations_match_the_tables_and_keep_existing_data(database_url):
 
 def test_messages_committed_in_order_and_finished(store):
     conversation = store.conversations.create_conversation(customer_id="c-1", channel="web")
-    user_id = store.conversations.add_message(conversation["id"], "user", "Where is my parcel?")
-    answer_id = store.conversations.add_message(conversation["id"], "assistant", "", status="streaming", model="m")
+    user_id = store.conversations.add_message(conversation.id, "user", "Where is my parcel?")
+    answer_id = store.conversations.add_message(conversation.id, "assistant", "", status="streaming", model="m")
     store.conversations.finish_message(answer_id, "It ships tomorrow.", "complete", completion_tokens=5)
-    messages = store.conversations.messages(conversation["id"])
-    assert [m["id"] for m in messages] == [user_id, answer_id]
-    assert messages[1]["content"] == "It ships tomorrow." and messages[1]["status"] == "complete"
-    assert messages[1]["completed_at"].utcoffset() == timedelta(0)  # one time type: aware UTC datetimes
-    assert [m["id"] for m in store.conversations.messages(conversation["id"], limit=1)] == [answer_id]
+    messages = store.conversations.messages(conversation.id)
+    assert [m.id for m in messages] == [user_id, answer_id]
+    assert messages[1].content == "It ships tomorrow." and messages[1].status == "complete"
+    assert messages[1].completed_at.utcoffset() == timedelta(0)  # one time type: aware UTC datetimes
+    assert [m.id for m in store.conversations.messages(conversation.id, limit=1)] == [answer_id]
 
 
 def test_unknown_conversation(store):
@@ -72,10 +72,10 @@ def test_reopening_keeps_data_and_does_not_remigrate(database_url):
     url = database_url
     first = Store(url)
     conversation = first.conversations.create_conversation()
-    first.conversations.add_message(conversation["id"], "user", "kept")
+    first.conversations.add_message(conversation.id, "user", "kept")
     first.close()
     second = Store(url)
-    assert second.conversations.messages(conversation["id"])[0]["content"] == "kept"
+    assert second.conversations.messages(conversation.id)[0].content == "kept"
     second.close()
 
 
@@ -84,12 +84,12 @@ def test_concurrent_writers_lose_nothing(store):
 
     def write(worker: int) -> None:
         for i in range(20):
-            store.conversations.add_message(conversation["id"], "user", f"{worker}-{i}")
+            store.conversations.add_message(conversation.id, "user", f"{worker}-{i}")
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    contents = {m["content"] for m in store.conversations.messages(conversation["id"])}
+    contents = {m.content for m in store.conversations.messages(conversation.id)}
     assert contents == {f"{w}-{i}" for w in range(4) for i in range(20)}

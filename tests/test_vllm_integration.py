@@ -64,8 +64,8 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
             assert last["event"] == "done" and last["status"] == "complete"
             assert streamed.strip()
             stored = service.store.conversations.messages(cid)
-            assert [m["role"] for m in stored] == ["user", "assistant"]
-            assert stored[1]["status"] == "complete" and stored[1]["content"] == streamed
+            assert [m.role for m in stored] == ["user", "assistant"]
+            assert stored[1].status == "complete" and stored[1].content == streamed
 
         async def killed_mid_stream():
             """vLLM dies while an answer streams: the customer gets an error event, the partial answer is kept."""
@@ -90,7 +90,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
         assert last["event"] == "error" and last["status"] == "partial", last
         assert "could not finish" in last["message"]
         answer = service.store.conversations.messages(cid)[1]
-        assert answer["status"] == "partial" and answer["content"] == streamed and answer["error"]
+        assert answer.status == "partial" and answer.content == streamed and answer.error
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             health = httpx.get(f"{url}/healthz", timeout=5).json()
@@ -105,7 +105,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
 
         cid, streamed, last = asyncio.run(after_restart())
         assert last["status"] == "complete" and streamed.strip()
-        assert service.store.conversations.messages(cid)[1]["content"] == streamed
+        assert service.store.conversations.messages(cid)[1].content == streamed
         group = process.proc.pid
 
     with pytest.raises(ProcessLookupError):  # stopping the app stopped the whole vLLM process group

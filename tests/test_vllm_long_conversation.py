@@ -64,8 +64,8 @@ def test_forty_long_turns_are_each_answered(tmp_path, default_model_dir):
                                json={"content": text, "stream": False})
             assert reply.status_code == 200 and reply.json()["status"] == "complete", (turn, reply.text)
             assert reply.json()["answer"].strip()
-    answers = [m for m in service.store.conversations.messages(conversation) if m["role"] == "assistant"]
-    assert len(answers) == 40 and all(m["status"] == "complete" for m in answers)
+    answers = [m for m in service.store.conversations.messages(conversation) if m.role == "assistant"]
+    assert len(answers) == 40 and all(m.status == "complete" for m in answers)
     with service.store.session() as session:
         used = session.scalars(select(Message.prompt_tokens).where(Message.conversation_id == conversation,
                                                                    Message.role == "assistant")).all()

@@ -94,10 +94,10 @@ def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, p
     assert "[1]" in answer.inner_text()
     assert len(set(lengths)) > 1  # it grew while streaming
     [conversation] = service.store.handoffs.conversation_overview()
-    assert conversation["channel"] == "widget"  # operators see it came through the widget, and which key
-    assert service.store.conversations.get_conversation(conversation["id"])["metadata"]["widget_key"] == key[:10]
-    [stored] = [m for m in service.store.conversations.messages(conversation["id"]) if m["role"] == "assistant"]
-    assert stored["metadata"]["sources"]
+    assert conversation.channel == "widget"  # operators see it came through the widget, and which key
+    assert service.store.conversations.get_conversation(conversation.id).metadata["widget_key"] == key[:10]
+    [stored] = [m for m in service.store.conversations.messages(conversation.id) if m.role == "assistant"]
+    assert stored.metadata["sources"]
 
     # the citation opens its source: the article the answer was grounded on, at the cited section, in a new tab
     link = answer.locator("a[href*='/sources/']").first
@@ -106,7 +106,7 @@ def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, p
         link.click()
     article = opened.value
     article.wait_for_load_state()
-    cited = stored["metadata"]["sources"][0]
+    cited = stored.metadata["sources"][0]
     assert article.locator("h1").inner_text() == cited["title"]
     if cited["section"]:
         assert article.locator("section:target h2").inner_text() == cited["section"]  # opened at the cited part

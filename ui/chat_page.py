@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from assistant.citations import linked_answer
 from assistant.conversation import ConversationService
 from assistant.store import ConversationNotFoundError, HandoffError
+from assistant.store.records import HandoffState, MessageRecord
 from ui.text import literal
 
 CSS = """
@@ -55,10 +56,10 @@ TEXT = {
 }
 
 
-def status_line(conversation: dict | None, agent: str | None = None, lang: str = "en") -> str:
+def status_line(state: HandoffState | None, agent: str | None = None, lang: str = "en") -> str:
     """What the customer should know about who is answering."""
     text = TEXT[lang]
-    status = (conversation or {}).get("status", "bot")
+    status = state.status if state is not None else "bot"
     if status == "waiting_human":
         return text["waiting"]
     if status == "human":
@@ -68,26 +69,26 @@ def status_line(conversation: dict | None, agent: str | None = None, lang: str =
     return ""
 
 
-def shown_message(message: dict, lang: str = "en") -> dict | None:
+def shown_message(message: MessageRecord, lang: str = "en") -> dict | None:
     """A stored message as the customer sees it (agents named, citations linked); empty placeholders left out."""
-    if not message["content"]:
+    if not message.content:
         return None
-    if message["role"] == "user":
-        return {"role": "user", "content": literal(message["content"])}
-    if message["role"] == "agent":
-        name = message["metadata"].get("agent_name") or message["metadata"].get("agent") or "agent"
+    if message.role == "user":
+        return {"role": "user", "content": literal(message.content)}
+    if message.role == "agent":
+        name = message.metadata.get("agent_name") or message.metadata.get("agent") or "agent"
         return {"role": "assistant",
-                "content": f"**{literal(name)}** ({TEXT[lang]['team']}): {literal(message['content'])}"}
-    sources = message["metadata"].get("sources") or []
+                "content": f"**{literal(name)}** ({TEXT[lang]['team']}): {literal(message.content)}"}
+    sources = message.metadata.get("sources") or []
     return {"role": "assistant",
-            "content": linked_answer(literal(message["content"]), sources, TEXT[lang]["sources"])}
+            "content": linked_answer(literal(message.content), sources, TEXT[lang]["sources"])}
 
 
-def rendered(rows: list[dict], lang: str) -> tuple[list[dict], dict, int]:
+def rendered(rows: list[MessageRecord], lang: str) -> tuple[list[dict], dict, int]:
     """The chat as stored: the messages shown, chat position -> answer id (for ratings), the last message id."""
     kept = [(m, s) for m in rows if (s := shown_message(m, lang))]
-    answers = {str(i): m["id"] for i, (m, _) in enumerate(kept) if m["role"] == "assistant"}
-    return [s for _, s in kept], answers, max((m["id"] for m in rows), default=0)
+    answers = {str(i): m.id for i, (m, _) in enumerate(kept) if m.role == "assistant"}
+    return [s for _, s in kept], answers, max((m.id for m in rows), default=0)
 
 
 async def widget_channel(request: gr.Request | None, service: ConversationService) -> tuple[str, dict]:
@@ -96,7 +97,7 @@ async def widget_channel(request: gr.Request | None, service: ConversationServic
     record = await service.widget_key(key) if key else None
     if record is None:
         return "web", {}
-    return "widget", {"widget_key": record["prefix"], "widget_name": record["name"]}
+    return "widget", {"widget_key": record.prefix, "widget_name": record.name}
 
 
 def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks:
@@ -105,7 +106,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
 
     async def new_conversation(request: gr.Request | None) -> str:
         channel, metadata = await widget_channel(request, service)
-        return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang}))["id"]
+        return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang})).id
 
     async def state_of(conversation_id: str | None) -> dict:
         """The status line, whether "talk to a human" is offered; `_state` is the conversation's status."""
@@ -116,8 +117,8 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             state = await service.handoff_state(conversation_id)
         except ConversationNotFoundError:
             return nothing
-        return {status: status_line(state, state["agent_name"], lang),
-                human: gr.update(visible=state["status"] == "bot"), "_state": state["status"]}
+        return {status: status_line(state, state.agent_name, lang),
+                human: gr.update(visible=state.status == "bot"), "_state": state.status}
 
     def shown(state: dict) -> dict:
         return {k: v for k, v in state.items() if k != "_state"}
@@ -225,7 +226,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         except ConversationNotFoundError:
             return {}
         state = await state_of(conversation_id)
-        if not new or (state["_state"] == "bot" and not any(m["role"] == "agent" for m in new)):
+        if not new or (state["_state"] == "bot" and not any(m.role == "agent" for m in new)):
             return shown(state)  # nothing new, or the bot's own streaming
         return {**await from_store(conversation_id), **shown(state)}
 

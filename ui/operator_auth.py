@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assistant.conversation import ConversationService
+from assistant.store.records import OperatorSessionState
 
 COOKIE = "assistant_operator"
 PATH = "/operator"
@@ -77,7 +78,7 @@ def _install(app: FastAPI, service: ConversationService):
     company = service.settings.company_name
     longest = timedelta(hours=service.settings.console.session_max_hours)
 
-    async def session_of(request: Request) -> dict | None:
+    async def session_of(request: Request) -> OperatorSessionState | None:
         token = request.cookies.get(COOKIE)
         return await operators.session(token) if token else None
 
@@ -113,7 +114,7 @@ def _install(app: FastAPI, service: ConversationService):
         page = request.url.path.rstrip("/")
         if page in SIGNED_IN_VIEWS and request.method == "GET":
             session = await session_of(request)
-            if session is None or session["expired"]:
+            if session is None or session.expired:
                 query = urlencode({"next": f"{page}/", **({"ended": 1} if session else {})})
                 return RedirectResponse(f"{PATH}/login?{query}", status_code=303)
         return await call_next(request)
@@ -122,9 +123,9 @@ def _install(app: FastAPI, service: ConversationService):
         session = await session_of(request)
         if session is None:
             return None
-        if session["expired"]:  # the open console keeps working (no reload loses a draft); its handlers refuse
+        if session.expired:  # the open console keeps working (no reload loses a draft); its handlers refuse
             path = request.url.path
             return "" if path.startswith(f"{PATH}/gradio_api/") and "/file" not in path else None
-        return session["username"]
+        return session.operator.username
 
     return operator_of

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from assistant.conversation import ConversationService
 from assistant.privacy import write_export
 from assistant.store import HandoffError
+from assistant.store.records import ConversationSummary, FeedbackSummary, TranscriptEntry
 from ui import operator_auth
 from ui.text import literal
 
@@ -35,49 +36,49 @@ def _minutes(since: datetime | None, now: datetime) -> str:
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
 
 
-def overview_frame(rows: list[dict], now: datetime | None = None, alerts_only: bool = False) -> pd.DataFrame:
+def overview_frame(rows: list[ConversationSummary], now: datetime | None = None,
+                   alerts_only: bool = False) -> pd.DataFrame:
     """The conversation list: waiting ones first (longest wait first), then by last activity."""
     now = now or datetime.now(UTC)
     if alerts_only:
-        rows = [r for r in rows if r["alerts"]]
-    rows = sorted(rows, key=lambda r: (r["waiting_since"] is None, r["waiting_since"] or now,
-                                       -r["updated_at"].timestamp()))
+        rows = [r for r in rows if r.alerts]
+    rows = sorted(rows, key=lambda r: (r.waiting_since is None, r.waiting_since or now, -r.updated_at.timestamp()))
     table = [{
-        "status": r["status"].replace("_", " "), "waiting": _minutes(r["waiting_since"], now),
-        "customer": r["customer_id"] or r["channel"],
-        "last message": f"{r['last_role'] or ''}: {r['last_message'][:120]}" if r["last_role"] else "",
-        "sentiment": f"{r['sentiment']} ({r['sentiment_score']:+.2f})" if r["sentiment"] else "",
-        "alerts": r["alerts"] or "", "agent": r["agent"] or "", "updated": r["updated_at"].strftime("%H:%M:%S"),
-        "id": r["id"]} for r in rows]
+        "status": r.status.replace("_", " "), "waiting": _minutes(r.waiting_since, now),
+        "customer": r.customer_id or r.channel,
+        "last message": f"{r.last_role or ''}: {r.last_message[:120]}" if r.last_role else "",
+        "sentiment": f"{r.sentiment} ({r.sentiment_score:+.2f})" if r.sentiment else "",
+        "alerts": r.alerts or "", "agent": r.agent or "", "updated": r.updated_at.strftime("%H:%M:%S"),
+        "id": r.id} for r in rows]
     return pd.DataFrame(table, columns=OVERVIEW_COLUMNS)
 
 
-def transcript_messages(transcript: list[dict]) -> list[dict]:
+def transcript_messages(transcript: list[TranscriptEntry]) -> list[dict]:
     """Chatbot messages: customer on the right, bot and agents on the left (named), feedback under an answer."""
     shown = []
     for m in transcript:
-        if m["role"] == "user":
-            shown.append({"role": "user", "content": literal(m["content"])})
+        if m.role == "user":
+            shown.append({"role": "user", "content": literal(m.content)})
             continue
-        who = f"**{literal(m['agent'])}** (agent)" if m["role"] == "agent" else "bot"
-        text = literal(m["content"]) or f"_({m['status']})_"
-        feedback = m.get("feedback") or {}
+        who = f"**{literal(m.agent)}** (agent)" if m.role == "agent" else "bot"
+        text = literal(m.content) or f"_({m.status})_"
+        feedback = m.feedback or FeedbackSummary()
         notes = []
-        if feedback.get("rating"):
-            notes.append("👍" if feedback["rating"] > 0 else "👎")
-        if feedback.get("comment"):
-            notes.append(f"“{literal(feedback['comment'])}”")
-        if feedback.get("corrected_text"):
-            notes.append(f"corrected to: {literal(feedback['corrected_text'])}")
+        if feedback.rating:
+            notes.append("👍" if feedback.rating > 0 else "👎")
+        if feedback.comment:
+            notes.append(f"“{literal(feedback.comment)}”")
+        if feedback.corrected_text:
+            notes.append(f"corrected to: {literal(feedback.corrected_text)}")
         footer = f"\n\n> {' · '.join(notes)}" if notes else ""
-        shown.append({"role": "assistant", "content": f"{who} · #{m['id']}\n\n{text}{footer}"})
+        shown.append({"role": "assistant", "content": f"{who} · #{m.id}\n\n{text}{footer}"})
     return shown
 
 
-def answer_choices(transcript: list[dict]) -> list[tuple[str, int]]:
+def answer_choices(transcript: list[TranscriptEntry]) -> list[tuple[str, int]]:
     """Every finished bot answer can be corrected, an empty or broken one too."""
-    return [(f"#{m['id']}: {m['content'].strip()[:70] or '(' + m['status'] + ', empty)'}", m["id"])
-            for m in transcript if m["role"] == "assistant" and m["status"] != "streaming"]
+    return [(f"#{m.id}: {m.content.strip()[:70] or '(' + m.status + ', empty)'}", m.id)
+            for m in transcript if m.role == "assistant" and m.status != "streaming"]
 
 
 def parse_day(text: str, field: str) -> datetime:
@@ -104,7 +105,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         if not request.username:
             return {waiting: SESSION_ENDED_BANNER}
         rows = await operators.overview(STATUSES[status_name])
-        count = sum(1 for r in rows if r["status"] == "waiting_human")
+        count = sum(1 for r in rows if r.status == "waiting_human")
         return {table: overview_frame(rows, alerts_only=with_alerts), waiting: f"**{count}** waiting for a human"}
 
     async def show(conversation_id: str | None, request: gr.Request):
@@ -122,9 +123,9 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         except LookupError:
             return {chat: [], which: gr.Dropdown(choices=[], value=None), answer: "",
                     heading: "That conversation no longer exists."}
-        line = f"**{info['status'].replace('_', ' ')}** · {info['channel']} · {conversation_id}"
-        if info.get("csat"):
-            line += f" · CSAT {info['csat']}/5"
+        line = f"**{info.status.replace('_', ' ')}** · {info.channel} · {conversation_id}"
+        if info.csat:
+            line += f" · CSAT {info.csat}/5"
         return {chat: transcript_messages(transcript), which: gr.Dropdown(choices=answer_choices(transcript)),
                 answer: "", heading: line}
 
@@ -174,7 +175,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         if not conversation_id or not message_id:
             return {better: ""}
         transcript, _ = await operators.transcript(conversation_id)
-        content = next((m["content"] for m in transcript if m["id"] == message_id), "")
+        content = next((m.content for m in transcript if m.id == message_id), "")
         return {better: content} if content.strip() else {}  # start from the bot's words, if it had any
 
     async def correct(conversation_id: str | None, message_id: int | None, text: str, request: gr.Request):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from assistant.conversation import ConversationService
 from assistant.sentiment import trends
+from assistant.store.records import ScoredText, SentimentAlertRecord, TrajectoryPoint
 from ui import operator_auth
 
 CSS = """
@@ -22,11 +23,11 @@ SPLITS = {"overall": None, "per entity": "entity", "per topic": "topic", "per so
 LABEL_COLORS = {"negative": "#d1495b", "neutral": "#9aa5b1", "positive": "#2e8b57"}
 
 
-async def load_rows(service: ConversationService, kind: str) -> list[dict]:
+async def load_rows(service: ConversationService, kind: str) -> list[ScoredText]:
     return await service.sentiment.rows(kind)
 
 
-def trend_frame(rows: list[dict], window: str, by: str | None) -> pd.DataFrame:
+def trend_frame(rows: trends.Rows, window: str, by: str | None) -> pd.DataFrame:
     """The window table as plot points: percent negative, naive UTC time for the x axis. A line needs two
     points, so a group seen in one window only is drawn flat across that window."""
     table = trends.window_table(rows, window, by)
@@ -53,23 +54,24 @@ def selection_bounds(index) -> tuple[datetime, datetime] | None:
     return start, end
 
 
-def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
-    rows = [{"raised": a["created_at"].strftime("%Y-%m-%d %H:%M"), "scope": a["scope"], "rule": a["rule"],
-             "where": a["conversation_id"] or a["entity"] or "all", "detail": a["detail"]} for a in alerts]
+def alerts_frame(alerts: list[SentimentAlertRecord]) -> pd.DataFrame:
+    rows = [{"raised": a.created_at.strftime("%Y-%m-%d %H:%M"), "scope": a.scope, "rule": a.rule,
+             "where": a.conversation_id or a.entity or "all", "detail": a.detail} for a in alerts]
     return pd.DataFrame(rows, columns=["raised", "scope", "rule", "where", "detail"])
 
 
-def trajectory_frame(trajectory: list[dict]) -> pd.DataFrame:
+def trajectory_frame(trajectory: list[TrajectoryPoint]) -> pd.DataFrame:
     """One conversation's scored customer turns: turn number, score, label, text."""
-    rows = [{"turn": i, "score": t["score"], "label": t["label"], "text": t["text"]}
+    rows = [{"turn": i, "score": t.score, "label": t.label, "text": t.text}
             for i, t in enumerate(trajectory, 1)]
     return pd.DataFrame(rows, columns=["turn", "score", "label", "text"])
 
 
-def conversations_to_watch(alerts: list[dict], messages: list[dict], limit: int = 50) -> list[str]:
+def conversations_to_watch(alerts: list[SentimentAlertRecord], messages: list[ScoredText],
+                           limit: int = 50) -> list[str]:
     """Conversations with alerts first (newest first), then the latest scored ones."""
-    flagged = [a["conversation_id"] for a in alerts if a["conversation_id"]]
-    recent = [m["conversation_id"] for m in reversed(messages)]
+    flagged = [a.conversation_id for a in alerts if a.conversation_id]
+    recent = [m.conversation_id for m in reversed(messages)]
     return list(dict.fromkeys(flagged + recent))[:limit]
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from assistant.api.rate_limit import RateLimiter
+from assistant.store.records import KeyRecord
 
 KEYED = ("/v1/", "/api/conversations", "/api/messages")
 ADMIN = ("/api/sentiment",)
@@ -64,7 +65,7 @@ def install_access_control(app: FastAPI) -> None:
         return refuse(403, f"origin {origin or '(none)'} is not allowed by any API key "
                            "(`assistant keys create --scope api --origin ...`)", "permission_error")
 
-    async def check_key(request: Request, admin: bool) -> dict | JSONResponse:
+    async def check_key(request: Request, admin: bool) -> KeyRecord | JSONResponse:
         key = presented_key(request)
         if key is None:
             return refuse(401, f"this API needs a key: send 'Authorization: Bearer sk_…' ({KEY_HINT})",
@@ -72,14 +73,14 @@ def install_access_control(app: FastAPI) -> None:
         record = await asyncio.to_thread(store.keys.api_key, key)
         if record is None:
             return refuse(401, "unknown or revoked API key", "authentication_error")
-        if record["scope"] == "widget":
+        if record.scope == "widget":
             return refuse(403, f"a public widget key cannot call the API ({KEY_HINT})", "permission_error")
-        if admin and record["scope"] != "admin":
+        if admin and record.scope != "admin":
             return refuse(403, "this needs an admin key (`assistant keys create --scope admin`)", "permission_error")
         origin = (request.headers.get("origin") or "").lower()
-        if origin and origin not in record["origins"]:
+        if origin and origin not in record.origins:
             return refuse(403, f"origin {origin} may not use this key", "permission_error")
-        allowed, wait = by_key.allow(record["prefix"])
+        allowed, wait = by_key.allow(record.prefix)
         return record if allowed else _too_many(wait, "key")
 
     @app.middleware("http")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -29,12 +30,15 @@ def _service(request: Request) -> ConversationService:
 @router.post("", status_code=201)
 async def create_conversation(request: Request, body: CreateConversationRequest | None = None) -> dict:
     body = body or CreateConversationRequest()
-    return await _service(request).create_conversation(body.customer_id, body.channel, body.metadata)
+    return asdict(await _service(request).create_conversation(body.customer_id, body.channel, body.metadata))
 
 
 @router.get("/{conversation_id}")
 async def get_conversation(request: Request, conversation_id: str) -> dict:
-    return await _service(request).conversation(conversation_id, with_messages=True)
+    """The conversation's record with its messages, oldest first."""
+    service = _service(request)
+    conversation = await service.conversation(conversation_id)
+    return {**asdict(conversation), "messages": [asdict(m) for m in await service.messages(conversation_id)]}
 
 
 @router.get("/{conversation_id}/messages")
@@ -42,7 +46,7 @@ async def list_messages(request: Request, conversation_id: str, after: int = Que
     """Messages oldest first; `after=ID` returns only newer ones (a waiting customer polls for the agent's reply)."""
     service = _service(request)
     messages = await service.messages_after(conversation_id, after)
-    return {"messages": messages, "status": (await service.conversation(conversation_id))["status"]}
+    return {"messages": [asdict(m) for m in messages], "status": (await service.conversation(conversation_id)).status}
 
 
 @router.post("/{conversation_id}/handoff")

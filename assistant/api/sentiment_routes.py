@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Query, Request
 
 from assistant.api.errors import APIError
@@ -15,13 +17,14 @@ async def conversation_sentiment(request: Request, conversation_id: str) -> dict
     sentiment = request.app.state.service.sentiment
     trajectory = await sentiment.trajectory(conversation_id)  # 404 when unknown
     alerts = await sentiment.alerts(500, "conversation", conversation_id)
-    return {"conversation_id": conversation_id, "trajectory": trajectory, "alerts": alerts}
+    return {"conversation_id": conversation_id, "trajectory": [asdict(t) for t in trajectory],
+            "alerts": [asdict(a) for a in alerts]}
 
 
 @router.get("/alerts")
 async def alerts(request: Request, scope: str | None = Query(None, pattern="^(conversation|feed)$"),
                  limit: int = Query(100, ge=1, le=1000)) -> dict:
-    return {"alerts": await request.app.state.service.sentiment.alerts(limit, scope)}
+    return {"alerts": [asdict(a) for a in await request.app.state.service.sentiment.alerts(limit, scope)]}
 
 
 @router.get("/trends")

@@ -27,9 +27,9 @@ async def widget_config(request: Request, key: str) -> JSONResponse:
     if record is None:
         return _refuse(404, "unknown or revoked widget key")
     origin = (request.headers.get("origin") or "").lower()
-    if origin not in record["origins"]:
+    if origin not in record.origins:
         return _refuse(403, f"origin {origin or '(none)'} may not use this key; it is made for "
-                            f"{', '.join(record['origins'])}")
+                            f"{', '.join(record.origins)}")
     labels = {lang: {**text, "title": service.settings.company_name if lang == "en" else text["title"]}
               for lang, text in LABELS.items()}
     return JSONResponse({"company": service.settings.company_name, "color": "#1f6feb", "labels": labels},
@@ -48,6 +48,6 @@ def install_frame_policy(app) -> None:
             key = request.query_params.get("key")
             if key:
                 record = await service.widget_key(key)
-                allowed += record["origins"] if record else []
+                allowed += record.origins if record else []
             response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(allowed)
         return response

@@ -85,7 +85,7 @@ def stored_messages(database: Path, conversations: list[str]) -> int:
 
     store = Store(f"sqlite:///{database}")
     try:
-        return sum(1 for c in conversations for m in store.conversations.messages(c) if m["role"] == "user")
+        return sum(1 for c in conversations for m in store.conversations.messages(c) if m.role == "user")
     finally:
         store.close()
 

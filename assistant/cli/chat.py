@@ -69,7 +69,7 @@ async def _local_answers(loaded) -> AsyncIterator:
     service = build_service(loaded, console=Console(stderr=True))
     await service.engine.start()
     try:
-        conversation_id = (await service.create_conversation(channel="terminal"))["id"]
+        conversation_id = (await service.create_conversation(channel="terminal")).id
 
         async def ask(text: str) -> AsyncIterator[tuple[str, dict]]:
             try:

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
                   f'<noscript><a href="{host}/chat/">Chat with us</a></noscript>')
         elif args.action == "list":
             for k in store.keys.list_keys():
-                state = "revoked" if k["revoked"] else k["scope"]
-                print(f"{k['prefix']}…\t{state}\t{k['name']}\t{' '.join(k['origins'])}")
+                state = "revoked" if k.revoked else k.scope
+                print(f"{k.prefix}…\t{state}\t{k.name}\t{' '.join(k.origins)}")
         else:
             count = store.keys.revoke_key(args.prefix)
             if not count:

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from dataclasses import asdict
 
     from rich.console import Console
     from rich.table import Table
@@ -35,13 +36,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps(alerts, default=str))
+        print(json.dumps([asdict(a) for a in alerts], default=str))
         return 0
     table = Table(title=f"{len(alerts)} sentiment alerts (newest first)")
     for column in ("created", "scope", "rule", "where", "detail"):
         table.add_column(column)
     for a in alerts:
-        where = a["conversation_id"] or a["entity"] or "all"
-        table.add_row(a["created_at"].strftime("%Y-%m-%d %H:%M"), a["scope"], a["rule"], where, a["detail"])
+        where = a.conversation_id or a.entity or "all"
+        table.add_row(a.created_at.strftime("%Y-%m-%d %H:%M"), a.scope, a.rule, where, a.detail)
     Console().print(table)
     return 0

@@ -56,10 +56,10 @@ class SentimentMonitor:
         waiting = self.store.sentiment.unscored_messages(self.settings.batch_size)
         if not waiting:
             return 0
-        results = self.scorer().score([m["content"] for m in waiting])
-        self.store.sentiment.set_message_sentiments([(m["id"], r.label, r.score) for m, r in zip(waiting, results,
-                                                                                                 strict=True)])
-        for conversation_id in dict.fromkeys(m["conversation_id"] for m in waiting):
+        results = self.scorer().score([m.content for m in waiting])
+        self.store.sentiment.set_message_sentiments([(m.id, r.label, r.score) for m, r in zip(waiting, results,
+                                                                                             strict=True)])
+        for conversation_id in dict.fromkeys(m.conversation_id for m in waiting):
             self.check_conversation(conversation_id)
         return len(waiting)
 
@@ -71,7 +71,7 @@ class SentimentMonitor:
             if self.store.sentiment.add_alert(key, "conversation", finding.rule, finding.detail,
                                               conversation_id=conversation_id):
                 raised.append(finding.rule)
-                state = self.store.handoffs.handoff_state(conversation_id)["status"]
+                state = self.store.handoffs.handoff_state(conversation_id).status
                 if self.settings.handoff_on_alert and state == "bot":
                     self.store.handoffs.request_human(conversation_id, "sentiment", f"{finding.rule}: {finding.detail}")
         return raised

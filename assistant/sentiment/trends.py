@@ -1,21 +1,28 @@
 """Sentiment over time: per-window aggregates of scored texts (chats and feeds), feed alerts, drill-down.
 
-Rows are dicts with `time` (aware datetime), `label`, `score`, `text` and optional `source`, `entity`, `topic`.
+Rows are the store's `ScoredText` records (or dicts with the same keys): `time` (aware datetime), `label`, `score`,
+`text` and optional `source`, `entity`, `topic`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import pandas as pd
 
 from assistant.sentiment.labels import LABELS
+from assistant.store.records import ScoredText
 
 COLUMNS = ["time", "label", "score", "text", "source", "entity", "topic"]
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
+Rows = Sequence[ScoredText | Mapping]
+
+
+def frame(rows: Rows) -> pd.DataFrame:
+    rows = [asdict(r) if isinstance(r, ScoredText) else r for r in rows]
     data = pd.DataFrame(rows, columns=COLUMNS) if not rows else pd.DataFrame(rows)
     for column in COLUMNS:
         if column not in data:
@@ -24,7 +31,7 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return data
 
 
-def window_table(rows: list[dict], window: str = "1D", by: str | None = None) -> pd.DataFrame:
+def window_table(rows: Rows, window: str = "1D", by: str | None = None) -> pd.DataFrame:
     """One row per window (and group): items, negative/neutral/positive shares, mean score.
     `by` is None (overall), 'entity', 'topic' or 'source'; missing group values become '(none)'."""
     data = frame(rows)
@@ -43,13 +50,13 @@ def window_table(rows: list[dict], window: str = "1D", by: str | None = None) ->
     return grouped[columns]
 
 
-def distribution(rows: list[dict]) -> pd.DataFrame:
+def distribution(rows: Rows) -> pd.DataFrame:
     """Items per label (all three labels, zero when absent)."""
     labels = frame(rows)["label"]
     return pd.DataFrame({"label": list(LABELS), "items": [int((labels == x).sum()) for x in LABELS]})
 
 
-def texts_between(rows: list[dict], start: datetime, end: datetime, window: str) -> pd.DataFrame:
+def texts_between(rows: Rows, start: datetime, end: datetime, window: str) -> pd.DataFrame:
     """Drill-down: texts of every window touched by [start, end], most negative first."""
     data = frame(rows)
     columns = ["time", "label", "score", "source", "entity", "text"]
@@ -71,7 +78,7 @@ class FeedAlert:
     detail: str
 
 
-def feed_alerts(rows: list[dict], window: str, threshold: float, jump: float, baseline_windows: int,
+def feed_alerts(rows: Rows, window: str, threshold: float, jump: float, baseline_windows: int,
                 min_items: int, by: str | None = "entity") -> list[FeedAlert]:
     """Windows whose negative share passes `threshold`, or rises by `jump` over the pooled negative share of the
     previous `baseline_windows` windows of the same group (windows, and baselines, with fewer than `min_items`

@@ -15,7 +15,8 @@ from assistant.store.errors import (
     HandoffError,
     MessageNotFoundError,
 )
-from assistant.store.records import conversation_dict, find_conversation, message_dict, open_handoff
+from assistant.store.lookups import find_conversation, open_handoff
+from assistant.store.records import ConversationRecord, FeedbackSummary, MessageRecord, TranscriptEntry
 from assistant.store.schema import (
     Conversation,
     Feedback,
@@ -46,18 +47,18 @@ class ConversationRepository(Repository):
     """`store.conversations`."""
 
     def create_conversation(self, customer_id: str | None = None, channel: str = "api",
-                            metadata: dict | None = None) -> dict[str, Any]:
+                            metadata: dict | None = None) -> ConversationRecord:
         with self.session() as session, session.begin():
             conversation = Conversation(customer_id=customer_id, channel=channel, meta=metadata or {})
             session.add(conversation)
-        return conversation_dict(conversation)
+        return ConversationRecord.from_row(conversation)
 
-    def get_conversation(self, conversation_id: str) -> dict[str, Any]:
+    def get_conversation(self, conversation_id: str) -> ConversationRecord:
         with self.session() as session:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise ConversationNotFoundError(conversation_id)
-            return conversation_dict(conversation)
+            return ConversationRecord.from_row(conversation)
 
     def add_message(self, conversation_id: str, role: str, content: str, status: str = MessageStatus.COMPLETE,
                     model: str | None = None, metadata: dict | None = None) -> int:
@@ -91,7 +92,7 @@ class ConversationRepository(Repository):
                     recovered += 1
             return recovered
 
-    def resent_message(self, conversation_id: str, client_message_id: str) -> tuple[int, dict | None] | None:
+    def resent_message(self, conversation_id: str, client_message_id: str) -> tuple[int, MessageRecord | None] | None:
         """A customer message already stored under this client id (a retried or double submit), with the answer
         that followed it (None while there is none), or None when the id is new."""
         with self.session() as session:
@@ -102,7 +103,8 @@ class ConversationRepository(Repository):
                 return None
             answer = session.scalars(select(Message).where(
                 Message.conversation_id == conversation_id, Message.id > sent.id).order_by(Message.id)).first()
-            return sent.id, message_dict(answer) if answer is not None and answer.role == "assistant" else None
+            answered = answer is not None and answer.role == "assistant"
+            return sent.id, MessageRecord.from_row(answer) if answered else None
 
     def finish_message(self, message_id: int, content: str, status: str, error: str | None = None,
                        prompt_tokens: int | None = None, completion_tokens: int | None = None,
@@ -118,7 +120,7 @@ class ConversationRepository(Repository):
             message.latency_ms = latency_ms
             message.completed_at = utcnow()
 
-    def messages(self, conversation_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def messages(self, conversation_id: str, limit: int | None = None) -> list[MessageRecord]:
         """Messages of a conversation, oldest first (the last `limit` if given)."""
         with self.session() as session:
             if session.get(Conversation, conversation_id) is None:
@@ -127,7 +129,7 @@ class ConversationRepository(Repository):
             if limit:
                 query = query.limit(limit)
             rows = session.scalars(query).all()
-            return [message_dict(m) for m in reversed(rows)]
+            return [MessageRecord.from_row(m) for m in reversed(rows)]
 
     def add_feedback(self, message_id: int, rating: int | None = None, comment: str | None = None,
                      corrected_text: str | None = None, author: str | None = None) -> int:
@@ -149,7 +151,9 @@ class ConversationRepository(Repository):
 
     def conversations_for_alignment(self, after: dict[str, int] | None = None) -> list[dict[str, Any]]:
         """Conversations with new messages or new feedback since `after` (a cursor), with their complete
-        messages, the latest feedback per answer, and whether a human was asked for."""
+        messages, the latest feedback per answer, and whether a human was asked for.
+
+        Dicts, not records: this is the transcript data contract alignment reads (see `records`)."""
         after = after or {}
         with self.session() as session:
             touched = set(session.scalars(select(Message.conversation_id)
@@ -179,13 +183,13 @@ class ConversationRepository(Repository):
                 })
             return result
 
-    def messages_after(self, conversation_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+    def messages_after(self, conversation_id: str, after_id: int = 0) -> list[MessageRecord]:
         """Messages newer than `after_id` (what a waiting customer's page polls for)."""
         with self.session() as session:
             find_conversation(session, conversation_id)
             rows = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
                                                          Message.id > after_id).order_by(Message.id)).all()
-            return [message_dict(m) for m in rows]
+            return [MessageRecord.from_row(m) for m in rows]
 
     def close_conversation(self, conversation_id: str, csat: int | None = None) -> None:
         """End the conversation (idempotent); `csat` is the customer's 1-5 rating, also accepted after closing."""
@@ -202,26 +206,27 @@ class ConversationRepository(Repository):
                 conversation.csat = csat
             conversation.updated_at = utcnow()
 
-    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+    def transcript(self, conversation_id: str) -> list[TranscriptEntry]:
         """Every message with its latest feedback (rating, comment, correction): the operator's view."""
         with self.session() as session:
             find_conversation(session, conversation_id)
             messages = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
                                        .order_by(Message.id)).all()
-            feedback: dict[int, dict] = {}
+            feedback: dict[int, FeedbackSummary] = {}
             for row in session.scalars(select(Feedback).join(Message, Feedback.message_id == Message.id)
                                        .where(Message.conversation_id == conversation_id).order_by(Feedback.id)):
-                latest = feedback.setdefault(row.message_id, {"rating": None, "comment": None, "corrected_text": None})
-                for key in latest:
-                    value = getattr(row, key)
-                    latest[key] = value if value not in (None, "") else latest[key]
-            return [{"id": m.id, "role": m.role, "content": m.content, "status": m.status,
-                     "agent": (m.meta or {}).get("agent"), "created_at": as_utc(m.created_at),
-                     "sentiment": m.sentiment_label, "feedback": feedback.get(m.id)} for m in messages]
+                latest = feedback.get(row.message_id, FeedbackSummary())
+                feedback[row.message_id] = FeedbackSummary(
+                    rating=row.rating if row.rating is not None else latest.rating,
+                    comment=row.comment or latest.comment, corrected_text=row.corrected_text or latest.corrected_text)
+            return [TranscriptEntry(id=m.id, role=m.role, content=m.content, status=m.status,
+                                    agent=(m.meta or {}).get("agent"), created_at=as_utc(m.created_at),
+                                    sentiment=m.sentiment_label, feedback=feedback.get(m.id)) for m in messages]
 
     def export_transcripts(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Conversations created in [start, end) in the transcript format of `assistant align`
-        (`{"id", "messages": [{"role", "content"}], "metadata"}`); empty and broken messages are left out."""
+        (`{"id", "messages": [{"role", "content"}], "metadata"}`); empty and broken messages are left out.
+        Dicts, not records: this is the transcript data contract of `assistant align` (see `records`)."""
         with self.session() as session:
             conversations = session.scalars(select(Conversation).where(Conversation.created_at >= start,
                                                                        Conversation.created_at < end)

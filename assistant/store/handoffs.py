@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import func, select
 
 from assistant.store.database import Repository
 from assistant.store.errors import (
     HandoffError,
 )
-from assistant.store.records import display_name, find_conversation, open_handoff
+from assistant.store.lookups import display_name, find_conversation, open_handoff
+from assistant.store.records import ConversationSummary, HandoffRequest, HandoffState
 from assistant.store.schema import (
     Conversation,
     Handoff,
@@ -25,7 +24,7 @@ from assistant.store.statuses import ConversationStatus, MessageStatus
 class HandoffRepository(Repository):
     """`store.handoffs`."""
 
-    def request_human(self, conversation_id: str, reason: str, detail: str | None = None) -> dict[str, Any]:
+    def request_human(self, conversation_id: str, reason: str, detail: str | None = None) -> HandoffRequest:
         """Ask for a human (reason recorded); a conversation already waiting for or with a human keeps its request."""
         with self.session() as session, session.begin():
             conversation = find_conversation(session, conversation_id)
@@ -34,13 +33,13 @@ class HandoffRepository(Repository):
             pending = open_handoff(session, conversation_id)
             if conversation.status in (ConversationStatus.WAITING_HUMAN,
                                        ConversationStatus.HUMAN) and pending is not None:
-                return {"handoff_id": pending.id, "status": conversation.status, "created": False}
+                return HandoffRequest(handoff_id=pending.id, status=conversation.status, created=False)
             handoff = Handoff(conversation_id=conversation_id, reason=reason, detail=detail)
             session.add(handoff)
             conversation.status = ConversationStatus.WAITING_HUMAN
             conversation.updated_at = utcnow()
             session.flush()
-            return {"handoff_id": handoff.id, "status": ConversationStatus.WAITING_HUMAN, "created": True}
+            return HandoffRequest(handoff_id=handoff.id, status=ConversationStatus.WAITING_HUMAN, created=True)
 
     def take_over(self, conversation_id: str, agent: str) -> None:
         """An operator takes the conversation: from now on the bot never replies in it."""
@@ -70,14 +69,14 @@ class HandoffRepository(Repository):
             conversation.status = ConversationStatus.BOT
             conversation.updated_at = utcnow()
 
-    def handoff_state(self, conversation_id: str) -> dict[str, Any]:
+    def handoff_state(self, conversation_id: str) -> HandoffState:
         """The conversation's status and, while a human is asked for or involved, the reason and the agent."""
         with self.session() as session:
             conversation = find_conversation(session, conversation_id)
             handoff = open_handoff(session, conversation_id)
             agent = handoff.agent if handoff else None
-            return {"status": conversation.status, "reason": handoff.reason if handoff else None,
-                    "agent": agent, "agent_name": display_name(session, agent)}
+            return HandoffState(status=conversation.status, reason=handoff.reason if handoff else None,
+                                agent=agent, agent_name=display_name(session, agent))
 
     def add_agent_message(self, conversation_id: str, agent: str, text: str) -> int:
         """A human agent's reply; only in a conversation the operator has taken over."""
@@ -93,7 +92,7 @@ class HandoffRepository(Repository):
             conversation.updated_at = utcnow()
         return message.id
 
-    def conversation_overview(self, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def conversation_overview(self, status: str | None = None, limit: int = 200) -> list[ConversationSummary]:
         """Newest first: status, last message, last customer sentiment, open handoff (reason, waiting since),
         alerts; what the operator console lists (a fixed number of queries, however many conversations)."""
         query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(limit)
@@ -121,15 +120,15 @@ class HandoffRepository(Repository):
             for conversation in conversations:
                 message, score = last.get(conversation.id), feeling.get(conversation.id)
                 handoff = handoffs.get(conversation.id)
-                result.append({
-                    "id": conversation.id, "status": conversation.status, "customer_id": conversation.customer_id,
-                    "channel": conversation.channel, "updated_at": as_utc(conversation.updated_at),
-                    "last_role": message.role if message else None, "last_message": message.content if message else "",
-                    "sentiment": score.sentiment_label if score else None,
-                    "sentiment_score": score.sentiment_score if score else None,
-                    "handoff_reason": handoff.reason if handoff else None,
-                    "agent": handoff.agent if handoff else None,
-                    "waiting_since": as_utc(handoff.requested_at) if handoff and not handoff.accepted_at else None,
-                    "alerts": alerts.get(conversation.id, 0), "csat": conversation.csat,
-                })
+                result.append(ConversationSummary(
+                    id=conversation.id, status=conversation.status, customer_id=conversation.customer_id,
+                    channel=conversation.channel, updated_at=as_utc(conversation.updated_at),
+                    last_role=message.role if message else None, last_message=message.content if message else "",
+                    sentiment=score.sentiment_label if score else None,
+                    sentiment_score=score.sentiment_score if score else None,
+                    handoff_reason=handoff.reason if handoff else None,
+                    agent=handoff.agent if handoff else None,
+                    waiting_since=as_utc(handoff.requested_at) if handoff and not handoff.accepted_at else None,
+                    alerts=alerts.get(conversation.id, 0), csat=conversation.csat,
+                ))
             return result

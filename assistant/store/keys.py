@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from assistant.store.database import Repository
 from assistant.store.errors import (
     KeyProblem,
 )
+from assistant.store.records import KeyRecord
 from assistant.store.schema import (
     ApiKey,
     as_utc,
@@ -32,6 +32,12 @@ def normalise_origin(origin: str) -> str:
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise KeyProblem(f"origin {origin!r} must not have a path: use {parts.scheme}://{parts.netloc}")
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _key_record(row: ApiKey) -> KeyRecord:
+    return KeyRecord(id=row.id, prefix=row.prefix, scope=row.scope, name=row.name,
+                     origins=list(row.allowed_origins), created_at=as_utc(row.created_at),
+                     revoked=row.revoked_at is not None)
 
 
 class KeyRepository(Repository):
@@ -58,15 +64,14 @@ class KeyRepository(Repository):
                                allowed_origins=origins))
         return key
 
-    def api_key(self, key: str) -> dict[str, Any] | None:
+    def api_key(self, key: str) -> KeyRecord | None:
         """Any live key's record (`scope`, `prefix`, `origins`), or None for an unknown or revoked one."""
         with self.session() as session:
             row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest(key),
                                                        ApiKey.revoked_at.is_(None))).first()
             if row is None:
                 return None
-            return {"id": row.id, "prefix": row.prefix, "scope": row.scope, "name": row.name,
-                    "origins": list(row.allowed_origins)}
+            return _key_record(row)
 
     def api_origins(self) -> set[str]:
         """The origins any live API key lets browsers call from (for CORS preflights, which carry no key)."""
@@ -75,16 +80,15 @@ class KeyRepository(Repository):
                                                                         ApiKey.revoked_at.is_(None)))
             return {origin for origins in rows for origin in origins}
 
-    def widget_key(self, key: str) -> dict[str, Any] | None:
+    def widget_key(self, key: str) -> KeyRecord | None:
         """The key's record (name, allowed origins) when it is a live widget key."""
         record = self.api_key(key)
-        return record if record is not None and record["scope"] == "widget" else None
+        return record if record is not None and record.scope == "widget" else None
 
-    def list_keys(self) -> list[dict[str, Any]]:
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key, revoked ones too, oldest first."""
         with self.session() as session:
-            return [{"prefix": k.prefix, "scope": k.scope, "name": k.name, "origins": list(k.allowed_origins),
-                     "created_at": as_utc(k.created_at), "revoked": k.revoked_at is not None}
-                    for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+            return [_key_record(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     def revoke_key(self, prefix: str) -> int:
         """Revoke the keys starting with `prefix`; returns how many."""

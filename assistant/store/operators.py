@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +14,7 @@ from assistant.store.errors import (
     OperatorError,
 )
 from assistant.store.keys import key_digest
+from assistant.store.records import OperatorIdentity, OperatorSessionState
 from assistant.store.schema import (
     Operator,
     OperatorSession,
@@ -38,13 +38,13 @@ class OperatorRepository(Repository):
         except IntegrityError as exc:
             raise OperatorError(f"operator '{username}' already exists") from exc
 
-    def verify_operator(self, username: str, password: str) -> dict[str, Any] | None:
+    def verify_operator(self, username: str, password: str) -> OperatorIdentity | None:
         """The operator's name when the password matches an enabled account, else None."""
         with self.session() as session:
             operator = session.scalars(select(Operator).where(Operator.username == username)).first()
             if operator is None or operator.disabled or not verify_password(password, operator.password_hash):
                 return None
-            return {"username": operator.username, "display_name": operator.display_name}
+            return OperatorIdentity(username=operator.username, display_name=operator.display_name)
 
     def operator_count(self) -> int:
         with self.session() as session:
@@ -61,9 +61,9 @@ class OperatorRepository(Repository):
             session.add(OperatorSession(digest=key_digest(token), operator_id=operator.id))
         return token
 
-    def operator_session(self, token: str, idle: timedelta, longest: timedelta) -> dict[str, Any] | None:
-        """The signed-in operator (`username`, `display_name`) while the session is open, else None; `expired` is
-        True in a dict without a username when the token was a session that has ended (so the console can say so)."""
+    def operator_session(self, token: str, idle: timedelta, longest: timedelta) -> OperatorSessionState | None:
+        """The signed-in operator while the session is open; `expired` (and no operator) when the token was a session
+        that has ended (so the console can say so); None for a token that never was a session."""
         now = utcnow()
         with self.session() as session, session.begin():
             row = session.execute(select(OperatorSession, Operator).join(Operator).where(
@@ -76,10 +76,12 @@ class OperatorRepository(Repository):
                     or now - as_utc(record.created_at) > longest):
                 if record.ended_at is None:
                     record.ended_at = now
-                return {"expired": True}
+                return OperatorSessionState(operator=None, expired=True)
             if now - last_seen > TOUCH_EVERY:
                 record.last_seen_at = now
-            return {"username": operator.username, "display_name": operator.display_name, "expired": False}
+            return OperatorSessionState(operator=OperatorIdentity(username=operator.username,
+                                                                  display_name=operator.display_name),
+                                        expired=False)
 
     def end_operator_sessions(self, token: str | None = None, username: str | None = None) -> int:
         """Sign out one session (by token) or every session of an operator; returns how many ended."""

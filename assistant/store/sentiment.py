@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from assistant.store.database import Repository
+from assistant.store.records import ScoredText, SentimentAlertRecord, TrajectoryPoint, UnscoredMessage
 from assistant.store.schema import (
     Conversation,
     FeedItem,
@@ -28,7 +29,7 @@ def feed_hash(text: str, published_at: datetime, source: str | None, entity: str
 class SentimentRepository(Repository):
     """`store.sentiment`."""
 
-    def unscored_messages(self, limit: int = 64) -> list[dict[str, Any]]:
+    def unscored_messages(self, limit: int = 64) -> list[UnscoredMessage]:
         """Complete customer messages without a sentiment yet, oldest first."""
         with self.session() as session:
             rows = session.execute(
@@ -36,7 +37,7 @@ class SentimentRepository(Repository):
                 .where(Message.role == "user", Message.sentiment_label.is_(None),
                        Message.status == MessageStatus.COMPLETE)
                 .order_by(Message.id).limit(limit)).all()
-            return [{"id": r.id, "conversation_id": r.conversation_id, "content": r.content} for r in rows]
+            return [UnscoredMessage(id=r.id, conversation_id=r.conversation_id, content=r.content) for r in rows]
 
     def set_message_sentiments(self, scores: list[tuple[int, str, float]]) -> None:
         """(message id, label, score) for each scored message, in one transaction."""
@@ -45,7 +46,7 @@ class SentimentRepository(Repository):
                 session.execute(update(Message).where(Message.id == message_id)
                                 .values(sentiment_label=label, sentiment_score=score))
 
-    def sentiment_trajectory(self, conversation_id: str) -> list[dict[str, Any]]:
+    def sentiment_trajectory(self, conversation_id: str) -> list[TrajectoryPoint]:
         """The scored customer messages of one conversation, in order."""
         with self.session() as session:
             rows = session.execute(
@@ -54,10 +55,10 @@ class SentimentRepository(Repository):
                 .where(Message.conversation_id == conversation_id, Message.role == "user",
                        Message.sentiment_label.is_not(None))
                 .order_by(Message.id)).all()
-            return [{"message_id": r.id, "created_at": as_utc(r.created_at), "text": r.content,
-                     "label": r.sentiment_label, "score": r.sentiment_score} for r in rows]
+            return [TrajectoryPoint(message_id=r.id, created_at=as_utc(r.created_at), text=r.content,
+                                    label=r.sentiment_label, score=r.sentiment_score) for r in rows]
 
-    def scored_messages(self, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    def scored_messages(self, since: datetime | None = None, until: datetime | None = None) -> list[ScoredText]:
         """Scored customer messages in a time range (for trends): time, text, label, score, conversation."""
         query = (select(Message.id, Message.conversation_id, Message.created_at, Message.content,
                         Message.sentiment_label, Message.sentiment_score, Conversation.channel)
@@ -68,9 +69,9 @@ class SentimentRepository(Repository):
         if until is not None:
             query = query.where(Message.created_at < until)
         with self.session() as session:
-            return [{"id": r.id, "conversation_id": r.conversation_id, "time": as_utc(r.created_at), "text": r.content,
-                     "label": r.sentiment_label, "score": r.sentiment_score, "source": f"chat:{r.channel}",
-                     "entity": None, "topic": None}
+            return [ScoredText(id=r.id, time=as_utc(r.created_at), text=r.content, label=r.sentiment_label,
+                               score=r.sentiment_score, source=f"chat:{r.channel}", entity=None, topic=None,
+                               conversation_id=r.conversation_id)
                     for r in session.execute(query.order_by(Message.id))]
 
     def add_feed_items(self, items: list[dict[str, Any]]) -> tuple[int, int]:
@@ -93,7 +94,8 @@ class SentimentRepository(Repository):
         return added, len(items) - added
 
     def feed_items(self, since: datetime | None = None, until: datetime | None = None,
-                   entity: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+                   entity: str | None = None, limit: int | None = None) -> list[ScoredText]:
+        """Stored feed items in a time range (of one entity), oldest first."""
         query = select(FeedItem).limit(limit)
         if since is not None:
             query = query.where(FeedItem.published_at >= since)
@@ -102,8 +104,8 @@ class SentimentRepository(Repository):
         if entity is not None:
             query = query.where(FeedItem.entity == entity)
         with self.session() as session:
-            return [{"id": f.id, "time": as_utc(f.published_at), "text": f.text, "label": f.sentiment_label,
-                     "score": f.sentiment_score, "source": f.source, "entity": f.entity, "topic": f.topic}
+            return [ScoredText(id=f.id, time=as_utc(f.published_at), text=f.text, label=f.sentiment_label,
+                               score=f.sentiment_score, source=f.source, entity=f.entity, topic=f.topic)
                     for f in session.scalars(query.order_by(FeedItem.published_at, FeedItem.id))]
 
     def add_alert(self, key: str, scope: str, rule: str, detail: str, conversation_id: str | None = None,
@@ -118,14 +120,15 @@ class SentimentRepository(Repository):
         return True
 
     def sentiment_alerts(self, limit: int = 200, scope: str | None = None,
-                         conversation_id: str | None = None) -> list[dict[str, Any]]:
+                         conversation_id: str | None = None) -> list[SentimentAlertRecord]:
+        """Alerts, newest first (of one scope or conversation)."""
         query = select(SentimentAlert).order_by(SentimentAlert.id.desc()).limit(limit)
         if scope:
             query = query.where(SentimentAlert.scope == scope)
         if conversation_id:
             query = query.where(SentimentAlert.conversation_id == conversation_id)
         with self.session() as session:
-            return [{"id": a.id, "scope": a.scope, "rule": a.rule, "detail": a.detail,
-                     "conversation_id": a.conversation_id, "entity": a.entity,
-                     "window_start": as_utc(a.window_start), "created_at": as_utc(a.created_at)}
+            return [SentimentAlertRecord(id=a.id, scope=a.scope, rule=a.rule, detail=a.detail,
+                                         conversation_id=a.conversation_id, entity=a.entity,
+                                         window_start=as_utc(a.window_start), created_at=as_utc(a.created_at))
                     for a in session.scalars(query)]
