@@ -1,23 +1,33 @@
-"""Answer evaluation: questions through the full pipeline (retrieval + prompt + model) against reference answers.
+"""Answer evaluation: questions through the serving layer (retrieval, the answer style, the model, the support
+check) against reference answers.
 
-File contract (DESIGN.md): JSONL `{"question": str, "answer": str (reference), "doc_ids": [str]}` against a BEIR
-`corpus.jsonl`. Metrics: token F1 and ROUGE-L against the reference, the share of answers that cite a gold
-document, the share of questions whose gold document was among the sources, and the "don't know" rate.
+File contract (DESIGN.md): JSONL `{"question": str, "answer": str (reference), "doc_ids": [str], "facts": [str]
+(optional: what the answer must state), "answerable": bool (optional, default true)}`; a BEIR folder (each judged
+query with its gold passage as the reference); or a clinc150-style JSON file (its `oos_*` utterances as unanswerable
+questions). Metrics: token F1 and ROUGE-L, gold documents cited and retrieved, facts stated, supported sentences,
+answers with an unsupported number, language match, and "don't know" precision/recall when some questions are
+unanswerable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from alignment.examples import PromptBuilder, SFTExample
-from alignment.metrics import rouge_l, token_f1
+from alignment.examples import SFTExample
+from alignment.metrics import fact_stated, rouge_l, token_f1
 from alignment.transcripts import InvalidLine
-from assistant.prompt import cited_numbers, dont_know_answer
+from assistant.prompt import cited_numbers, quoted_sources
+from assistant.quantities import unsupported_quantities
+from assistant.support_check import SupportChecker
 from retrieval.loaders import BadLine, jsonl_objects
 
 _DONT_KNOW = re.compile(
@@ -29,9 +39,13 @@ class EvalCase:
     question: str
     reference: str
     doc_ids: tuple[str, ...] = ()
-    prompt: list[dict] | None = None  # None: serving answers without the model (nothing relevant found)
+    prompt: list[dict] | None = None  # what the model is asked; None: the answer needs no model (`canned`)
     source_ids: tuple[str, ...] = ()  # source [n] is source_ids[n-1]
     canned: str = ""
+    answerable: bool = True
+    facts: tuple[str, ...] = ()
+    sources: tuple = ()  # what the answer is checked against (anything with `number`, `title`, `text`)
+    prepared: Any = None  # the serving layer's PreparedChat, when the case went through it
 
 
 def beir_answer_rows(folder: Path) -> list[dict]:
@@ -44,26 +58,53 @@ def beir_answer_rows(folder: Path) -> list[dict]:
     for query_id, relevant in qrels.items():
         gold = [d for d, _ in sorted(relevant.items(), key=lambda item: -item[1]) if d in texts]
         if query_id in queries and gold:
-            rows.append({"question": queries[query_id], "answer": texts[gold[0]], "doc_ids": gold})
+            rows.append({"question": queries[query_id], "answer": texts[gold[0]], "doc_ids": gold, "facts": [],
+                         "answerable": True})
     return rows
 
 
+def out_of_scope_rows(path: Path) -> list[dict]:
+    """A clinc150-style JSON file (`{"oos_test": [[text, "oos"], ...], ...}`): its out-of-scope utterances as
+    unanswerable questions."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidLine(f"{path}: not a JSON file ({exc})") from exc
+    splits = [k for k in ("oos_test", "oos_val", "oos_train") if isinstance(data, dict) and k in data]
+    if not splits:
+        raise InvalidLine(f"{path}: a JSON question file needs an 'oos_test' list of [text, label] pairs")
+    return [{"question": item[0], "answer": "", "doc_ids": [], "facts": [], "answerable": False}
+            for item in data[splits[0]]]
+
+
+def _row(row: dict, where: str) -> dict:
+    answerable = row.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise InvalidLine(f"{where}: 'answerable' must be true or false")
+    if not isinstance(row.get("question"), str) or not row["question"].strip():
+        raise InvalidLine(f"{where}: 'question' must be a non-empty string")
+    if answerable and (not isinstance(row.get("answer"), str) or not row["answer"].strip()):
+        raise InvalidLine(f"{where}: 'answer' must be a non-empty string (or set \"answerable\": false)")
+    for name in ("doc_ids", "facts"):
+        value = row.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+            raise InvalidLine(f"{where}: '{name}' must be a list of strings")
+    return {"question": row["question"], "answer": row.get("answer") or "", "doc_ids": row.get("doc_ids", []),
+            "facts": row.get("facts", []), "answerable": answerable}
+
+
 def load_answer_file(path: Path) -> list[dict]:
-    """Rows of an answer-evaluation file (or of a BEIR folder); a bad line stops with `file:line: reason`."""
-    if Path(path).is_dir():
-        return beir_answer_rows(Path(path))
+    """Rows of an answer-evaluation file (a JSONL file, a BEIR folder or a clinc150-style JSON file); a bad line
+    stops with `file:line: reason`."""
+    path = Path(path)
+    if path.is_dir():
+        return beir_answer_rows(path)
+    if path.suffix == ".json":
+        return out_of_scope_rows(path)
     rows = []
-    with Path(path).open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8") as handle:
         try:
-            for line_no, row in jsonl_objects(handle):
-                where = f"{path}:{line_no}"
-                for name in ("question", "answer"):
-                    if not isinstance(row.get(name), str) or not row[name].strip():
-                        raise InvalidLine(f"{where}: '{name}' must be a non-empty string")
-                doc_ids = row.get("doc_ids", [])
-                if not isinstance(doc_ids, list) or not all(isinstance(d, str) for d in doc_ids):
-                    raise InvalidLine(f"{where}: 'doc_ids' must be a list of document ids (strings)")
-                rows.append({"question": row["question"], "answer": row["answer"], "doc_ids": doc_ids})
+            rows = [_row(row, f"{path}:{line_no}") for line_no, row in jsonl_objects(handle)]
         except BadLine as exc:
             raise InvalidLine(f"{path}:{exc.line_no}: {exc.reason}") from exc
     if not rows:
@@ -71,28 +112,15 @@ def load_answer_file(path: Path) -> list[dict]:
     return rows
 
 
-def cases_from_questions(rows: Sequence[dict], grounder, builder: PromptBuilder, company: str) -> list[EvalCase]:
-    """What serving would do with each question: the grounded prompt, or the "don't know" reply."""
-    cases = []
-    for row in rows:
-        grounding = grounder.ground(row["question"]) if grounder is not None else None
-        doc_ids = tuple(row["doc_ids"])
-        if grounding is not None and not grounding.relevant:
-            cases.append(EvalCase(row["question"], row["answer"], doc_ids,
-                                  canned=dont_know_answer(row["question"], company)))
-            continue
-        sources = grounding.sources if grounding else []
-        prompt = builder.prompt([{"role": "user", "content": row["question"]}], sources)
-        cases.append(EvalCase(row["question"], row["answer"], doc_ids, prompt, tuple(s.source for s in sources)))
-    return cases
-
-
 def cases_from_examples(examples: Sequence[SFTExample]) -> list[EvalCase]:
-    """Held-out training examples as evaluation cases (the reference is the human reply)."""
+    """Held-out training examples as evaluation cases (the reference is the human reply; the answer is checked
+    against the sources its prompt quotes)."""
     cases = []
     for example in examples:
         question = next(m["content"] for m in reversed(example.prompt) if m["role"] == "user")
-        cases.append(EvalCase(question, example.reference, (), example.prompt, example.source_ids))
+        system = next((m["content"] for m in example.prompt if m["role"] == "system"), "")
+        cases.append(EvalCase(question, example.reference, (), example.prompt, example.source_ids,
+                              sources=tuple(quoted_sources(system))))
     return cases
 
 
@@ -100,30 +128,107 @@ def is_dont_know(answer: str) -> bool:
     return bool(_DONT_KNOW.search(answer))
 
 
-def score(cases: Sequence[EvalCase], answers: Sequence[str]) -> dict:
-    """Average metrics over the cases; `answers[i]` answers `cases[i]` (canned replies already filled in)."""
-    f1s, rouges, cited_gold, retrieved_gold, dont_know = [], [], [], [], []
-    judged = 0
-    for case, answer in zip(cases, answers, strict=True):
-        f1s.append(token_f1(answer, case.reference))
-        rouges.append(rouge_l(answer, case.reference))
-        dont_know.append(bool(case.canned) or is_dont_know(answer))
+def _mean(values: Sequence[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def _is_gold(source_id: str, gold: set[str]) -> bool:
+    """A retrieved source is a gold document when the ids match or the source path ends with the id
+    (`help-center/returns/refund-timing.md` for `returns/refund-timing.md`)."""
+    return source_id in gold or any(source_id.endswith("/" + g) for g in gold)
+
+
+def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[str | None] | None = None,
+          min_overlap: float | None = None) -> dict:
+    """Metrics over the cases; `answers[i]` is what `cases[i]` was answered (what a customer would read),
+    `written[i]` what the model wrote before the support check (None where it was not asked)."""
+    checker_args = {} if min_overlap is None else {"min_overlap": min_overlap}
+    f1s, rouges, cited_gold, retrieved_gold, dont_know, facts = [], [], [], [], [], []
+    answered, dont_know_when_unanswerable = [], []
+    claims = supported = 0
+    numbers_invented, language_matches, check_ms = [], [], []
+    written_claims = written_supported = 0
+    for index, (case, answer) in enumerate(zip(cases, answers, strict=True)):
+        said_dont_know = (case.prepared is not None and case.prepared.canned_reason == "no_relevant_source") \
+            or is_dont_know(answer)
+        dont_know.append(said_dont_know)
+        if case.answerable:
+            f1s.append(token_f1(answer, case.reference))
+            rouges.append(rouge_l(answer, case.reference))
+            answered.append(not said_dont_know)
+            if case.facts:
+                facts.append(all(fact_stated(f, answer) for f in case.facts))
+        else:
+            dont_know_when_unanswerable.append(said_dont_know)
         if case.doc_ids:
-            judged += 1
             gold = set(case.doc_ids)
             cited = {case.source_ids[n - 1] for n in cited_numbers(answer) if 0 < n <= len(case.source_ids)}
-            cited_gold.append(bool(cited & gold))
-            retrieved_gold.append(bool(set(case.source_ids) & gold))
+            cited_gold.append(any(_is_gold(c, gold) for c in cited))
+            retrieved_gold.append(any(_is_gold(s, gold) for s in case.source_ids))
+        started = time.perf_counter()
+        checker = SupportChecker(case.sources, case.question, **checker_args)
+        verdict = checker.check(answer)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        language_matches.append(verdict.language_matches)
+        if said_dont_know or not case.sources:
+            continue
+        check_ms.append(elapsed_ms)
+        claims += len(verdict.sentences)
+        supported += sum(v.supported for v in verdict.sentences)
+        numbers_invented.append(bool(unsupported_quantities(answer, checker.facts)))
+        own = written[index] if written is not None else None
+        if own:
+            own_verdict = checker.check(own)
+            written_claims += len(own_verdict.sentences)
+            written_supported += sum(v.supported for v in own_verdict.sentences)
     result = {
         "questions": len(cases),
-        "token_f1": round(statistics.fmean(f1s), 4) if f1s else 0.0,
-        "rouge_l": round(statistics.fmean(rouges), 4) if rouges else 0.0,
-        "dont_know_rate": round(statistics.fmean(dont_know), 4) if dont_know else 0.0,
+        "token_f1": _mean(f1s) or 0.0,
+        "rouge_l": _mean(rouges) or 0.0,
+        "dont_know_rate": _mean(dont_know) or 0.0,
+        "answered_rate": _mean(answered),
+        "facts_stated_rate": _mean(facts),
+        "supported_sentence_rate": round(supported / claims, 4) if claims else None,
+        "unsupported_number_rate": _mean(numbers_invented),
+        "language_match_rate": _mean(language_matches),
+        "gold_citation_rate": _mean(cited_gold),
+        "gold_retrieved_rate": _mean(retrieved_gold),
+        "written_supported_rate": round(written_supported / written_claims, 4) if written_claims else None,
+        "check_ms_p95": round(sorted(check_ms)[int(0.95 * (len(check_ms) - 1))], 2) if check_ms else None,
     }
-    if judged:
-        result["gold_citation_rate"] = round(statistics.fmean(cited_gold), 4)
-        result["gold_retrieved_rate"] = round(statistics.fmean(retrieved_gold), 4)
-    return result
+    result |= relevance_thresholds(cases)
+    if dont_know_when_unanswerable:
+        unanswerable = [not c.answerable for c in cases]
+        said = [u for u, d in zip(unanswerable, dont_know, strict=True) if d]
+        result["dont_know_recall"] = _mean(dont_know_when_unanswerable)
+        result["dont_know_precision"] = _mean(said)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def relevance_thresholds(cases: Sequence[EvalCase], least: int = 5) -> dict:
+    """Per language with at least `least` answerable and unanswerable questions: the relevance bar that best
+    separates them (highest balanced accuracy; the middle of the best range), as `min_relevance_measured_<lang>`:
+    what to set `retrieval.min_relevance` (`_zh`) to."""
+    from assistant.support_check import language_of
+
+    measured = {}
+    by_language: dict[str, list[tuple[float, bool]]] = {}
+    for case in cases:
+        if case.prepared is not None and case.prepared.relevance is not None:
+            by_language.setdefault(language_of(case.question), []).append((case.prepared.relevance, case.answerable))
+    for language, pairs in sorted(by_language.items()):
+        inside = [r for r, a in pairs if a]
+        outside = [r for r, a in pairs if not a]
+        if len(inside) < least or len(outside) < least:
+            continue
+        bars = [i / 100 for i in range(1, 100)]
+        accuracy = [(sum(r >= b for r in inside) / len(inside) + sum(r < b for r in outside) / len(outside)) / 2
+                    for b in bars]
+        best = max(accuracy)
+        top = [b for b, a in zip(bars, accuracy, strict=True) if a == best]
+        measured[f"min_relevance_measured_{language}"] = top[len(top) // 2]
+        measured[f"min_relevance_accuracy_{language}"] = round(best, 4)
+    return measured
 
 
 def evaluate_cases(cases: Sequence[EvalCase], answer_fn) -> tuple[dict, list[str]]:
@@ -160,31 +265,83 @@ def resolve_model_for_eval(spec: str, settings):
     return resolve_model(spec, settings.models_dir)
 
 
-def evaluate_answer_file(loaded, file: Path, corpus: Path, model_spec: str = "current", limit: int | None = None,
-                         max_new_tokens: int = 128, progress: bool = True) -> dict:
-    """`assistant eval answers`: index the corpus (cached), ground each question as serving does, answer it
-    with the model through the serving engine, score against the references."""
-    from alignment.answering import answer_prompts
-    from assistant.engines import served_window
+@dataclass(frozen=True)
+class _PlannedEngine:
+    """The model to evaluate as the serving layer sees it before it runs: its name and context window."""
+
+    name: str
+    window: Any
+
+    def model_names(self) -> list[str]:
+        return [self.name]
+
+    def context_window(self):
+        return self.window
+
+
+def _knowledge(settings, corpus: Path | None, progress: bool):
+    """The grounder: over a BEIR corpus (indexed once, cached), or the deployment's own knowledge base."""
     from assistant.grounding import Grounder
-    from assistant.prompt import PromptRoom
-    from assistant.runtime import choose_engine
     from retrieval.evaluation import load_corpus
 
+    if corpus is None:
+        grounder = Grounder(settings.retrieval, settings.knowledge_dir)
+    else:
+        corpus = corpus / "corpus.jsonl" if corpus.is_dir() else corpus
+        grounder = Grounder(settings.retrieval.model_copy(update={"sources": []}),
+                            corpus_knowledge_dir(settings.home_dir, corpus, settings.retrieval.encoder))
+        if len(grounder.knowledge_base) == 0:
+            grounder.knowledge_base.replace_all(load_corpus(corpus), progress=progress)
+    grounder.prepare(progress=progress)
+    return grounder
+
+
+def evaluate_answer_file(loaded, file: Path, corpus: Path | None, model_spec: str = "current",
+                         limit: int | None = None, max_new_tokens: int = 128, progress: bool = True) -> dict:
+    """`assistant eval answers`: every question through the serving layer as a customer's would go (retrieval,
+    the configured answer style, the model when it writes, the support check), scored against the references.
+    `corpus` None: the deployment's own knowledge base."""
+    from tqdm import tqdm
+
+    from alignment.answering import answer_prompts
+    from assistant.chat_serving import ChatServing
+    from assistant.engines import served_window
+    from assistant.engines.base import ChatMessage
+    from assistant.runtime import choose_engine
+
     settings = loaded.settings
-    corpus = corpus / "corpus.jsonl" if corpus.is_dir() else corpus
     rows = load_answer_file(file)[:limit]
     model = resolve_model_for_eval(model_spec, settings)
-    grounder = Grounder(settings.retrieval.model_copy(update={"sources": []}),
-                        corpus_knowledge_dir(settings.home_dir, corpus, settings.retrieval.encoder))
-    if len(grounder.knowledge_base) == 0:
-        grounder.knowledge_base.replace_all(load_corpus(corpus), progress=progress)
-    grounder.prepare(progress=progress)
+    grounder = _knowledge(settings, corpus, progress)
     engine = choose_engine(loaded)
     window = served_window(settings.model_copy(update={"engine": engine}), model)
-    builder = PromptBuilder(settings.rendered_system_prompt(), max_history=settings.max_history_messages,
-                            room=PromptRoom(window, max_new_tokens))
-    cases = cases_from_questions(rows, grounder, builder, settings.company_name)
-    metrics, _ = evaluate_cases(cases, lambda prompts: answer_prompts(
-        settings, model, engine, prompts, max_new_tokens, label="answers"))
-    return metrics | {"model": model.name}
+    generation = settings.generation.model_copy(update={"max_new_tokens": max_new_tokens})
+    serving = ChatServing(settings.model_copy(update={"generation": generation}), _PlannedEngine(model.name, window),
+                          grounder)
+
+    async def prepare_all() -> list:
+        return [await serving.prepare([ChatMessage("user", row["question"])])
+                for row in tqdm(rows, desc="grounding", unit="question", disable=not progress)]
+
+    prepared = asyncio.run(prepare_all())
+    cases = []
+    for row, ready in zip(rows, prepared, strict=True):
+        asks_model = ready.canned is None and ready.style != "grounded"
+        prompt = [{"role": m.role, "content": m.content} for m in ready.messages] if asks_model else None
+        cases.append(EvalCase(row["question"], row["answer"], tuple(row["doc_ids"]), prompt,
+                              tuple(s.source for s in ready.sources), answerable=row["answerable"],
+                              facts=tuple(row["facts"]), sources=tuple(ready.sources), prepared=ready))
+    needed = [i for i, c in enumerate(cases) if c.prompt is not None]
+    produced = answer_prompts(settings, model, engine, [cases[i].prompt for i in needed], max_new_tokens,
+                              label="answers")
+    written: list[str | None] = [None] * len(cases)
+    for index, text in zip(needed, produced, strict=True):
+        written[index] = text
+
+    async def send_all() -> list[str]:
+        return [(await serving.sent_answer(c.prepared, w))[0] for c, w in zip(cases, written, strict=True)]
+
+    answers = asyncio.run(send_all())
+    metrics = score(cases, answers, written, settings.answers.min_overlap)
+    styles = {c.prepared.style for c in cases if c.prepared.canned is None}
+    return metrics | {"model": model.name, "answer_style": "/".join(sorted(styles)) or "none"}

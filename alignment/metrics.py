@@ -57,3 +57,14 @@ def token_recall(part: str, whole: str) -> float:
     if not needed:
         return 0.0
     return sum((needed & Counter(tokens(whole))).values()) / sum(needed.values())
+
+
+def _compact(text: str) -> str:
+    text = text.lower().replace("**", "").replace("__", "")
+    text = re.sub(r"[‐‑‒–—−]", "-", text)
+    return re.sub(r"\s+", "", text)
+
+
+def fact_stated(fact: str, answer: str) -> bool:
+    """The answer states the fact as written (case, spacing, bold marks and dash variants aside)."""
+    return _compact(fact) in _compact(answer)

@@ -1,9 +1,10 @@
 """The one chat serving layer: every answer goes through it (OpenAI-compatible API, conversation API, chat page,
 widget, and the LangChain chain that calls our API).
 
-    prepare  validate the turns, neutralise control tokens, ground the question, build the prompt with the one
-             prompt builder, fitted into the served model's context window
-    stream   engine -> instruction-leak guard -> citations -> typed events
+    prepare  validate the turns, neutralise control tokens, ground the question, choose how to answer (composed
+             from the sources, or written by the model), build the prompt with the one prompt builder, fitted into
+             the served model's context window
+    stream   engine -> instruction-leak guard -> support check (sentence by sentence) -> citations -> typed events
 
 What to store is the caller's business: `ConversationService` stores both sides of a conversation, `/v1` stores
 nothing. Events are typed so the next features have their place: tool calls and their results, recommendation
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from assistant.config import Settings
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams, LLMEngine
 from assistant.errors import AssistantError
+from assistant.grounded_answer import compose_answer
 from assistant.grounding import Grounder, Grounding, Source
 from assistant.guard import InstructionLeak, refusal, without_instructions
 from assistant.prompt import (
@@ -31,7 +33,10 @@ from assistant.prompt import (
     dont_know_answer,
     fit_prompt,
     last_question,
+    sentence_pieces,
 )
+from assistant.registry import ModelRegistry, RegistryError
+from assistant.support_check import AnswerVerdict, SentenceVerdict, SupportChecker
 
 
 class InvalidMessageError(AssistantError, ValueError):
@@ -79,6 +84,9 @@ class PreparedChat:
     canned_reason: str | None = None
     instructions: tuple[str, ...] = ()  # what the answer must never recite
     dropped_turns: int = 0  # history turns left out to fit the context
+    style: str = "generative"  # "grounded": the answer is `composed` from the sources, the model is not asked
+    composed: str | None = None  # the answer composed from the sources (also the fallback of a written one)
+    relevance: float | None = None  # of the best passage found (None: retrieval did not run)
 
     @property
     def source_dicts(self) -> list[dict]:
@@ -98,6 +106,96 @@ async def with_citations(deltas: AsyncIterator[Delta], sources: Sequence[Source]
             yield delta
 
 
+class AnswerReplaced(Exception):
+    """Too little of a written answer was supported: it is replaced by `text`."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+class SupportGate:
+    """Releases a written answer sentence by sentence, each only once the sources support it; records every
+    verdict. When the supported share ends below `min_kept_share` (or nothing is left), the answer gives way to
+    `fallback` (the answer composed from the sources): as the whole answer if nothing was shown yet, else through
+    `AnswerReplaced`."""
+
+    def __init__(self, checker: SupportChecker, fallback: str, min_kept_share: float):
+        self.checker = checker
+        self.fallback = fallback
+        self.min_kept_share = min_kept_share
+        self.verdicts: list[SentenceVerdict] = []
+        self.fell_back = False
+
+    @property
+    def verdict(self) -> AnswerVerdict:
+        said = self.fallback if self.fell_back else "".join(v.text for v in self.verdicts if v.supported)
+        return AnswerVerdict(tuple(self.verdicts), self.checker.check(said).language,
+                             self.checker.expected_language)
+
+    def _judge(self, sentence: str) -> str:
+        if not sentence.strip():
+            return sentence
+        verdict = self.checker.check_sentence(sentence)
+        self.verdicts.append(verdict)
+        return sentence if verdict.supported else ""
+
+    async def run(self, deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+        pending, shown = "", False
+        async with aclosing(deltas):
+            async for delta in deltas:
+                if delta.text:
+                    pieces = sentence_pieces(pending + delta.text)
+                    pending = pieces.pop()
+                    released = "".join(self._judge(p) for p in pieces)
+                    if released.strip():
+                        shown = True
+                        yield Delta(text=released)
+                if not delta.finish_reason:
+                    continue
+                released = self._judge(pending)
+                pending = ""
+                kept = [v for v in self.verdicts if v.supported and v.text.strip()]
+                share = len(kept) / len(self.verdicts) if self.verdicts else 0.0
+                if (not kept or share < self.min_kept_share) and self.fallback:
+                    self.fell_back = True
+                    if shown:
+                        raise AnswerReplaced(self.fallback)
+                    released = self.fallback
+                if released:
+                    yield Delta(text=released)
+                yield Delta(finish_reason=delta.finish_reason, prompt_tokens=delta.prompt_tokens,
+                            completion_tokens=delta.completion_tokens)
+
+
+@dataclass
+class AnswerCounts:
+    """What the support check did since the server started (shown by `/healthz`)."""
+
+    composed: int = 0  # answers composed from the sources (style grounded)
+    written: int = 0  # answers the model wrote, checked sentence by sentence
+    dont_know: int = 0  # no relevant source: "I don't know" and the offer of a human
+    sentences_checked: int = 0
+    sentences_cut: int = 0
+    fell_back: int = 0  # written answers replaced by the composed one (too little supported)
+    wrong_language: int = 0  # answers not in the customer's language
+
+    def count(self, prepared: PreparedChat, done: dict) -> None:
+        check = done.get("check")
+        if prepared.canned_reason == "no_relevant_source":
+            self.dont_know += 1
+        elif check is not None:
+            if prepared.style == "grounded":
+                self.composed += 1
+            else:
+                self.written += 1
+                self.sentences_checked += check.get("checked", 0)
+                self.sentences_cut += len(check["cut"])
+                self.fell_back += bool(check.get("fell_back"))
+            self.wrong_language += check["language"] not in (check["expected_language"], "und") \
+                and check["expected_language"] != "und"
+
+
 class ChatServing:
     """Prepares and streams answers for one deployment (settings, engine, knowledge base)."""
 
@@ -105,6 +203,23 @@ class ChatServing:
         self.settings = settings
         self.engine = engine
         self.grounder = grounder
+        self.counts = AnswerCounts()
+
+    def answer_style(self) -> str:
+        """`grounded` or `generative`: the setting, or for `auto` what the serving model's measured
+        faithfulness allows (a model the promotion gate never measured composes from the sources)."""
+        style = self.settings.answers.style
+        if style != "auto":
+            return style
+        try:
+            measured = ModelRegistry(self.settings.home_dir / "registry").supported_sentence_rate(self.model_name)
+        except RegistryError:
+            measured = None
+        enough = measured is not None and measured >= self.settings.answers.generative_min_supported
+        return "generative" if enough else "grounded"
+
+    def checker(self, prepared: PreparedChat) -> SupportChecker:
+        return SupportChecker(prepared.sources, prepared.question, self.settings.answers.min_overlap)
 
     @property
     def model_name(self) -> str:
@@ -128,24 +243,64 @@ class ChatServing:
         params = params or self.default_params()
         question = last_question(turns)
         sources: list[Source] = []
+        composed, relevance = None, None
         grounded = grounding and self.grounder is not None
         if grounded:
             found = await self.ground(question)
+            relevance = found.best_relevance
             if not found.relevant:
                 return PreparedChat([], params, question, grounded=True,
                                     canned=dont_know_answer(question, self.settings.company_name),
-                                    canned_reason="no_relevant_source")
+                                    canned_reason="no_relevant_source", relevance=relevance)
             sources = found.sources
+            composed = compose_answer(question, sources)
+            if self.answer_style() == "grounded":  # the model is not asked
+                return PreparedChat([], params, question, sources, grounded=True, style="grounded",
+                                    composed=composed, relevance=relevance)
         room = PromptRoom(self.engine.context_window(), params.max_new_tokens)
         fitted = await asyncio.to_thread(fit_prompt, system_prompt, turns, sources, room)
         own_system = [t.content for t in turns[:1] if t.role == "system"]
         instructions = (system_prompt, *own_system, *([GROUNDING_RULES] if fitted.sources else []))
         return PreparedChat(fitted.messages, replace(params, max_new_tokens=fitted.answer_tokens), question,
-                            fitted.sources, grounded, instructions=instructions, dropped_turns=fitted.dropped_turns)
+                            fitted.sources, grounded, instructions=instructions, dropped_turns=fitted.dropped_turns,
+                            composed=composed, relevance=relevance)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
         """The answer as events: `sources` first when grounded, then `delta`s, then `done` (or `replace` + `done`
-        when it began to quote the instructions, or `error` when the engine failed)."""
+        when it began to quote the instructions or too little of it was supported, or `error` when the engine
+        failed). A grounded answer's `done` carries `check`: what the support check cut and why."""
+        written = None
+        if prepared.canned is None and prepared.style != "grounded":
+            written = self.engine.stream_chat(prepared.messages, prepared.params)
+        async for event in self._events(prepared, written):
+            yield event
+
+    async def sent_answer(self, prepared: PreparedChat, written: str | None = None) -> tuple[str, dict]:
+        """What `stream` sends for `prepared` when the model wrote `written` (None: the model is not asked),
+        and the `done` event's data: how evaluation sees exactly what a customer would."""
+        async def once() -> AsyncIterator[Delta]:
+            yield Delta(text=written or "")
+            yield Delta(finish_reason="stop")
+
+        text, done = "", {}
+        async for event in self._events(prepared, once() if written is not None else None):
+            if event.type == "delta":
+                text += event.data["text"]
+            elif event.type == "replace":
+                text = event.data["text"]
+            elif event.type == "done":
+                done = event.data
+        return text, done
+
+    async def _events(self, prepared: PreparedChat, written: AsyncIterator[Delta] | None) -> AsyncIterator[ChatEvent]:
+        async with aclosing(self._answer_events(prepared, written)) as events:
+            async for event in events:
+                if event.type == "done":
+                    self.counts.count(prepared, event.data)
+                yield event
+
+    async def _answer_events(self, prepared: PreparedChat,
+                             written: AsyncIterator[Delta] | None) -> AsyncIterator[ChatEvent]:
         if prepared.grounded:
             yield ChatEvent("sources", {"sources": prepared.source_dicts})
         if prepared.canned is not None:
@@ -153,17 +308,31 @@ class ChatServing:
             yield ChatEvent("done", {"finish_reason": "stop", "reason": prepared.canned_reason,
                                      "prompt_tokens": 0, "completion_tokens": 0})
             return
-        answer = without_instructions(self.engine.stream_chat(prepared.messages, prepared.params),
-                                      prepared.instructions)
+        if prepared.style == "grounded":
+            verdict = self.checker(prepared).check(prepared.composed)
+            yield ChatEvent("delta", {"text": prepared.composed})
+            yield ChatEvent("done", {"finish_reason": "stop", "style": "grounded", "check": verdict.as_dict(),
+                                     "prompt_tokens": 0, "completion_tokens": 0})
+            return
+        answer = without_instructions(written, prepared.instructions)
+        gate = None
+        if prepared.sources:
+            gate = SupportGate(self.checker(prepared), prepared.composed or "", self.settings.answers.min_kept_share)
+            answer = gate.run(answer)
         try:
             async with aclosing(with_citations(answer, prepared.sources)) as deltas:
                 async for delta in deltas:
                     if delta.text:
                         yield ChatEvent("delta", {"text": delta.text})
                     if delta.finish_reason:
-                        yield ChatEvent("done", {"finish_reason": delta.finish_reason,
+                        checked = {"check": gate.verdict.as_dict() | {"fell_back": gate.fell_back}} if gate else {}
+                        yield ChatEvent("done", {"finish_reason": delta.finish_reason, "style": "generative",
                                                  "prompt_tokens": delta.prompt_tokens,
-                                                 "completion_tokens": delta.completion_tokens})
+                                                 "completion_tokens": delta.completion_tokens} | checked)
+        except AnswerReplaced as replaced:  # too little was supported: the answer composed from the sources
+            yield ChatEvent("replace", {"text": replaced.text, "reason": "unsupported"})
+            yield ChatEvent("done", {"finish_reason": "stop", "style": "generative", "reason": "unsupported",
+                                     "check": gate.verdict.as_dict() | {"fell_back": True}})
         except InstructionLeak:  # nothing of the instructions was shown; the answer becomes a refusal
             yield ChatEvent("replace", {"text": refusal(bool(CJK.search(prepared.question))),
                                         "reason": "instructions"})

@@ -72,7 +72,10 @@ class RetrievalSettings(SettingsSection):
         None, description="files/folders ingested on first serve when the knowledge base is empty "
                           "(default: the demo company's help center)")
     top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
-    min_relevance: float = Field(0.45, ge=0, le=1, description="below it the assistant says it does not know")
+    min_relevance: float = Field(0.45, ge=0, le=1, description="below it the assistant says it does not know "
+                                                               "(English and other languages)")
+    min_relevance_zh: float = Field(0.2, ge=0, le=1, description="the same for Chinese questions (measured: "
+                                                                  "`assistant eval answers --json` dont_know_*)")
     hnsw_threshold: int = Field(50_000, ge=1, description="passages from which FAISS uses HNSW")
     chunk_chars: int = Field(900, ge=100, description="passage length documents are split into")
     chunk_overlap_chars: int = Field(120, ge=0, description="characters shared by neighbouring passages")
@@ -81,6 +84,22 @@ class RetrievalSettings(SettingsSection):
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense ranking in the fusion")
     lexical_weight: float = Field(1.0, ge=0, description="weight of the BM25 ranking in the fusion")
     ground_openai_api: bool = Field(True, description="ground /v1/chat/completions too (per request: grounding)")
+
+
+class AnswersSettings(SettingsSection):
+    """How answers are made true: composed from the sources, or written by the model and checked sentence by
+    sentence before anything is sent."""
+
+    style: Literal["grounded", "generative", "auto"] = Field(
+        "auto", description="grounded: quote the sentences of the sources that answer the question; generative: the "
+                            "model writes, unsupported sentences are cut; auto: generative only for a model whose "
+                            "measured supported-sentence rate reaches `generative_min_supported`")
+    min_overlap: float = Field(0.6, ge=0, le=1, description="share of a sentence's content words a source sentence "
+                                                            "must contain for the sentence to count as supported")
+    min_kept_share: float = Field(0.5, ge=0, le=1, description="below this share of supported sentences a written "
+                                                               "answer is replaced by the grounded one")
+    generative_min_supported: float = Field(0.95, ge=0, le=1, description="what `auto` asks of a model before it "
+                                                                          "lets it write answers")
 
 
 class GenerationSettings(SettingsSection):
@@ -194,6 +213,7 @@ class Settings(SettingsSection):
     vllm: VLLMSettings = Field(default_factory=VLLMSettings)
     transformers: TransformersSettings = Field(default_factory=TransformersSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answers: AnswersSettings = Field(default_factory=AnswersSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)

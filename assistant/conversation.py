@@ -255,6 +255,7 @@ class ConversationService:
                 answer_id, "".join(parts), outcome[0], outcome[1],
                 prompt_tokens=final.get("prompt_tokens"), completion_tokens=final.get("completion_tokens"),
                 latency_ms=(time.perf_counter() - started) * 1000,
+                metadata={k: final[k] for k in ("style", "check") if k in final},
             )
         if outcome[0] == "complete":
             yield AnswerEvent("done", {"message_id": answer_id, "status": "complete",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.config import RetrievalSettings
-from assistant.prompt import sentence_pieces
+from assistant.prompt import CJK, sentence_pieces
 
 log = logging.getLogger(__name__)
 DEMO_HELP_CENTER = Path(__file__).resolve().parent.parent / "data" / "help-center"
@@ -49,6 +49,7 @@ def search_query(message: str) -> str:
 class Grounding:
     sources: list[Source]
     relevant: bool  # False: nothing relevant enough, the assistant says it does not know
+    best_relevance: float = 0.0  # of the best passage found, relevant or not (to measure thresholds)
 
 
 def index_settings(settings: RetrievalSettings):
@@ -90,13 +91,19 @@ class Grounder:
         kb.check_encoder()
         kb.search("warm-up", 1)
 
+    def min_relevance(self, question: str) -> float:
+        """The bar a passage must reach to answer `question`: set per language from measurements (Chinese
+        relevance is lexical only with the default English encoder, so it runs lower)."""
+        return self.settings.min_relevance_zh if CJK.search(question) else self.settings.min_relevance
+
     def ground(self, question: str) -> Grounding:
         hits = self.knowledge_base.search(search_query(question), self.settings.top_k)
-        relevant = bool(hits) and max(h.relevance for h in hits) >= self.settings.min_relevance
-        if not relevant:
-            return Grounding([], False)
+        bar = self.min_relevance(question)
+        best = max((h.relevance for h in hits), default=0.0)
+        if best < bar:
+            return Grounding([], False, best)
         # the best hit always goes in; weaker ones only if they are not far below the bar
-        kept = [h for i, h in enumerate(hits) if i == 0 or h.relevance >= self.settings.min_relevance / 2]
+        kept = [h for i, h in enumerate(hits) if i == 0 or h.relevance >= bar / 2]
         sources = [Source(i, h.passage.title, h.passage.source, h.passage.section, h.passage.url, h.passage.text,
                           h.relevance) for i, h in enumerate(kept, 1)]
-        return Grounding(sources, True)
+        return Grounding(sources, True, best)

@@ -50,6 +50,23 @@ def sources_block(sources: Sequence) -> str:
     return "\n".join(parts)
 
 
+_SOURCE_BLOCK = re.compile(r'<source n="(\d+)" title="([^"\n]*)">\n(.*?)\n</source>', re.S)
+
+
+@dataclass(frozen=True)
+class QuotedSource:
+    """A source as a prompt quotes it (read back from a system message made by `sources_block`)."""
+
+    number: int
+    title: str
+    text: str
+
+
+def quoted_sources(system: str) -> list[QuotedSource]:
+    """The numbered sources a system message quotes: what an answer to that prompt is checked against."""
+    return [QuotedSource(int(n), title, text) for n, title, text in _SOURCE_BLOCK.findall(system)]
+
+
 def grounded_system(system_prompt: str, sources: Sequence, always: bool = False) -> str:
     """The system message with the grounding rules and the fenced sources appended; without sources it is left
     unchanged unless `always` (then the rules still tell the model to say it does not know)."""

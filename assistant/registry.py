@@ -124,6 +124,15 @@ class ModelRegistry:
         active = self.active_id()
         return self.get(active) if active else None
 
+    def supported_sentence_rate(self, served_name: str) -> float | None:
+        """The share of supported answer sentences the promotion gate measured for a served version
+        (`base@v3`), or None when none was measured (the base model, an unknown name)."""
+        version_id = served_name.rpartition("@")[2]
+        if not _VERSION_ID.match(version_id) or not (self.versions_dir / version_id / "version.json").is_file():
+            return None
+        measured = self.get(version_id).metrics.get("candidate", {}).get("supported_sentence_rate")
+        return float(measured) if isinstance(measured, int | float) else None
+
     def next_id(self) -> str:
         numbers = [int(v.id[1:]) for v in self.list()]
         return f"v{max(numbers, default=0) + 1}"

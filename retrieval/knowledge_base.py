@@ -316,5 +316,7 @@ class KnowledgeBase:
             scores = self.reranker.score(query, [h.passage.indexed_text() for h in hits])
             for hit, score in zip(hits, scores, strict=True):
                 hit.score = float(score)
-            hits.sort(key=lambda h: h.score, reverse=True)
+        # equal fused scores are common (first in one ranking and second in the other, or the reverse): the
+        # passage that covers more of the question goes first
+        hits.sort(key=lambda h: (round(h.score, 9), h.relevance, h.dense_score), reverse=True)
         return hits[:k]

@@ -41,3 +41,30 @@ def obedient_model(max_model_len: int = 4096) -> FastAPI:
 
     app.state.seen = []
     return app
+
+
+def scripted_model(reply: str = "") -> FastAPI:
+    """A real OpenAI-compatible server that answers every prompt with `app.state.reply` (set it per test), streamed
+    in small pieces, and records the prompts (`app.state.seen`): a model whose every word the test chooses."""
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models():
+        return {"data": [{"id": "scripted", "object": "model", "max_model_len": 4096}]}
+
+    @app.post("/v1/chat/completions")
+    async def complete(body: dict):
+        app.state.seen.append(body["messages"])
+        text = app.state.reply
+
+        def chunks():
+            for i in range(0, len(text), 7):
+                yield "data: " + json.dumps({"choices": [{"delta": {"content": text[i:i + 7]}}]}) + "\n\n"
+            yield "data: " + json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1}}) + "\n\n"
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    app.state.seen = []
+    app.state.reply = reply
+    return app

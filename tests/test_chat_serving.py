@@ -46,7 +46,7 @@ def served(make_settings, help_center):
     upstream_app = obedient_model(max_model_len=1024)
     with BackgroundServer(upstream_app) as upstream:
         service = build_service(make_settings(llm_url=f"{upstream}/v1", system_prompt=SECRET,
-                                              **{"retrieval.enabled": True,
+                                              **{"retrieval.enabled": True, "answers.style": "generative",
                                                  "retrieval.sources": [str(help_center)]}))
         with BackgroundServer(create_app(service, mount_views=False)) as url:
             yield url, service, upstream_app.state.seen

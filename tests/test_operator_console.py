@@ -106,6 +106,22 @@ def test_transcript_shows_agents_and_feedback(client):
     assert pair_source["feedback"][answer]["corrected_text"] == "It arrives tomorrow."
 
 
+def test_transcript_shows_what_the_support_check_cut_and_why(client):
+    from ui.operator_console import transcript_messages
+
+    store = client.app.state.service.store
+    conversation = store.conversations.create_conversation().id
+    store.conversations.add_message(conversation, "user", "How long do refunds take?")
+    answer = store.conversations.add_message(conversation, "assistant", "", "streaming")
+    check = {"cut": [{"text": "Card refunds take 9 minutes. ", "reason": "states 9, which no source does",
+                      "overlap": 0.5, "source": 1}], "fell_back": False}
+    store.conversations.finish_message(answer, "We refund within 5 business days [1].", "complete",
+                                       metadata={"style": "generative", "check": check})
+    [_, shown] = transcript_messages(store.conversations.transcript(conversation))
+    assert "We refund within 5 business days" in shown["content"]
+    assert "✂ cut before sending: “Card refunds take 9 minutes.” (states 9, which no source does)" in shown["content"]
+
+
 def test_operators_cli(tmp_path, capsys, monkeypatch):
     import io
 

@@ -71,6 +71,10 @@ def transcript_messages(transcript: list[TranscriptEntry]) -> list[dict]:
         if feedback.corrected_text:
             notes.append(f"corrected to: {literal(feedback.corrected_text)}")
         footer = f"\n\n> {' · '.join(notes)}" if notes else ""
+        checked = [f"✂ cut before sending: “{literal(sentence)}” ({literal(why)})" for sentence, why in m.cut]
+        if m.fell_back:
+            checked.append("the model's answer was mostly unsupported: the answer quoted from the sources was sent")
+        footer += "".join(f"\n\n> {line}" for line in checked)
         shown.append({"role": "assistant", "content": f"{who} · #{m.id}\n\n{text}{footer}"})
     return shown
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from importlib.metadata import entry_points
 
 from fastapi import FastAPI
@@ -94,7 +95,8 @@ def create_app(service: ConversationService, mount_views: bool = True,
     async def healthz() -> dict:
         healthy = await service.engine.health()
         return {"status": "ok" if healthy else "degraded", "engine": service.engine.name,
-                "engine_healthy": healthy, "models": service.engine.model_names()}
+                "engine_healthy": healthy, "models": service.engine.model_names(),
+                "answer_style": service.serving.answer_style(), "answers": asdict(service.serving.counts)}
 
     if mount_views:
         views = discover_views()

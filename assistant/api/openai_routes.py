@@ -127,7 +127,7 @@ async def _complete(events: AsyncIterator[ChatEvent], completion_id: str, create
         elif event.type == "error":
             raise event.exception
     return ChatCompletionResponse(
-        id=completion_id, created=created, model=model, sources=sources,
+        id=completion_id, created=created, model=model, sources=sources, answer_check=done.get("check"),
         choices=[Choice(message=AssistantMessage(content="".join(text)), finish_reason=done["finish_reason"])],
         usage=Usage.of(done.get("prompt_tokens"), done.get("completion_tokens")),
     )
@@ -156,7 +156,7 @@ async def _chunks(events: AsyncIterator[ChatEvent], completion_id: str, created:
         elif event.type == "replace":
             yield chunk(ChunkDelta(content=event.data["text"], replace=True))
         elif event.type == "done":
-            yield chunk(ChunkDelta(), event.data["finish_reason"])
+            yield chunk(ChunkDelta(), event.data["finish_reason"], answer_check=event.data.get("check"))
             if include_usage:
                 usage = Usage.of(event.data.get("prompt_tokens"), event.data.get("completion_tokens"))
                 body = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[], usage=usage)

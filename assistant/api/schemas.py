@@ -71,7 +71,8 @@ class Choice(BaseModel):
 
 
 class ChatCompletionResponse(BaseModel):
-    """A whole answer; `sources` (our extension) when it was grounded."""
+    """A whole answer; `sources` and `answer_check` (our extensions: what it is grounded in, what the support
+    check cut and why) when it was grounded."""
 
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -80,6 +81,7 @@ class ChatCompletionResponse(BaseModel):
     choices: list[Choice]
     usage: Usage
     sources: list[dict] | None = Field(None, exclude_if=_absent)
+    answer_check: dict | None = Field(None, exclude_if=_absent)
 
 
 class ChunkDelta(BaseModel):
@@ -97,7 +99,8 @@ class ChunkChoice(BaseModel):
 
 
 class ChatCompletionChunk(BaseModel):
-    """One streamed piece; the first carries `sources` (our extension) when the answer is grounded."""
+    """One streamed piece; the first carries `sources` and the last `answer_check` (our extensions) when the answer
+    is grounded."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -106,6 +109,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = Field(None, exclude_if=_absent)
     sources: list[dict] | None = Field(None, exclude_if=_absent)
+    answer_check: dict | None = Field(None, exclude_if=_absent)
 
 
 class CreateConversationRequest(BaseModel):

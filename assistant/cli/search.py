@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from assistant.errors import AssistantError
-    from assistant.grounding import index_settings
+    from assistant.grounding import Grounder, index_settings
+    from assistant.prompt import CJK
     from retrieval.knowledge_base import KnowledgeBase
 
     settings = load_from_args(args).settings
@@ -46,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
                       f" · fused {hit.score:.4f}")
         snippet = " ".join(p.text.split())
         console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}\n")
-    if hits and max(h.relevance for h in hits) < settings.retrieval.min_relevance:
-        console.print(f"[yellow]nothing reaches retrieval.min_relevance={settings.retrieval.min_relevance}: "
-                      "the assistant would say it does not know[/yellow]")
+    bar = Grounder(settings.retrieval, settings.knowledge_dir).min_relevance(args.query)
+    if hits and max(h.relevance for h in hits) < bar:
+        name = "min_relevance_zh" if CJK.search(args.query) else "min_relevance"
+        console.print(f"[yellow]nothing reaches retrieval.{name}={bar}: the assistant would say it does not "
+                      "know[/yellow]")
     return 0

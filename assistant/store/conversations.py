@@ -108,10 +108,13 @@ class ConversationRepository(Repository):
 
     def finish_message(self, message_id: int, content: str, status: str, error: str | None = None,
                        prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                       latency_ms: float | None = None) -> None:
-        """Commit the final text of an answer: `complete`, or `partial`/`error` when the stream broke."""
+                       latency_ms: float | None = None, metadata: dict | None = None) -> None:
+        """Commit the final text of an answer: `complete`, or `partial`/`error` when the stream broke; `metadata`
+        is added to what the message already carries (the support check's verdict, say)."""
         with self.session() as session, session.begin():
             message = session.get(Message, message_id)
+            if metadata:
+                message.meta = {**(message.meta or {}), **metadata}
             message.content = content
             message.status = status
             message.error = error
@@ -219,9 +222,15 @@ class ConversationRepository(Repository):
                 feedback[row.message_id] = FeedbackSummary(
                     rating=row.rating if row.rating is not None else latest.rating,
                     comment=row.comment or latest.comment, corrected_text=row.corrected_text or latest.corrected_text)
-            return [TranscriptEntry(id=m.id, role=m.role, content=m.content, status=m.status,
-                                    agent=(m.meta or {}).get("agent"), created_at=as_utc(m.created_at),
-                                    sentiment=m.sentiment_label, feedback=feedback.get(m.id)) for m in messages]
+            entries = []
+            for m in messages:
+                check = (m.meta or {}).get("check") or {}
+                entries.append(TranscriptEntry(
+                    id=m.id, role=m.role, content=m.content, status=m.status, agent=(m.meta or {}).get("agent"),
+                    created_at=as_utc(m.created_at), sentiment=m.sentiment_label, feedback=feedback.get(m.id),
+                    cut=tuple((c["text"].strip(), c["reason"]) for c in check.get("cut", [])),
+                    fell_back=bool(check.get("fell_back"))))
+            return entries
 
     def export_transcripts(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Conversations created in [start, end) in the transcript format of `assistant align`

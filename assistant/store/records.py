@@ -85,6 +85,8 @@ class TranscriptEntry:
     created_at: datetime
     sentiment: str | None
     feedback: FeedbackSummary | None
+    cut: tuple[tuple[str, str], ...] = ()  # (sentence, why) the support check removed before the answer was sent
+    fell_back: bool = False  # too little was supported: the answer composed from the sources was sent instead
 
 
 @dataclass(frozen=True, slots=True)
