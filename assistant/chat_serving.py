@@ -107,11 +107,13 @@ async def with_citations(deltas: AsyncIterator[Delta], sources: Sequence[Source]
 
 
 class AnswerReplaced(Exception):
-    """Too little of a written answer was supported: it is replaced by `text`."""
+    """Too little of a written answer was supported: it is replaced by `text` (`end`: the model's last delta, with
+    its finish reason and token counts)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, end: Delta):
         super().__init__(text)
         self.text = text
+        self.end = end
 
 
 class SupportGate:
@@ -160,7 +162,7 @@ class SupportGate:
                 if (not kept or share < self.min_kept_share) and self.fallback:
                     self.fell_back = True
                     if shown:
-                        raise AnswerReplaced(self.fallback)
+                        raise AnswerReplaced(self.fallback, delta)
                     released = self.fallback
                 if released:
                     yield Delta(text=released)
@@ -332,6 +334,8 @@ class ChatServing:
         except AnswerReplaced as replaced:  # too little was supported: the answer composed from the sources
             yield ChatEvent("replace", {"text": replaced.text, "reason": "unsupported"})
             yield ChatEvent("done", {"finish_reason": "stop", "style": "generative", "reason": "unsupported",
+                                     "prompt_tokens": replaced.end.prompt_tokens,
+                                     "completion_tokens": replaced.end.completion_tokens,
                                      "check": gate.verdict.as_dict() | {"fell_back": True}})
         except InstructionLeak:  # nothing of the instructions was shown; the answer becomes a refusal
             yield ChatEvent("replace", {"text": refusal(bool(CJK.search(prepared.question))),

@@ -40,6 +40,23 @@ def default_model_dir(tmp_path_factory) -> Path:
     return Path(resolve_model("default", cache).path)
 
 
+@pytest.fixture(scope="session")
+def shared_vllm_url(default_model_dir, tmp_path_factory) -> str:
+    """One real vLLM server on the default model for the whole session (`llm_url` for the tests that need a real
+    model but not our management of its process: the vLLM integration tests start their own)."""
+    from assistant.config import VLLMSettings
+    from assistant.engines.vllm_process import VLLMProcess, vllm_installed
+    from assistant.ports import free_port
+
+    if not vllm_installed():
+        pytest.skip("vLLM is not installed")
+    process = VLLMProcess(str(default_model_dir), "SmolLM2-135M-Instruct", VLLMSettings(port=free_port()),
+                          tmp_path_factory.mktemp("vllm-logs"))
+    process.start(progress=False)
+    yield process.base_url
+    process.terminate()
+
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")  # .ci/run starts a server and sets it
 
 

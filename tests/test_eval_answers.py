@@ -79,4 +79,35 @@ def test_a_beir_folder_is_its_own_question_set(answer_set, tiny_model_dir, tmp_p
                  "--home", str(tmp_path / "home"), "--max-new-tokens", "8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["questions"] == 2
     assert main(["eval", "answers", str(tmp_path / "beir" / "queries.jsonl"), "--home", str(tmp_path)]) == 2
-    assert "--corpus is needed" in capsys.readouterr().err
+    assert "queries.jsonl:1: 'question' must be a non-empty string" in capsys.readouterr().err
+
+
+def test_truth_metrics_on_answerable_and_unanswerable_questions(answer_set, tiny_model_dir, tmp_path, capsys):
+    """Facts stated, supported sentences, unsupported numbers, language match, don't-know precision/recall, for
+    answers composed from the sources and for answers the model writes (the tiny random model: the check cuts what
+    it invents, so what a customer would read stays supported)."""
+    corpus, _ = answer_set
+    questions = tmp_path / "mixed.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in [
+        {"question": "How long do refunds take to reach my card?", "answer": "Within five business days.",
+         "doc_ids": ["refunds"], "facts": ["five business days"]},
+        {"question": "How many days does shipping to Canada take, and what does it cost?",
+         "answer": "Eight business days, 19 EUR.", "doc_ids": ["canada"], "facts": ["19 EUR"]},
+        {"question": "What is the boiling point of liquid nitrogen on Jupiter?", "answerable": False},
+        {"question": "Who won the football world cup in 1954?", "answerable": False},
+    ]) + "\n")
+    base = ["eval", "answers", str(questions), "--corpus", str(corpus), "--model", str(tiny_model_dir),
+            "--engine", "transformers", "--home", str(tmp_path / "home"), "--max-new-tokens", "16", "--json"]
+    assert main(base) == 0
+    composed = json.loads(capsys.readouterr().out)
+    assert composed["answer_style"] == "grounded" and composed["facts_stated_rate"] == 1.0
+    assert composed["supported_sentence_rate"] == 1.0 and composed["unsupported_number_rate"] == 0.0
+    assert composed["dont_know_recall"] == 1.0 and composed["dont_know_precision"] == 1.0
+    assert composed["answered_rate"] == 1.0 and composed["language_match_rate"] == 1.0
+    assert composed["check_ms_p95"] < 1000
+    assert main([*base, "--style", "generative"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["answer_style"] == "generative"
+    assert written.get("written_supported_rate", 0.0) < 0.5  # the random model writes nothing true (or nothing)
+    assert written["supported_sentence_rate"] == 1.0 and written["unsupported_number_rate"] == 0.0
+    assert written["facts_stated_rate"] == 1.0  # what it failed to write, the sources said
