@@ -148,6 +148,7 @@ def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[s
     claims = supported = 0
     numbers_invented, language_matches, check_ms = [], [], []
     written_claims = written_supported = 0
+    written_numbers, written_facts = [], []  # the model's own answers, before the check
     for index, (case, answer) in enumerate(zip(cases, answers, strict=True)):
         said_dont_know = (case.prepared is not None and case.prepared.canned_reason == "no_relevant_source") \
             or is_dont_know(answer)
@@ -181,6 +182,9 @@ def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[s
             own_verdict = checker.check(own)
             written_claims += len(own_verdict.sentences)
             written_supported += sum(v.supported for v in own_verdict.sentences)
+            written_numbers.append(bool(unsupported_quantities(own, checker.facts)))
+            if case.facts:
+                written_facts.append(all(fact_stated(f, own) for f in case.facts))
     result = {
         "questions": len(cases),
         "token_f1": _mean(f1s) or 0.0,
@@ -194,6 +198,8 @@ def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[s
         "gold_citation_rate": _mean(cited_gold),
         "gold_retrieved_rate": _mean(retrieved_gold),
         "written_supported_rate": round(written_supported / written_claims, 4) if written_claims else None,
+        "written_unsupported_number_rate": _mean(written_numbers),
+        "written_facts_stated_rate": _mean(written_facts),
         "check_ms_p95": round(sorted(check_ms)[int(0.95 * (len(check_ms) - 1))], 2) if check_ms else None,
     }
     result |= relevance_thresholds(cases)
