@@ -58,3 +58,26 @@ def test_the_gate_measures_how_much_of_a_models_answers_the_sources_support():
     invented = score(cases, ["Refunds take 9 minutes at our 400 stores."])
     assert true["supported_sentence_rate"] == 1.0 and invented["supported_sentence_rate"] == 0.0
     assert invented["unsupported_number_rate"] == 1.0
+
+
+def test_the_dont_know_bar_is_per_language_and_measured_from_answerable_and_unanswerable_questions(tmp_path):
+    from types import SimpleNamespace
+
+    from alignment.evaluation import EvalCase, relevance_thresholds
+    from assistant.grounding import Grounder
+
+    settings = load_settings(flags={"home": str(tmp_path)}, environ={}).settings
+    grounder = Grounder(settings.retrieval, tmp_path / "knowledge")
+    assert grounder.min_relevance("退货运费谁承担？") == settings.retrieval.min_relevance_zh == 0.2
+    assert grounder.min_relevance("Who pays for return shipping?") == settings.retrieval.min_relevance == 0.45
+
+    def case(question: str, relevance: float, answerable: bool) -> EvalCase:
+        return EvalCase(question, "", answerable=answerable, prepared=SimpleNamespace(relevance=relevance))
+
+    cases = [case(f"in scope {i}?", 0.6 + i / 100, True) for i in range(6)]
+    cases += [case(f"out of scope {i}?", 0.2 + i / 100, False) for i in range(6)]
+    cases += [case(f"退货{i}？", 0.3, True) for i in range(6)] + [case(f"天气{i}？", 0.1, False) for i in range(6)]
+    measured = relevance_thresholds(cases)
+    assert 0.25 < measured["min_relevance_measured_en"] <= 0.6 and measured["min_relevance_accuracy_en"] == 1.0
+    assert 0.1 < measured["min_relevance_measured_zh"] <= 0.3 and measured["min_relevance_accuracy_zh"] == 1.0
+    assert "min_relevance_measured_en" not in relevance_thresholds(cases[:8])  # too few to measure
