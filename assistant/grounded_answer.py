@@ -9,60 +9,13 @@ answer is true whenever the right passage was found.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from assistant.prompt import CJK, sentence_pieces
+from assistant.passage_blocks import Block, blocks, glue, is_list
 from assistant.support_check import content_terms, language_of
 
 WHOLE_PASSAGE_CHARS = 600  # a passage up to this long is an answer in itself
 ANSWER_CHARS = 700  # what a composed answer may quote at most
-_LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|\|)\s*")
-_HEADING = re.compile(r"^\s*#+\s")
-
-
-@dataclass(frozen=True)
-class Block:
-    """A quotable piece of a passage: a sentence, or a whole list with its introduction."""
-
-    text: str
-    position: int
-
-
-def blocks(text: str) -> list[Block]:
-    """The passage as quotable blocks, in order (headings left out)."""
-    lines = text.splitlines()
-    result: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        if _LIST_LINE.match(line):
-            items = []
-            while index < len(lines) and (_LIST_LINE.match(lines[index]) or
-                                          (items and lines[index].startswith("  ") and lines[index].strip())):
-                items.append(lines[index])
-                index += 1
-            intro = result.pop() if result and result[-1].rstrip().endswith((":", "：")) else None
-            result.append("\n".join(([intro] if intro else []) + items))
-            continue
-        if line.strip() and not _HEADING.match(line):
-            result.extend(p.strip() for p in sentence_pieces(line) if p.strip())
-        index += 1
-    return [Block(b, i) for i, b in enumerate(_joined_wraps(result))]
-
-
-def _joined_wraps(pieces: list[str]) -> list[str]:
-    """Sentences that a hard line wrap cut in two, joined again ("... within" + "7 days.")."""
-    joined: list[str] = []
-    for piece in pieces:
-        previous = joined[-1] if joined else ""
-        if previous and "\n" not in previous and not _LIST_LINE.match(piece) and \
-                not previous.endswith((".", "!", "?", ":", "。", "！", "？", "：", "；", ";")):
-            joined[-1] = f"{previous} {piece}" if not CJK.search(previous[-1:]) else previous + piece
-        else:
-            joined.append(piece)
-    return joined
 
 
 def _score(question_terms: frozenset[str], block: Block) -> float:
@@ -72,13 +25,27 @@ def _score(question_terms: frozenset[str], block: Block) -> float:
     return len(question_terms & terms) / len(question_terms)
 
 
+def joined(parts: Sequence[Block]) -> str:
+    """Blocks as text again: sentences that follow each other as one paragraph, a list or table on lines of its
+    own, and a gap where blocks were left out."""
+    text = ""
+    for index, block in enumerate(parts):
+        if index:
+            previous = parts[index - 1]
+            after_gap = block.position != previous.position + 1
+            on_lines = "\n" in block.text or "\n" in previous.text or is_list(block.text) or is_list(previous.text)
+            text += "\n\n" if after_gap or on_lines else glue(previous.text, block.text)
+        text += block.text
+    return text
+
+
 def passage_answer(question: str, text: str, limit: int = ANSWER_CHARS) -> str:
     """The part of one passage that answers the question: all of a short passage, else its best blocks (those
     at least half as good as the best, passage order kept) up to `limit` characters."""
     parts = blocks(text)
     if not parts:
         return ""
-    whole = "\n".join(b.text for b in parts)
+    whole = joined(parts)
     if len(whole) <= WHOLE_PASSAGE_CHARS:
         return whole
     asked = content_terms(question)
@@ -92,11 +59,12 @@ def passage_answer(question: str, text: str, limit: int = ANSWER_CHARS) -> str:
         used += len(block.text)
     if best == 0:  # nothing of the question in it: its opening says what it is about
         chosen = parts[:2]
-    return "\n".join(b.text for b in sorted(chosen, key=lambda b: b.position))
+    return joined(sorted(chosen, key=lambda b: b.position))
 
 
 def _separator(text: str) -> str:
-    return "\n" if "\n" in text else " "
+    """Before the citation: a paragraph of its own after a list or table, else a space (none after Chinese)."""
+    return "\n\n" if "\n" in text else glue(text, "[")
 
 
 def compose_answer(question: str, sources: Sequence, limit: int = ANSWER_CHARS) -> str:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import pairwise
 
+from assistant.passage_blocks import units
 from assistant.prompt import CITATION, CJK, sentence_pieces
 from assistant.quantities import quantities, unsupported_quantities
 
@@ -120,7 +121,7 @@ class SupportChecker:
         self.windows: list[_Window] = []
         for source in sources:
             self.facts |= quantities(source.text) | quantities(getattr(source, "title", "") or "")
-            sentences = [content_terms(p) for p in sentence_pieces(source.text)]
+            sentences = [content_terms(p) for p in units(source.text)]
             sentences = [terms for terms in sentences if terms]
             self.windows += [_Window(source.number, terms) for terms in sentences]
             self.windows += [_Window(source.number, a | b) for a, b in pairwise(sentences)]

@@ -10,8 +10,9 @@ import pytest
 
 from assistant.api.app import create_app
 from assistant.api.background import BackgroundServer
-from assistant.grounded_answer import blocks, compose_answer, passage_answer
+from assistant.grounded_answer import compose_answer, passage_answer
 from assistant.grounding import Source
+from assistant.passage_blocks import blocks
 from assistant.quantities import quantities, unsupported_quantities
 from assistant.runtime import build_service
 from assistant.support_check import SupportChecker, language_of
@@ -189,3 +190,15 @@ def test_the_default_style_composes_from_the_sources_without_asking_the_model(ma
     assert "**5 business days**" in reply["answer"] and "[1]" in reply["answer"]
     stored = client.get(f"/api/conversations/{cid}").json()["messages"][1]
     assert stored["metadata"]["style"] == "grounded" and stored["metadata"]["check"]["cut"] == []
+
+
+def test_a_composed_answer_reads_as_text_wrapped_lines_joined_and_tables_whole():
+    wrapped = ("# Password\n\nThe new password must have at least 10 characters and must differ from your\n"
+               "last three passwords.\n\n| plan | price |\n|---|---|\n| basic | 4.95 EUR |\n\nAfter the table.\n")
+    composed = compose_answer("What must a new password have?", [source(wrapped)])
+    assert "must differ from your last three passwords." in composed  # one sentence again, nothing lost
+    assert "| basic | 4.95 EUR |\n\nAfter the table." in composed  # a paragraph after a table is not a row of it
+    assert composed.endswith("\n\n[1]")
+    wrapped_zh = "我们会核实您的身份（订单号），\n然后为您更换邮箱。我们绝不会索要密码。"
+    chinese = compose_answer("怎么办？", [source(wrapped_zh)])
+    assert "（订单号），然后为您更换邮箱。我们绝不会索要密码。" in chinese  # no spaces between Chinese sentences
