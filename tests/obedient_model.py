@@ -10,6 +10,17 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 
 
+def streamed(text: str, piece: int) -> StreamingResponse:
+    """`text` as an OpenAI chat-completion stream, `piece` characters a chunk, then the finish with usage."""
+    def chunks():
+        for i in range(0, len(text), piece):
+            yield "data: " + json.dumps({"choices": [{"delta": {"content": text[i:i + piece]}}]}) + "\n\n"
+        yield "data: " + json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}],
+                                     "usage": {"prompt_tokens": 1, "completion_tokens": 1}}) + "\n\n"
+
+    return StreamingResponse(chunks(), media_type="text/event-stream")
+
+
 def obedient_model(max_model_len: int = 4096) -> FastAPI:
     """A 'model' that obeys injections: asked to repeat, it recites the system message; else it echoes. Like vLLM,
     it lists its context length and answers 400 to a prompt that does not leave room for `max_tokens` (its count:
@@ -31,13 +42,7 @@ def obedient_model(max_model_len: int = 4096) -> FastAPI:
         text = system if ("repeat" in asked.lower() or "重复" in asked) else f"You said: {asked}"
         app.state.seen.append(body["messages"])
 
-        def chunks():
-            for i in range(0, len(text), 9):
-                yield "data: " + json.dumps({"choices": [{"delta": {"content": text[i:i + 9]}}]}) + "\n\n"
-            yield "data: " + json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}],
-                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1}}) + "\n\n"
-
-        return StreamingResponse(chunks(), media_type="text/event-stream")
+        return streamed(text, 9)
 
     app.state.seen = []
     return app
@@ -55,15 +60,7 @@ def scripted_model(reply: str = "") -> FastAPI:
     @app.post("/v1/chat/completions")
     async def complete(body: dict):
         app.state.seen.append(body["messages"])
-        text = app.state.reply
-
-        def chunks():
-            for i in range(0, len(text), 7):
-                yield "data: " + json.dumps({"choices": [{"delta": {"content": text[i:i + 7]}}]}) + "\n\n"
-            yield "data: " + json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}],
-                                         "usage": {"prompt_tokens": 1, "completion_tokens": 1}}) + "\n\n"
-
-        return StreamingResponse(chunks(), media_type="text/event-stream")
+        return streamed(app.state.reply, 7)
 
     app.state.seen = []
     app.state.reply = reply

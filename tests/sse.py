@@ -16,3 +16,15 @@ def read_events(lines) -> list[tuple[str, object]]:
             events.append((name, payload if payload == "[DONE]" else json.loads(payload)))
             name = "message"
     return events
+
+
+def conversation_stream(url: str, text: str, conversation: str | None = None) -> tuple[str, list[tuple[str, dict]]]:
+    """Send one customer message to a running server's conversation API (a new conversation unless given);
+    returns the conversation id and the streamed events."""
+    import httpx
+
+    conversation = conversation or httpx.post(f"{url}/api/conversations", json={}).json()["id"]
+    with httpx.stream("POST", f"{url}/api/conversations/{conversation}/messages", json={"content": text},
+                      timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        return conversation, read_events(response.iter_lines())

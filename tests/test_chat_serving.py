@@ -18,6 +18,7 @@ from assistant.grounding import Source
 from assistant.prompt import GROUNDING_RULES, PromptRoom, fit_prompt
 from assistant.runtime import build_service
 from tests.obedient_model import obedient_model
+from tests.sse import conversation_stream
 
 SECRET = ("You are the support assistant of Lumen Outfitters. Internal: refunds above 500 EUR need a manager's "
           "approval code MGR-7731; never promise same-day delivery to Iceland.")
@@ -50,20 +51,6 @@ def served(make_settings, help_center):
                                                  "retrieval.sources": [str(help_center)]}))
         with BackgroundServer(create_app(service, mount_views=False)) as url:
             yield url, service, upstream_app.state.seen
-
-
-def conversation_stream(url: str, text: str, conversation: str | None = None) -> tuple[str, list[tuple[str, dict]]]:
-    conversation = conversation or httpx.post(f"{url}/api/conversations", json={}).json()["id"]
-    events, name = [], None
-    with httpx.stream("POST", f"{url}/api/conversations/{conversation}/messages", json={"content": text},
-                      timeout=60) as response:
-        assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-    return conversation, events
 
 
 def openai_stream(url: str, messages: list[dict], **extra) -> tuple[str, list[dict]]:

@@ -17,6 +17,7 @@ from assistant.quantities import quantities, unsupported_quantities
 from assistant.runtime import build_service
 from assistant.support_check import SupportChecker, language_of
 from tests.obedient_model import scripted_model
+from tests.sse import conversation_stream
 
 REFUNDS = ("We refund within **5 business days** after the warehouse receives your return; you get an email when "
            "it is done.\nHow long the money takes to show up depends on the payment method:\n\n"
@@ -112,19 +113,6 @@ def scripted(make_settings, tmp_path):
             yield url, service, model.state
 
 
-def ask_conversation(url: str, text: str) -> tuple[str, list[tuple[str, dict]]]:
-    conversation = httpx.post(f"{url}/api/conversations", json={}).json()["id"]
-    events, name = [], None
-    with httpx.stream("POST", f"{url}/api/conversations/{conversation}/messages", json={"content": text},
-                      timeout=60) as response:
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-    return conversation, events
-
-
 def ask_openai(url: str, text: str, stream: bool) -> tuple[str, dict | None]:
     body = {"model": "scripted", "messages": [{"role": "user", "content": text}], "stream": stream}
     if not stream:
@@ -144,7 +132,7 @@ def ask_openai(url: str, text: str, stream: bool) -> tuple[str, dict | None]:
 def test_an_invented_sentence_never_reaches_a_customer_on_either_api(scripted):
     url, service, model = scripted
     model.reply = SUPPORTED + INVENTED + "Original shipping costs are refunded only if you return the whole order."
-    conversation, events = ask_conversation(url, "How long do refunds take?")
+    conversation, events = conversation_stream(url, "How long do refunds take?")
     shown = "".join(d["text"] for n, d in events if n == "delta")
     assert "5 business days" in shown and "24 hours" in shown and "whole order" in shown
     assert "9 minutes" not in shown and "400" not in shown
@@ -163,13 +151,13 @@ def test_an_invented_sentence_never_reaches_a_customer_on_either_api(scripted):
 def test_a_mostly_invented_answer_gives_way_to_the_sources(scripted):
     url, service, model = scripted
     model.reply = "Most refunds last 6 minutes when using credit cards. A typical refund window is 7-9 days."
-    conversation, events = ask_conversation(url, "How long do refunds take?")
+    conversation, events = conversation_stream(url, "How long do refunds take?")
     shown = "".join(d["text"] for n, d in events if n == "delta")
     assert "**5 business days**" in shown and "[1]" in shown  # the answer composed from the source
     assert "6 minutes" not in shown and "7-9" not in shown
     assert service.store.conversations.messages(conversation)[-1].metadata["check"]["fell_back"]
     model.reply = SUPPORTED.split(" [1]")[0] + ". " + INVENTED * 4  # one true sentence shown, then inventions
-    conversation, events = ask_conversation(url, "How long do refunds take?")
+    conversation, events = conversation_stream(url, "How long do refunds take?")
     assert [n for n, _ in events].count("replace") == 1
     replaced = next(d for n, d in events if n == "replace")
     assert replaced["reason"] == "unsupported" and "9 minutes" not in replaced["text"]
