@@ -4,16 +4,20 @@ what reached the model and that only our own defences stand between an injection
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 
 
-def streamed(text: str, piece: int) -> StreamingResponse:
-    """`text` as an OpenAI chat-completion stream, `piece` characters a chunk, then the finish with usage."""
-    def chunks():
+def streamed(text: str, piece: int, delay_s: float = 0.0) -> StreamingResponse:
+    """`text` as an OpenAI chat-completion stream, `piece` characters a chunk (`delay_s` apart, as a model writes),
+    then the finish with usage."""
+    async def chunks():
         for i in range(0, len(text), piece):
+            if delay_s:
+                await asyncio.sleep(delay_s)
             yield "data: " + json.dumps({"choices": [{"delta": {"content": text[i:i + piece]}}]}) + "\n\n"
         yield "data: " + json.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}],
                                      "usage": {"prompt_tokens": 1, "completion_tokens": 1}}) + "\n\n"
@@ -48,9 +52,10 @@ def obedient_model(max_model_len: int = 4096) -> FastAPI:
     return app
 
 
-def scripted_model(reply: str = "") -> FastAPI:
+def scripted_model(reply: str = "", delay_s: float = 0.0) -> FastAPI:
     """A real OpenAI-compatible server that answers every prompt with `app.state.reply` (set it per test), streamed
-    in small pieces, and records the prompts (`app.state.seen`): a model whose every word the test chooses."""
+    in small pieces `delay_s` apart, and records the prompts (`app.state.seen`): a model whose every word the test
+    chooses."""
     app = FastAPI()
 
     @app.get("/v1/models")
@@ -60,7 +65,7 @@ def scripted_model(reply: str = "") -> FastAPI:
     @app.post("/v1/chat/completions")
     async def complete(body: dict):
         app.state.seen.append(body["messages"])
-        return streamed(app.state.reply, 7)
+        return streamed(app.state.reply, 7, delay_s)
 
     app.state.seen = []
     app.state.reply = reply

@@ -189,5 +189,5 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     examples = from_store(store.conversations.conversations_for_alignment(), PromptBuilder("You are support.", None),
                           Redactor())
     [pair] = examples.pairs
-    assert pair.chosen[0]["content"] == correction and pair.rejected[0]["content"] == answer["content"]
+    assert pair.chosen[0]["content"] == correction and pair.rejected[0]["content"] == answer.content
     assert pair.prompt[-1] == {"role": "user", "content": "How long does a refund take?"}

@@ -51,8 +51,30 @@ def host_site():
     server.shutdown()
 
 
-def test_widget_on_another_origin_answers_with_a_citation(live_app, host_site, page):  # noqa: F811
-    app_url, service = live_app
+RESET = ("On the sign-in page choose Forgot password? [1] Enter the email address of your account. "
+         "We send a reset link that is valid for 60 minutes. Open it and choose a new password.")
+
+
+@pytest.fixture
+def writing_app(tmp_path):
+    """The demo company with answers written by a model (`answers.style: generative`) that writes at a model's pace,
+    so the widget has an answer to stream: true sentences, each released once the check passes it."""
+    from assistant.api.app import create_app
+    from assistant.api.background import BackgroundServer
+    from assistant.config import load_settings
+    from assistant.runtime import build_service
+    from tests.obedient_model import scripted_model
+
+    with BackgroundServer(scripted_model(RESET, delay_s=0.15)) as model_url:
+        service = build_service(load_settings(environ={}, flags={
+            "home": str(tmp_path), "llm_url": f"{model_url}/v1", "sentiment.feeds": [],
+            "answers.style": "generative"}))
+        with BackgroundServer(create_app(service)) as url:
+            yield url, service
+
+
+def test_widget_on_another_origin_answers_with_a_citation(writing_app, host_site, page):  # noqa: F811
+    app_url, service = writing_app
     port, pages = host_site
     key = service.store.keys.create_widget_key([f"http://localhost:{port}"])
     pages["/"] = HOST_PAGE.format(app=app_url, key=key)
