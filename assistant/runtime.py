@@ -61,14 +61,16 @@ def serving_model(settings: Settings) -> tuple[ResolvedModel, str | None]:
     return ResolvedModel(active.served_name, str(active.model_dir)), active.id
 
 
-def build_service(loaded: LoadedSettings, console=None) -> ConversationService:
+def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> ConversationService:
+    """`make_engine(settings, model)`: builds the engine in place of `assistant.engines.build_engine` (the tests'
+    fake engine)."""
     from assistant.engines import build_engine
     from assistant.engines.swappable import SwappableEngine
     from assistant.store import Store
 
     settings = loaded.settings.model_copy(update={"engine": choose_engine(loaded)})
     model = None if settings.llm_url else serving_model(settings)[0]
-    engine = build_engine(settings, model)
+    engine = (make_engine or build_engine)(settings, model)
     if model is not None:
         engine = SwappableEngine(engine)  # `assistant models promote` swaps the model while serving
     store = Store(settings.effective_database_url)

@@ -57,6 +57,30 @@ def shared_vllm_url(default_model_dir, tmp_path_factory) -> str:
     process.terminate()
 
 
+@pytest.fixture(scope="session")
+def demo_knowledge(tmp_path_factory) -> Path:
+    """The demo help center (data/help-center) ingested once for the session, as a first start ingests it (default
+    retrieval settings): the `knowledge` folder of a home."""
+    from assistant.config import RetrievalSettings
+    from assistant.grounding import Grounder
+
+    folder = tmp_path_factory.mktemp("demo") / "knowledge"
+    Grounder(RetrievalSettings(), folder).prepare(progress=False)
+    return folder
+
+
+@pytest.fixture
+def with_demo_knowledge(demo_knowledge):
+    """`with_demo_knowledge(home)`: gives `home` a copy of the demo knowledge base, for tests that serve the demo
+    help center but are not about ingesting it (tests/test_grounded_answers.py ingests it on a first start)."""
+    import shutil
+
+    def copy(home: Path) -> Path:
+        return Path(shutil.copytree(demo_knowledge, Path(home) / "knowledge"))
+
+    return copy
+
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")  # .ci/run starts a server and sets it
 
 
@@ -98,19 +122,36 @@ def make_settings(request, tmp_path, tiny_model_dir):
     return make
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "views(*names): make_client mounts these Gradio views (none named: all of "
+                                       "them); without the mark, the API alone")
+    config.addinivalue_line("markers", "real_engine: make_client serves the tiny model on the transformers engine "
+                                       "instead of the fake engine (tests/fake_engine.py)")
+
+
 @pytest.fixture
-def make_client(make_settings):
-    """A TestClient on the full app (API + chat page) over the tiny model; the engine runs for real."""
+def make_client(request, make_settings):
+    """A TestClient on the app over the tiny model's folder. By default the API alone, answered by the fake engine
+    (tests/fake_engine.py: instant start and stop, the real model's name and context window); a test that needs
+    the views (/, /chat, /operator, /sentiment, /widget.js) says which with `@pytest.mark.views(...)` (or passes
+    `views=`), a test about the engine or the model runs the real one with `@pytest.mark.real_engine` (or
+    `real_engine=True`)."""
     from fastapi.testclient import TestClient
 
     from assistant.api.app import create_app
     from assistant.runtime import build_service
+    from tests.fake_engine import FakeEngine
 
+    marked = request.node.get_closest_marker("views")
+    default_views = (set(marked.args) or True) if marked else False
+    default_real = request.node.get_closest_marker("real_engine") is not None
     clients = []
 
-    def make(**flags):
-        service = build_service(make_settings(**flags))
-        client = TestClient(create_app(service))
+    def make(views=None, real_engine=None, **flags):
+        views = default_views if views is None else views
+        real = default_real if real_engine is None else real_engine
+        service = build_service(make_settings(**flags), make_engine=None if real else FakeEngine.build)
+        client = TestClient(create_app(service, mount_views=views))
         client.__enter__()
         clients.append(client)
         return client

@@ -22,6 +22,7 @@ def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.mark.views("chat")  # public routes: the chat page
 def test_the_api_needs_a_secret_key(secured):
     store = secured.app.state.service.store
     missing = secured.get("/v1/models")
@@ -45,6 +46,7 @@ def test_the_api_needs_a_secret_key(secured):
     assert secured.get("/v1/models", headers=bearer(key)).status_code == 401  # revoked: at once
 
 
+@pytest.mark.views("operator")  # its sign-in form
 def test_rate_limits_per_key_and_sign_in_attempts(secured):
     store = secured.app.state.service.store
     key, other = store.keys.create_api_key(), store.keys.create_api_key()

@@ -172,9 +172,16 @@ def test_cli_dry_run_and_bad_input(make_settings, tiny_model_dir, tmp_path, monk
     assert str(config) in err and "sft.epochs" in err and "sft.warmup" in err
 
 
-def test_promotion_reaches_a_running_server_without_a_restart(make_settings, make_client, tiny_model_dir):
-    from assistant.model_files import resolve_model
+@pytest.mark.real_engine  # the model is swapped
+def test_promotion_reaches_a_running_server_without_a_restart(make_settings, make_client, tiny_model_dir,
+                                                              monkeypatch):
+    from functools import partial
 
+    from assistant.model_files import resolve_model
+    from assistant.model_swap import follow_promotions
+
+    # the server polls the registry every 0.2 s instead of every 2 s: the same switch, sooner
+    monkeypatch.setattr("assistant.api.app.follow_promotions", partial(follow_promotions, interval_s=0.2))
     client = make_client()
     settings = make_settings().settings
     base_name = resolve_model(str(tiny_model_dir), settings.models_dir).name

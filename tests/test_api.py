@@ -1,4 +1,5 @@
-"""The HTTP API on the tiny model with the real transformers engine."""
+"""The HTTP API: the OpenAI endpoints on the tiny model with the real transformers engine (`real_engine`); the
+conversation API and request errors on the fake engine (tests/fake_engine.py)."""
 
 import pytest
 
@@ -11,6 +12,7 @@ def model_name(client) -> str:
     return client.get("/v1/models").json()["data"][0]["id"]
 
 
+@pytest.mark.real_engine
 def test_models_and_health(client):
     models = client.get("/v1/models").json()
     assert models["object"] == "list" and models["data"][0]["object"] == "model"
@@ -18,6 +20,7 @@ def test_models_and_health(client):
     assert health["engine"] == "transformers" and health["engine_healthy"] is True
 
 
+@pytest.mark.real_engine
 def test_chat_completion_non_streaming(client):
     body = {"model": model_name(client), "messages": [{"role": "user", "content": "Where is my order?"}],
             "max_tokens": 5}
@@ -30,6 +33,7 @@ def test_chat_completion_non_streaming(client):
     assert data["choices"][0]["finish_reason"] in ("stop", "length")
 
 
+@pytest.mark.real_engine
 def test_chat_completion_streaming_with_usage(client):
     body = {"model": model_name(client), "messages": [{"role": "user", "content": "Refund please"}],
             "max_tokens": 6, "stream": True, "stream_options": {"include_usage": True}}
@@ -45,6 +49,7 @@ def test_chat_completion_streaming_with_usage(client):
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] <= 6
 
 
+@pytest.mark.real_engine
 def test_openai_client_works_against_v1(client):
     openai = pytest.importorskip("openai")
     oai = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
@@ -143,6 +148,7 @@ def test_message_size_limit_is_configurable(make_client):
     assert response.status_code == 413 and "limit is 10" in response.json()["error"]["message"]
 
 
+@pytest.mark.views("chat")
 def test_chat_page_is_served(client):
     assert client.get("/", follow_redirects=False).headers["location"] == "/chat/"
     page = client.get("/chat/")

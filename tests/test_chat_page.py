@@ -3,6 +3,8 @@ pages themselves, and what a customer sees of stored messages."""
 
 from __future__ import annotations
 
+import pytest
+
 from assistant.citations import linked_answer, source_href
 from retrieval.documents import Passage
 
@@ -52,6 +54,7 @@ def test_unknown_source_is_404(client):
     assert response.status_code == 404 and "no document 'nothing/here.md'" in response.json()["error"]["message"]
 
 
+@pytest.mark.views("chat")
 def test_chinese_interface_for_chinese_browsers_and_the_widget(client):
     english = client.get("/chat/", headers={"Accept-Language": "en-GB,en;q=0.9"}, follow_redirects=False)
     assert english.status_code == 200

@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from assistant.cli import COMMANDS
 
 
 def run_cli(*args, env=None, input_text=None, timeout=120):
-    """The command in a subprocess, in a folder of its own (no ./assistant.yaml)."""
+    """The command in a subprocess, in a folder of its own (no ./assistant.yaml): for what needs a fresh process
+    (its environment, `python -m assistant` itself); the other commands run in this process (`run_main`)."""
     with tempfile.TemporaryDirectory() as cwd:
         return subprocess.run([sys.executable, "-m", "assistant", *args], capture_output=True, text=True,
                               env=env, input=input_text, timeout=timeout, cwd=cwd)
@@ -61,18 +63,29 @@ def test_bad_setting_exits_2_with_a_clear_message(tmp_path):
     assert "port='not-a-port' (from env ASSISTANT_PORT)" in result.stderr
 
 
-def test_unknown_model_is_a_clear_error(tmp_path):
-    result = run_cli("chat", "--engine", "transformers", "--model", str(tmp_path / "nope"), "--home", str(tmp_path),
-                     input_text="hi\n")
-    assert result.returncode == 2
-    assert "is not 'default', an existing HF model folder" in result.stderr
+def run_main(monkeypatch, capsys, *args, input_text: str = "") -> tuple[int, str, str]:
+    """The command in this process (`assistant.cli.main`), its stdin `input_text`: (exit status, stdout, stderr)."""
+    from assistant.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(input_text))
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_terminal_chat_in_process_streams_and_stores(tmp_path, tiny_model_dir):
-    result = run_cli("chat", "--engine", "transformers", "--model", str(tiny_model_dir), "--home", str(tmp_path),
-                     input_text="Where is my order?\n/quit\n", timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "assistant> " in result.stdout
+def test_unknown_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, "chat", "--engine", "transformers", "--model", str(tmp_path / "nope"),
+                            "--home", str(tmp_path), input_text="hi\n")
+    assert code == 2
+    assert "is not 'default', an existing HF model folder" in err
+
+
+def test_terminal_chat_in_process_streams_and_stores(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "chat", "--engine", "transformers", "--model", str(tiny_model_dir),
+                              "--home", str(tmp_path), input_text="Where is my order?\n/quit\n")
+    assert code == 0, err
+    assert "assistant> " in out
     from assistant.store import Store
 
     store = Store(f"sqlite:///{tmp_path}/assistant.db")
@@ -83,22 +96,24 @@ def test_terminal_chat_in_process_streams_and_stores(tmp_path, tiny_model_dir):
         rows = session.scalars(select(Message).order_by(Message.id)).all()
         assert [(m.role, m.status) for m in rows] == [("user", "complete"), ("assistant", "complete")]
         assert rows[0].content == "Where is my order?"
-        assert printable(rows[1].content) in printable(result.stdout)
+        assert printable(rows[1].content) in printable(out)
     store.close()
 
 
-def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
+def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path, monkeypatch, capsys):
     from assistant.api.app import create_app
     from assistant.api.background import BackgroundServer
     from assistant.runtime import build_service
+    from tests.fake_engine import FakeEngine
 
-    service = build_service(make_settings(**{"auth.required": True}))
+    service = build_service(make_settings(**{"auth.required": True}), make_engine=FakeEngine.build)
     key = service.store.keys.create_api_key("api", "terminal")
     with BackgroundServer(create_app(service, mount_views=False)) as url:
-        refused = run_cli("chat", "--url", url, input_text="hi\n", timeout=120)
-        assert refused.returncode != 0 and "needs a key" in refused.stderr and "--key" in refused.stderr
-        result = run_cli("chat", "--url", url, "--key", key, input_text="Do you ship abroad?\n", timeout=120)
-        assert result.returncode == 0, result.stderr
+        code, _, err = run_main(monkeypatch, capsys, "chat", "--url", url, input_text="hi\n")
+        assert code != 0 and "needs a key" in err and "--key" in err
+        code, out, err = run_main(monkeypatch, capsys, "chat", "--url", url, "--key", key,
+                                  input_text="Do you ship abroad?\n")
+        assert code == 0, err
         with service.store.session() as session:
             from sqlalchemy import select
 
@@ -107,23 +122,24 @@ def test_terminal_chat_streams_from_a_running_server(make_settings, tmp_path):
         assert conversation.channel == "terminal"
         user, answer = service.store.conversations.messages(conversation.id)
         assert user.content == "Do you ship abroad?" and answer.status == "complete"
-        assert printable(answer.content) in printable(result.stdout)
+        assert printable(answer.content) in printable(out)
 
 
-def test_chat_with_no_server_says_how_to_start_one(tmp_path):
+def test_chat_with_no_server_says_how_to_start_one(tmp_path, monkeypatch, capsys):
     from assistant.ports import free_port
 
-    result = run_cli("chat", "--url", f"http://127.0.0.1:{free_port()}", input_text="hi\n")
-    assert result.returncode != 0 and "assistant serve" in result.stderr
+    code, _, err = run_main(monkeypatch, capsys, "chat", "--url", f"http://127.0.0.1:{free_port()}", input_text="hi\n")
+    assert code != 0 and "assistant serve" in err
 
 
-def test_serve_refuses_a_busy_port_before_starting_anything(tmp_path):
+def test_serve_refuses_a_busy_port_before_starting_anything(tmp_path, monkeypatch, capsys):
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--port", str(port), "--home", str(tmp_path), "--engine", "transformers")
-    assert result.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in result.stderr
+        code, _, err = run_main(monkeypatch, capsys, "serve", "--port", str(port), "--home", str(tmp_path),
+                                "--engine", "transformers")
+    assert code == 2 and f"port {port} on 127.0.0.1 is already in use" in err
     assert not (tmp_path / "models").exists()

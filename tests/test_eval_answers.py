@@ -46,14 +46,16 @@ def test_eval_answers_reports_quality_citations_and_dont_know(answer_set, tiny_m
     assert len(list((tmp_path / "home" / "eval-knowledge").iterdir())) == 1
 
 
-def test_eval_answers_bad_input_is_named(answer_set, tmp_path, capsys):
+def test_eval_answers_bad_input_is_named(answer_set, tiny_model_dir, tmp_path, capsys):
     corpus, questions = answer_set
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "a", "doc_ids": []}\n{"question": "q2"}\n')
     home = ["--home", str(tmp_path / "home")]
     assert main(["eval", "answers", str(bad), "--corpus", str(corpus), *home]) == 2
     assert f"{bad}:2: 'answer' must be a non-empty string" in capsys.readouterr().err
-    assert main(["eval", "answers", str(questions), "--corpus", str(tmp_path / "missing.jsonl"), *home]) == 2
+    # the tiny model: the default one would first be converted from its GGUF (tens of seconds)
+    assert main(["eval", "answers", str(questions), "--corpus", str(tmp_path / "missing.jsonl"),
+                 "--model", str(tiny_model_dir), *home]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
     assert main(["eval", "answers", str(questions), "--corpus", str(corpus), "--model", "v9", *home]) == 2
     assert "no model version 'v9'" in capsys.readouterr().err

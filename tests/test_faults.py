@@ -159,8 +159,9 @@ def test_answers_cut_by_a_dead_process_are_marked_partial(database_url):
     store.close()
 
 
-def test_bench_load_counts_every_message_it_sent(tmp_path, tiny_model_dir, capsys):
+def test_bench_load_counts_every_message_it_sent(tmp_path, tiny_model_dir, with_demo_knowledge, capsys):
     """`assistant bench load` end to end on the tiny model (the real figures come from the default stack)."""
+    with_demo_knowledge(tmp_path / "home")  # the server it starts answers from the demo help center, not indexed again
     code = main(["bench", "load", "--customers", "3", "--duration", "4", "--engine", "transformers",
                  "--model", str(tiny_model_dir), "--home", str(tmp_path / "home"), "--max-tokens", "8",
                  "--out", str(tmp_path / "results"), "--json"])

@@ -70,6 +70,7 @@ def test_json_endpoints_never_fail_on_any_body(fuzzed, method, path, fields):
     check()
 
 
+@pytest.mark.views("operator")  # /operator/login
 def test_paths_queries_and_raw_bodies_never_fail(fuzzed):
     client, _, _ = fuzzed
     ids = st.text(alphabet=string.ascii_letters + string.digits + "-_.%~", min_size=1, max_size=40)

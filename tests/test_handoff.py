@@ -71,7 +71,7 @@ def test_handoff_button_close_and_csat(client):
 
 
 class DeadEngine:
-    """The real engine's name and window, but every answer fails before its first word (a crashed vLLM)."""
+    """The serving engine's name and window, but every answer fails before its first word (a crashed vLLM)."""
 
     def __init__(self, engine):
         self.inner, self.name = engine, engine.name

@@ -32,7 +32,9 @@ def test_retriever_returns_langchain_documents_with_sources(tmp_path):
 
 
 def test_rag_chain_over_our_openai_endpoint(tmp_path, make_settings):
-    service = build_service(make_settings(**{"auth.required": True}))
+    from tests.fake_engine import FakeEngine
+
+    service = build_service(make_settings(**{"auth.required": True}), make_engine=FakeEngine.build)
     key = service.store.keys.create_api_key("api", "langchain")
     with BackgroundServer(create_app(service, mount_views=False)) as url:
         chain = build_rag_chain(KnowledgeBaseRetriever(knowledge_base=help_center(tmp_path), k=2),

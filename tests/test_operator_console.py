@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from assistant.cli import main
 
 
+@pytest.mark.views("operator")
 def test_console_needs_an_operator_login(client):
     store = client.app.state.service.store
     store.operators.create_operator("maria", "correct horse battery")

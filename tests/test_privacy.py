@@ -81,8 +81,9 @@ def test_the_server_applies_retention_by_itself(make_settings):
 
     from assistant.api.app import create_app
     from assistant.runtime import build_service
+    from tests.fake_engine import FakeEngine
 
-    service = build_service(make_settings(**{"privacy.retention_days": 30}))
+    service = build_service(make_settings(**{"privacy.retention_days": 30}), make_engine=FakeEngine.build)
     old = service.store.conversations.create_conversation(customer_id="c-9").id
     with service.store.session() as session, session.begin():
         session.execute(update(Conversation).values(updated_at=datetime.now(UTC) - timedelta(days=31)))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -188,41 +186,46 @@ def test_eval_retrieval_on_a_small_beir_folder(tmp_path):
     assert metrics["latency_p95_ms"] >= metrics["latency_p50_ms"] > 0
 
 
-def test_eval_command_json_and_bad_folder(tmp_path):
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """`assistant ARGS...` in this process: (exit status, stdout, stderr)."""
+    from assistant.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_eval_command_json_and_bad_folder(tmp_path, capsys):
     folder = write_beir(tmp_path / "beir")
-    result = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(folder), "--json",
-                             "--home", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["recall@5"] == 1.0
+    code, out, err = run_main(capsys, "eval", "retrieval", str(folder), "--json", "--home", str(tmp_path))
+    assert code == 0, err
+    assert json.loads(out)["recall@5"] == 1.0
     (folder / "queries.jsonl").write_text('{"_id": "q1"}\n')
-    bad = subprocess.run([sys.executable, "-m", "assistant", "eval", "retrieval", str(folder)],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "queries.jsonl:1: missing field(s) text" in bad.stderr and bad.stdout == ""
+    code, out, err = run_main(capsys, "eval", "retrieval", str(folder))
+    assert code == 2 and "queries.jsonl:1: missing field(s) text" in err and out == ""
 
 
-def test_ingest_and_search_commands(tmp_path, docs):
+def test_ingest_and_search_commands(tmp_path, docs, capsys):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "assistant", *args, "--home", str(tmp_path / "home")],
-                              capture_output=True, text=True, timeout=300)
+        return run_main(capsys, *args, "--home", str(tmp_path / "home"))
 
-    first = cli("ingest", str(docs), "--json")
-    assert first.returncode == 0, first.stderr
-    report = json.loads(first.stdout)
+    code, out, err = cli("ingest", str(docs), "--json")
+    assert code == 0, err
+    report = json.loads(out)
     assert report["files_added"] == 6 and len(report["skipped"]) == 4
-    assert json.loads(cli("ingest", str(docs), "--json").stdout)["files_unchanged"] == 6
-    found = cli("search", "refund to my card", "-k", "2", "--json")
-    hits = json.loads(found.stdout)
+    assert json.loads(cli("ingest", str(docs), "--json")[1])["files_unchanged"] == 6
+    hits = json.loads(cli("search", "refund to my card", "-k", "2", "--json")[1])
     assert hits[0]["source"] == "docs/policies/returns.md" and {"score", "relevance", "text"} <= set(hits[0])
-    human = cli("search", "退款要多久")
-    assert "退款多久到账？" in human.stdout and "docs/faq.jsonl" in human.stdout
-    missing = cli("ingest", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    _, human, _ = cli("search", "退款要多久")
+    assert "退款多久到账？" in human and "docs/faq.jsonl" in human
+    code, _, err = cli("ingest", str(tmp_path / "nope"))
+    assert code == 2 and "no such file or folder" in err
 
 
-def test_search_on_an_empty_knowledge_base_says_what_to_do(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "assistant", "search", "x", "--home", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "assistant ingest" in result.stderr
+def test_search_on_an_empty_knowledge_base_says_what_to_do(tmp_path, capsys):
+    code, _, err = run_main(capsys, "search", "x", "--home", str(tmp_path))
+    assert code == 2 and "assistant ingest" in err
 
 
 def test_interrupted_swap_keeps_the_previous_index(kb, docs):

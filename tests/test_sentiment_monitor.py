@@ -190,6 +190,7 @@ def test_view_data_functions_and_page(store, tmp_path):
     assert window_table([], "1D").empty and texts_between([], start, end, "1D").empty
 
 
+@pytest.mark.views("sentiment")
 def test_sentiment_page_needs_an_operator_sign_in(client):
     client.app.state.service.store.operators.create_operator("maria", "correct horse battery")
     first = client.get("/sentiment/", follow_redirects=False)

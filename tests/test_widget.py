@@ -25,6 +25,7 @@ def test_widget_config_only_for_the_keys_origins(client):
                       headers={"Origin": "https://shop.example.com"}).status_code == 404
 
 
+@pytest.mark.views("chat", "widget")
 def test_only_the_keys_origins_may_frame_the_chat(client):
     key = client.app.state.service.store.keys.create_widget_key(["https://shop.example.com"])
     framed = client.get("/chat/", params={"key": key})

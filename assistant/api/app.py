@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from importlib.metadata import entry_points
@@ -45,9 +45,10 @@ async def purge_hourly(service: ConversationService) -> None:
         await asyncio.sleep(3600)
 
 
-def create_app(service: ConversationService, mount_views: bool = True,
+def create_app(service: ConversationService, mount_views: bool | Collection[str] = True,
                on_ready: Callable[[], None] | None = None) -> FastAPI:
-    """Build the app; the engine starts with the app and stops (whole vLLM process group) with it."""
+    """Build the app; the engine starts with the app and stops (whole vLLM process group) with it.
+    `mount_views`: every view, none, or the names of those to mount (e.g. {"operator"})."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -100,6 +101,8 @@ def create_app(service: ConversationService, mount_views: bool = True,
 
     if mount_views:
         views = discover_views()
+        if mount_views is not True:
+            views = {name: entry for name, entry in views.items() if name in mount_views}
         for name, entry in views.items():
             try:
                 entry.load()(app, service)
