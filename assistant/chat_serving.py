@@ -50,6 +50,8 @@ class InvalidMessageError(AssistantError, ValueError):
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
+    if "\x00" in text:
+        raise InvalidMessageError(f"'{field}' contains a NUL character (\\u0000): send plain text")
     if len(text) > max_chars:
         raise InvalidMessageError(
             f"'{field}' has {len(text)} characters; the limit is {max_chars} (setting max_message_chars)", 413,

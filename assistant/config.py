@@ -139,7 +139,9 @@ class AuthSettings(SettingsSection):
     key_requests_per_minute: int = Field(600, ge=1, description="per API key")
     ip_requests_per_minute: int = Field(300, ge=1, description="per client address, on the API and public routes")
     login_attempts_per_minute: int = Field(10, ge=1, description="operator sign-in attempts per client address")
-    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body on the API")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body, on every route")
+    max_upload_bytes: int = Field(10_000_000, ge=1024, description="largest file upload (a request) to the operator "
+                                                                   "console and sentiment view; the chat takes none")
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"],
                                        description="addresses whose X-Forwarded-For names the real client")
 
@@ -157,6 +159,8 @@ class ConsoleSettings(SettingsSection):
 
     session_idle_minutes: float = Field(480, gt=0, description="a session ends after this long without use")
     session_max_hours: float = Field(72, gt=0, description="and after this long in all, used or not")
+    sign_in_attempts_before_pause: int = Field(5, ge=1, description="attempts on one username without a success "
+                                               "before each further one waits (30 s, doubling up to 15 min)")
 
 
 CHURN_WORDS = [
@@ -193,6 +197,9 @@ class Settings(SettingsSection):
     """Everything `assistant` reads from the user."""
 
     company_name: str = "Lumen Outfitters"
+    link_domains: list[str] = Field(default_factory=list, description="the company's own sites (e.g. "
+                                    "shop.example.com): links to them in answers stay live; links to any other site "
+                                    "are shown as text (the sources' own pages always link)")
     system_prompt: str = (
         "You are the customer-support assistant of {company}. Answer briefly and politely. "
         "If you are not sure, say so and offer to connect the customer with a human agent."

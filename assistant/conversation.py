@@ -15,9 +15,10 @@ from assistant.engines.base import LLMEngine
 from assistant.errors import AssistantError
 from assistant.grounding import Grounder
 from assistant.operators import OperatorService
+from assistant.ownership import Caller
 from assistant.prompt import CJK, history_turns
 from assistant.sentiment.service import SentimentService
-from assistant.store import ConversationNotFoundError, Store
+from assistant.store import ConversationNotFoundError, MessageNotFoundError, Store
 from assistant.store.conversations import writer_id
 from assistant.store.records import ConversationRecord, HandoffState, KeyRecord, MessageRecord
 from assistant.store.statuses import ConversationStatus, MessageStatus
@@ -85,8 +86,23 @@ class ConversationService:
         return self.serving.model_name
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
-                                  metadata: dict | None = None) -> ConversationRecord:
-        return await asyncio.to_thread(self.store.conversations.create_conversation, customer_id, channel, metadata)
+                                  metadata: dict | None = None, owner: str | None = None) -> ConversationRecord:
+        """A new conversation belonging to `owner` (see assistant/ownership.py)."""
+        return await asyncio.to_thread(self.store.conversations.create_conversation, customer_id, channel, metadata,
+                                       owner)
+
+    async def check_access(self, conversation_id: str, caller: Caller) -> None:
+        """Raise ConversationNotFoundError unless the conversation exists and `caller` may act on it."""
+        if not caller.may_use(await asyncio.to_thread(self.store.conversations.owner, conversation_id)):
+            raise ConversationNotFoundError(conversation_id)
+
+    async def check_answer_access(self, message_id: int, caller: Caller) -> None:
+        """Raise MessageNotFoundError unless the bot answer exists in a conversation `caller` may act on."""
+        conversation_id = await asyncio.to_thread(self.store.conversations.conversation_of_answer, message_id)
+        try:
+            await self.check_access(conversation_id, caller)
+        except ConversationNotFoundError:
+            raise MessageNotFoundError(message_id, "no bot answer with this id") from None
 
     async def conversation(self, conversation_id: str) -> ConversationRecord:
         """The conversation's record (status, CSAT, ...)."""

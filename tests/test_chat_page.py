@@ -74,6 +74,7 @@ def test_messages_as_the_customer_sees_them():
 
     from assistant.store.records import HandoffState, MessageRecord
     from ui.chat_page import rendered, status_line
+    from ui.text import literal
 
     def message(id_: int, role: str, content: str, metadata: dict) -> MessageRecord:
         now = datetime.now(UTC)
@@ -89,7 +90,7 @@ def test_messages_as_the_customer_sees_them():
     shown, answers, newest = rendered(rows, "zh")
     assert [m["role"] for m in shown] == ["user", "assistant", "assistant"]
     assert "/sources/returns/how-to-return.md#free-returns" in shown[1]["content"]
-    assert shown[2]["content"] == "**Maria** (客服): Hi, Maria here."
+    assert shown[2]["content"] == f"**Maria** (客服): {literal('Hi, Maria here.')}"  # shown as she typed it
     assert answers == {"1": 2} and newest == 4  # only bot answers can be rated
     assert "Maria" in status_line(HandoffState("human", "customer_asked", "maria", "Maria"), "Maria", "en")
     assert status_line(HandoffState("waiting_human", "customer_asked", None, None), lang="zh").startswith("⏳ 已请同事")

@@ -28,7 +28,8 @@ def objects(fields: list[str]) -> st.SearchStrategy[dict]:
 def fuzzed(make_client):
     # limits far above what the fuzzer sends: every input reaches its handler (a 429 would hide it)
     client = make_client(**{"auth.ip_requests_per_minute": 10**6, "auth.key_requests_per_minute": 10**6,
-                            "auth.login_attempts_per_minute": 10**6})
+                            "auth.login_attempts_per_minute": 10**6,
+                            "console.sign_in_attempts_before_pause": 10**6})
     store = client.app.state.service.store
     conversation = client.post("/api/conversations", json={}).json()["id"]
     answer = client.post(f"/api/conversations/{conversation}/messages",
@@ -156,3 +157,32 @@ def test_document_and_feed_loaders_take_any_text(tmp_path, suffix):
             load("feed", path)
 
     check()
+
+
+@pytest.mark.views("chat")
+def test_chat_page_events_take_any_browser_pass(fuzzed):
+    """The chat page's events (reached over `queue/join` as a browser or an attacker calls them) with any value as
+    the browser's pass: each ends cleanly, and nothing but the caller's own new conversation is touched."""
+    from assistant.api.app import create_app
+    from assistant.api.background import BackgroundServer
+    from tests.gradio_calls import function_indexes, gradio_call
+    from ui.chat_page import build_chat_page
+
+    client, conversation, _ = fuzzed
+    service = client.app.state.service
+    functions = function_indexes(build_chat_page(service, "en"))
+    before = [m.content for m in service.store.conversations.messages(conversation)]
+    passes = text | st.just(conversation) | st.builds(lambda t: f"{conversation}.{t}", text) | st.none()
+    with BackgroundServer(create_app(service, mount_views={"chat"})) as url:
+
+        @settings(FUZZ, max_examples=6)
+        @given(chat_pass=passes)
+        def check(chat_pass):
+            assert gradio_call(f"{url}/chat", functions["restore"], [chat_pass])[0] == []
+            gradio_call(f"{url}/chat", functions["end_chat"], [chat_pass])
+            gradio_call(f"{url}/chat", functions["poll"], [chat_pass, 0])
+            gradio_call(f"{url}/chat", functions["ask_for_human"], [chat_pass])
+
+        check()
+    assert [m.content for m in service.store.conversations.messages(conversation)] == before
+    assert service.store.conversations.get_conversation(conversation).status == "bot"

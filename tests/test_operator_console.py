@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistant.cli import main
+from ui.operator_auth import csrf_token
 
 
 @pytest.mark.views("operator")
@@ -40,7 +41,9 @@ def test_console_needs_an_operator_login(client):
     assert "Your session has ended" in client.get("/operator/login?ended=1").text
     client.post("/operator/login", data={"username": "maria", "password": "correct horse battery"})
     assert client.get("/operator/config").status_code == 200
-    assert client.get("/operator/logout", follow_redirects=False).headers["location"] == "/operator/login"
+    signed_out = client.post("/operator/logout", data={"csrf": csrf_token(client.cookies.get("assistant_operator"))},
+                             follow_redirects=False)
+    assert signed_out.headers["location"] == "/operator/login"
     assert client.get("/operator/config").status_code == 401
 
 
@@ -90,6 +93,7 @@ def test_conversation_list_puts_the_longest_wait_first():
 
 def test_transcript_shows_agents_and_feedback(client):
     from ui.operator_console import answer_choices, transcript_messages
+    from ui.text import literal
 
     store = client.app.state.service.store
     conversation = store.conversations.create_conversation().id
@@ -102,7 +106,7 @@ def test_transcript_shows_agents_and_feedback(client):
     shown = transcript_messages(store.conversations.transcript(conversation))
     assert [m["role"] for m in shown] == ["user", "assistant", "assistant"]
     assert "👎" in shown[1]["content"] and "“wrong”" in shown[1]["content"]
-    assert "corrected to: It arrives tomorrow." in shown[1]["content"]
+    assert f"corrected to: {literal('It arrives tomorrow.')}" in shown[1]["content"]  # shown as typed
     assert shown[2]["content"].startswith("**maria** (agent)")
     assert answer_choices(store.conversations.transcript(conversation)) == [(f"#{answer}: It is on the moon.", answer)]
     [pair_source] = [c for c in store.conversations.conversations_for_alignment() if c["id"] == conversation]
@@ -111,6 +115,7 @@ def test_transcript_shows_agents_and_feedback(client):
 
 def test_transcript_shows_what_the_support_check_cut_and_why(client):
     from ui.operator_console import transcript_messages
+    from ui.text import literal
 
     store = client.app.state.service.store
     conversation = store.conversations.create_conversation().id
@@ -122,7 +127,9 @@ def test_transcript_shows_what_the_support_check_cut_and_why(client):
                                        metadata={"style": "generative", "check": check})
     [_, shown] = transcript_messages(store.conversations.transcript(conversation))
     assert "We refund within 5 business days" in shown["content"]
-    assert "✂ cut before sending: “Card refunds take 9 minutes.” (states 9, which no source does)" in shown["content"]
+    why = literal("states 9, which no source does")
+    cut = f"✂ cut before sending: “{literal('Card refunds take 9 minutes.')}” ({why})"
+    assert cut in shown["content"]
 
 
 def test_operators_cli(tmp_path, capsys, monkeypatch):

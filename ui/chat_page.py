@@ -7,15 +7,17 @@ the customer is typing is never lost from view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-from assistant.citations import linked_answer
 from assistant.conversation import ConversationService
+from assistant.ownership import new_page_token, page_caller, page_owner, page_pass
 from assistant.store import ConversationNotFoundError, HandoffError
 from assistant.store.records import HandoffState, MessageRecord
-from ui.text import literal
+from ui.text import answer_markdown, literal, safe_markdown
 
 CSS = """
 .gradio-container {max-width: 860px !important; margin: auto;}
@@ -38,6 +40,7 @@ TEXT = {
         "new": "_A new conversation has started._", "team": "our team", "sources": "Sources",
         "only_answers": "Only the assistant's answers can be rated.", "thanks": "Thank you, this helps us improve.",
         "thanks_rating": "Thank you for your rating!", "other": "[中文](/chat/zh/)",
+        "slow_down": "⏳ Too many messages from your network just now: please send it again in {seconds} s.",
     },
     "zh": {
         "intro": "关于账户、订单、配送、退换货或付款的问题，请在这里提问。",
@@ -52,6 +55,7 @@ TEXT = {
         "new": "_新的对话已开始。_", "team": "客服", "sources": "来源",
         "only_answers": "只能评价助手的回答。", "thanks": "谢谢，您的反馈帮助我们改进。",
         "thanks_rating": "感谢您的评分！", "other": "[English](/chat/?lang=en)",
+        "slow_down": "⏳ 您的网络刚刚发送的消息太多：请在 {seconds} 秒后重新发送。",
     },
 }
 
@@ -69,7 +73,7 @@ def status_line(state: HandoffState | None, agent: str | None = None, lang: str 
     return ""
 
 
-def shown_message(message: MessageRecord, lang: str = "en") -> dict | None:
+def shown_message(message: MessageRecord, lang: str = "en", link_domains: list[str] = ()) -> dict | None:
     """A stored message as the customer sees it (agents named, citations linked); empty placeholders left out."""
     if not message.content:
         return None
@@ -81,12 +85,12 @@ def shown_message(message: MessageRecord, lang: str = "en") -> dict | None:
                 "content": f"**{literal(name)}** ({TEXT[lang]['team']}): {literal(message.content)}"}
     sources = message.metadata.get("sources") or []
     return {"role": "assistant",
-            "content": linked_answer(literal(message.content), sources, TEXT[lang]["sources"])}
+            "content": answer_markdown(message.content, sources, TEXT[lang]["sources"], link_domains)}
 
 
-def rendered(rows: list[MessageRecord], lang: str) -> tuple[list[dict], dict, int]:
+def rendered(rows: list[MessageRecord], lang: str, link_domains: list[str] = ()) -> tuple[list[dict], dict, int]:
     """The chat as stored: the messages shown, chat position -> answer id (for ratings), the last message id."""
-    kept = [(m, s) for m in rows if (s := shown_message(m, lang))]
+    kept = [(m, s) for m in rows if (s := shown_message(m, lang, link_domains))]
     answers = {str(i): m.id for i, (m, _) in enumerate(kept) if m.role == "assistant"}
     return [s for _, s in kept], answers, max((m.id for m in rows), default=0)
 
@@ -100,13 +104,30 @@ async def widget_channel(request: gr.Request | None, service: ConversationServic
     return "widget", {"widget_key": record.prefix, "widget_name": record.name}
 
 
-def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks:
-    company = service.settings.company_name
+def build_chat_page(service: ConversationService, lang: str = "en",
+                    address_wait: Callable[[Request], float] | None = None) -> gr.Blocks:
+    """The page; `address_wait` counts each message against its address's rate limit (the API's own, shared)."""
+    company, domains = service.settings.company_name, service.settings.link_domains
     text = TEXT[lang]
 
-    async def new_conversation(request: gr.Request | None) -> str:
+    async def new_conversation(request: gr.Request | None) -> tuple[str, str]:
+        """A conversation owned by this browser: (its id, the pass the browser keeps)."""
         channel, metadata = await widget_channel(request, service)
-        return (await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang})).id
+        token = new_page_token()
+        record = await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang},
+                                                   owner=page_owner(token))
+        return record.id, page_pass(record.id, token)
+
+    async def opened(chat_pass: str | None) -> str | None:
+        """The conversation this browser's pass opens; None without one, for a forged pass or a deleted chat."""
+        named = page_caller(chat_pass)
+        if named is None:
+            return None
+        try:
+            await service.check_access(*named)
+        except ConversationNotFoundError:
+            return None
+        return named[0]
 
     async def state_of(conversation_id: str | None) -> dict:
         """The status line, whether "talk to a human" is offered; `_state` is the conversation's status."""
@@ -125,25 +146,31 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
 
     async def from_store(conversation_id: str) -> dict:
         """The chat exactly as stored, with the ids that ratings and polling need."""
-        history, ids, upto = rendered(await service.messages(conversation_id), lang)
+        history, ids, upto = rendered(await service.messages(conversation_id), lang, domains)
         return {chatbot: history, answer_ids: ids, shown_id: upto}
 
-    async def respond(message: str, history: list[dict], conversation_id: str | None, answers: dict,
+    async def respond(message: str, history: list[dict], chat_pass: str | None, answers: dict,
                       shown_upto: int, request: gr.Request):
         message = (message or "").strip()
         if not message:
-            yield {}
+            yield {box: ""}
             return
+        wait = address_wait(request) if address_wait else 0
+        if wait:  # the text stays in the box
+            yield {status: text["slow_down"].format(seconds=max(1, round(wait)))}
+            return
+        conversation_id = await opened(chat_pass)
         if conversation_id is None:
-            conversation_id = await new_conversation(request)
+            conversation_id, chat_pass = await new_conversation(request)
         elif await service.is_closed(conversation_id):  # writing again after the end
-            conversation_id = await new_conversation(request)
+            conversation_id, chat_pass = await new_conversation(request)
             history = [*history, {"role": "assistant", "content": text["new"]}]
         sources: list[dict] = []
+        written = ""  # the answer as the model wrote it; shown sanitised
         history = [*history, {"role": "user", "content": literal(message)}, {"role": "assistant", "content": ""}]
 
         def now() -> dict:
-            return {chatbot: history, conversation: conversation_id, box: "", answer_ids: answers,
+            return {chatbot: history, conversation: chat_pass, box: "", answer_ids: answers,
                     shown_id: shown_upto}
 
         yield now()
@@ -156,18 +183,18 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
                 elif event.type == "sources":
                     sources = event.data["sources"]
                 elif event.type in ("delta", "replace"):
-                    kept = history[-1]["content"] if event.type == "delta" else ""
-                    history[-1]["content"] = kept + literal(event.data["text"])
+                    written = (written if event.type == "delta" else "") + event.data["text"]
+                    history[-1]["content"] = safe_markdown(written, domains)
                     yield now()
                 elif event.type == "error":
-                    history[-1]["content"] += f"\n\n_{event.data['message']}_"
+                    history[-1]["content"] += f"\n\n_{literal(event.data['message'])}_"
                     yield now()
         except ConversationNotFoundError:  # deleted meanwhile: keep the text so nothing typed is lost
             yield {chatbot: history[:-2], conversation: None, box: message, status: "",
                    human: gr.update(visible=True), answer_ids: {}, shown_id: 0}
             return
         except ValueError as exc:  # too long, or closed meanwhile: said in the chat, the text stays in the box
-            history[-1]["content"] = f"_{exc}_"
+            history[-1]["content"] = f"_{literal(str(exc))}_"
             yield {**now(), box: message}
             return
         state = await state_of(conversation_id)
@@ -175,7 +202,7 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
         if state["_state"] != "bot" or not history[-1]["content"]:  # a human is involved: show what is stored
             view.update(await from_store(conversation_id))
         elif sources:
-            history[-1]["content"] = linked_answer(history[-1]["content"], sources, text["sources"])
+            history[-1]["content"] = answer_markdown(written, sources, text["sources"], domains)
         yield {**view, **shown(state), csat_row: gr.update(visible=False)}
 
     async def rate(answers: dict, selection: gr.LikeData):
@@ -194,56 +221,60 @@ def build_chat_page(service: ConversationService, lang: str = "en") -> gr.Blocks
             gr.Info(text["thanks"])
         return {why: "", disliked: None, feedback_row: gr.update(visible=False)}
 
-    async def end_chat(conversation_id: str | None):
+    async def end_chat(chat_pass: str | None):
+        conversation_id = await opened(chat_pass)
         if conversation_id:
             await service.close(conversation_id)
         return {csat_row: gr.update(visible=bool(conversation_id)), **shown(await state_of(conversation_id))}
 
-    async def rate_conversation(rating: str | None, conversation_id: str | None):
+    async def rate_conversation(rating: str | None, chat_pass: str | None):
+        conversation_id = await opened(chat_pass)
         if conversation_id and rating:
             await service.close(conversation_id, int(rating))
             gr.Info(text["thanks_rating"])
         return {csat_row: gr.update(visible=False)}
 
-    async def ask_for_human(conversation_id: str | None, request: gr.Request):
+    async def ask_for_human(chat_pass: str | None, request: gr.Request):
+        conversation_id = await opened(chat_pass)
         if conversation_id is None:
-            conversation_id = await new_conversation(request)
+            conversation_id, chat_pass = await new_conversation(request)
         try:
             async for _ in service.hand_to_human(conversation_id, None, "customer_asked", lang=lang):
                 pass
         except HandoffError as exc:
             state = await state_of(conversation_id)
-            return {conversation: conversation_id, status: f"_{exc}_", human: state[human]}
-        return {**await from_store(conversation_id), conversation: conversation_id,
+            return {conversation: chat_pass, status: f"_{literal(str(exc))}_", human: state[human]}
+        return {**await from_store(conversation_id), conversation: chat_pass,
                 **shown(await state_of(conversation_id))}
 
-    async def poll(conversation_id: str | None, shown_upto: int):
+    async def poll(chat_pass: str | None, shown_upto: int):
         """Every 2 s: while a human is involved (or an agent has written), show what is new in the store."""
-        if not conversation_id:
-            return {}
-        try:
-            new = await service.messages_after(conversation_id, shown_upto)
-        except ConversationNotFoundError:
-            return {}
+        conversation_id = await opened(chat_pass)
         state = await state_of(conversation_id)
+        try:
+            new = await service.messages_after(conversation_id, shown_upto) if conversation_id else []
+        except ConversationNotFoundError:
+            new = []
         if not new or (state["_state"] == "bot" and not any(m.role == "agent" for m in new)):
             return shown(state)  # nothing new, or the bot's own streaming
         return {**await from_store(conversation_id), **shown(state)}
 
-    async def restore(conversation_id: str | None):
+    async def restore(chat_pass: str | None):
         empty = {chatbot: [], conversation: None, answer_ids: {}, shown_id: 0, status: "",
                  human: gr.update(visible=True)}
+        conversation_id = await opened(chat_pass)
         if not conversation_id:
             return empty
         try:
             view = await from_store(conversation_id)
         except ConversationNotFoundError:
             return empty
-        return {**view, conversation: conversation_id, **shown(await state_of(conversation_id))}
+        return {**view, conversation: chat_pass, **shown(await state_of(conversation_id))}
 
     with gr.Blocks(title=f"{company} — support chat") as page:
         gr.Markdown(text["other"], elem_id="language")
         gr.Markdown(f"## {text['support'].format(company=company)}\n{text['intro']}", elem_id="chat-title")
+        # this browser's pass to its conversation (assistant/ownership.py): the id alone opens nothing
         conversation = gr.BrowserState(None, storage_key="assistant-conversation")
         shown_id = gr.State(0)  # the newest stored message the page shows
         answer_ids = gr.State({})  # chat position -> stored answer id, for ratings
@@ -307,5 +338,6 @@ def mount(app: FastAPI, service: ConversationService) -> None:
             return RedirectResponse(f"/chat/zh/{query}", status_code=307)
         return await call_next(request)
 
-    gr.mount_gradio_app(app, build_chat_page(service, "zh"), path="/chat/zh", css=CSS, footer_links=[])
-    gr.mount_gradio_app(app, build_chat_page(service, "en"), path="/chat", css=CSS, footer_links=[])
+    wait = getattr(app.state, "address_wait", None)  # set by assistant.api.access
+    gr.mount_gradio_app(app, build_chat_page(service, "zh", wait), path="/chat/zh", css=CSS, footer_links=[])
+    gr.mount_gradio_app(app, build_chat_page(service, "en", wait), path="/chat", css=CSS, footer_links=[])

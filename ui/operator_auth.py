@@ -4,26 +4,40 @@ idle or too old.
 
 Gradio asks `session_user(...)` who is calling. A call made with a session that has ended still reaches the console's
 handlers, with an empty user, so they can say "your session has ended" while what the operator typed stays put
-(refusing Gradio's own calls would make its page reload and drop the draft); files and the page itself are refused."""
+(refusing Gradio's own calls would make its page reload and drop the draft); uploads, files and the page itself are
+refused.
+
+Every response under the views may not be framed by another site, redirects name no host, requests that change
+something must come from this server's own pages (`Origin`), and signing out is a POST carrying a token bound to the
+session. Sign-in attempts are paused per username after failures (`assistant.operators.SignInBackoff`)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
+import math
+from collections.abc import Mapping
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from assistant.conversation import ConversationService
+from assistant.operators import TooManyAttempts
 from assistant.store.records import OperatorSessionState
 
 COOKIE = "assistant_operator"
 PATH = "/operator"
 SIGNED_IN_VIEWS = ("/operator", "/sentiment")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+# the console's own calls that still reach its handlers after the session ended (they say so, the draft stays)
+ENDED_SESSION_CALLS = (f"{PATH}/gradio_api/queue/join", f"{PATH}/gradio_api/queue/data")
 
-LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{company} — operator sign-in</title>
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
 <style>
 body {{font: 16px/1.5 system-ui, sans-serif; background: #f6f8fa; color: #1f2328; margin: 0;
        display: grid; place-items: center; min-height: 100vh;}}
@@ -38,36 +52,85 @@ button {{margin-top: 1.25rem; width: 100%; padding: .6rem; border: 0; border-rad
 .note {{font-size: .9rem; padding: .5rem .7rem; border-radius: 6px; background: #fff8c5; margin-bottom: .5rem;}}
 .error {{background: #ffebe9;}}
 .hint {{font-size: .8rem; color: #59636e; margin-top: 1rem;}}
-</style></head><body>
-<form method="post" action="{path}/login"><h1>{company}: operator console</h1>{note}
+</style></head><body>{body}</body></html>"""
+
+LOGIN_FORM = """<form method="post" action="{path}/login"><h1>{company}: operator console</h1>{note}
 <input type="hidden" name="next" value="{target}">
 <label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username"
  value="{username}" required autofocus>
 <label for="password">Password</label><input id="password" name="password" type="password"
  autocomplete="current-password" required>
 <button type="submit">Login</button>
-<p class="hint">Accounts are made with <code>assistant operators create NAME</code>.</p></form></body></html>"""
+<p class="hint">Accounts are made with <code>assistant operators create NAME</code>.</p></form>"""
+
+SIGN_OUT_FORM = """<form method="post" action="{path}/logout"><h1>{company}: sign out?</h1>
+<input type="hidden" name="csrf" value="{csrf}"><button type="submit">Sign out</button></form>"""
+
+# the console's "signed in as" line (Gradio's Markdown keeps a form): a button that looks like a link
+SIGNED_IN_LINE = """<form method="post" action="{path}/logout" style="display:inline;margin:0">Signed in as
+<strong>{username}</strong> · <input type="hidden" name="csrf" value="{csrf}"><button type="submit"
+ style="background:none;border:0;padding:0;color:inherit;text-decoration:underline;cursor:pointer;font:inherit">sign
+ out</button></form>"""
+
+
+def _page(company: str, title: str, body: str, status: int = 200, headers: dict[str, str] | None = None):
+    return HTMLResponse(PAGE.format(title=f"{html.escape(company)} — {title}", body=body), status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def _login_page(company: str, note: str = "", error: bool = False, username: str = "", status: int = 200,
-                target: str = f"{PATH}/"):
+                target: str = f"{PATH}/", headers: dict[str, str] | None = None):
     shown = f'<p class="note{" error" if error else ""}">{html.escape(note)}</p>' if note else ""
-    return HTMLResponse(LOGIN_PAGE.format(company=html.escape(company), path=PATH, note=shown,
-                                          username=html.escape(username), target=html.escape(target)),
-                        status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return _page(company, "operator sign-in", LOGIN_FORM.format(
+        company=html.escape(company), path=PATH, note=shown, username=html.escape(username),
+        target=html.escape(target)), status, headers)
+
+
+def csrf_token(session_token: str) -> str:
+    """The token a sign-out form carries: bound to the session (only its cookie's holder can show it)."""
+    return hmac.new(session_token.encode(), b"operator sign-out", hashlib.sha256).hexdigest()
+
+
+def signed_in_line(username: str, cookies: Mapping[str, str]) -> str:
+    """The console's "signed in as NAME · sign out" line, the sign-out a POST with the session's token."""
+    return SIGNED_IN_LINE.format(path=PATH, username=html.escape(username),
+                                 csrf=csrf_token(cookies.get(COOKIE, "")))
+
+
+def same_origin(request: Request) -> bool:
+    """No `Origin` (curl, older browsers), or this server's own: the scheme and `Host` the browser used."""
+    origin = request.headers.get("origin")
+    return origin is None or origin.lower() == f"{request.url.scheme}://{request.url.netloc}".lower()
+
+
+def _in_views(path: str) -> bool:
+    return any(path == view or path.startswith(f"{view}/") for view in SIGNED_IN_VIEWS)
+
+
+def _secured(response: Response) -> Response:
+    """No framing by other sites; a redirect names a path of ours, never a host (Gradio builds some from
+    `X-Forwarded-Host`)."""
+    response.headers.update(FRAMING)
+    if location := response.headers.get("location"):
+        parts = urlsplit(location)
+        if parts.scheme or parts.netloc:
+            response.headers["location"] = urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    return response
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a page of ours (a path), never another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after signing in: a page of ours (a path), never another site (browsers drop tabs and line breaks
+    from a URL and read a backslash as a slash: no "//", no backslash, nothing unprintable)."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable()):
         return target
     return f"{PATH}/"
 
 
 def session_user(app: FastAPI, service: ConversationService):
     """The function Gradio calls to know the signed-in operator (`auth_dependency`) of the views that need one; the
-    first call adds /operator/login and /operator/logout and sends signed-out visitors of those views to sign in."""
+    first call adds sign-in and sign-out (before the views mount, so ours win over Gradio's own /logout) and the
+    checks on every request to those views."""
     if getattr(app.state, "operator_session_user", None) is None:
         app.state.operator_session_user = _install(app, service)
     return app.state.operator_session_user
@@ -92,7 +155,13 @@ def _install(app: FastAPI, service: ConversationService):
         form = await request.form()
         username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
         target = safe_next(str(form.get("next", "")))
-        token = await operators.sign_in(username, password)
+        try:
+            token = await operators.sign_in(username, password) if username else None
+        except TooManyAttempts as paused:
+            wait = math.ceil(paused.retry_after)
+            return _login_page(company, f"Too many sign-in attempts for this username: try again in {wait} s.",
+                               error=True, username=username, status=429, target=target,
+                               headers={"Retry-After": str(wait)})
         if token is None:
             return _login_page(company, "Wrong username or password.", error=True, username=username, status=401,
                                target=target)
@@ -101,31 +170,47 @@ def _install(app: FastAPI, service: ConversationService):
                             samesite="strict", secure=request.url.scheme == "https")
         return response
 
-    @app.get(f"{PATH}/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
+    async def sign_out_page(request: Request) -> Response:
+        """A GET signs no one out: it offers the sign-out button."""
         if token := request.cookies.get(COOKIE):
+            return _page(company, "sign out", SIGN_OUT_FORM.format(path=PATH, company=html.escape(company),
+                                                                   csrf=csrf_token(token)))
+        return RedirectResponse(f"{PATH}/login", status_code=303)
+
+    async def sign_out(request: Request) -> Response:
+        if token := request.cookies.get(COOKIE):
+            if not hmac.compare_digest(str((await request.form()).get("csrf", "")), csrf_token(token)):
+                return PlainTextResponse("sign-out refused: use the sign-out button of the console", 403)
             await operators.sign_out(token)
         response = RedirectResponse(f"{PATH}/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
+    for view in SIGNED_IN_VIEWS:
+        app.add_api_route(f"{view}/logout", sign_out_page, methods=["GET"], include_in_schema=False)
+        app.add_api_route(f"{view}/logout", sign_out, methods=["POST"], include_in_schema=False)
+
     @app.middleware("http")
-    async def views_need_sign_in(request: Request, call_next):
-        page = request.url.path.rstrip("/")
+    async def guard_views(request: Request, call_next):
+        path = request.url.path
+        if not _in_views(path):
+            return await call_next(request)
+        if request.method not in SAFE_METHODS and not same_origin(request):
+            return _secured(PlainTextResponse("refused: this request came from another site", 403))
+        page = path.rstrip("/")
         if page in SIGNED_IN_VIEWS and request.method == "GET":
             session = await session_of(request)
             if session is None or session.expired:
                 query = urlencode({"next": f"{page}/", **({"ended": 1} if session else {})})
-                return RedirectResponse(f"{PATH}/login?{query}", status_code=303)
-        return await call_next(request)
+                return _secured(RedirectResponse(f"{PATH}/login?{query}", status_code=303))
+        return _secured(await call_next(request))
 
     async def operator_of(request: Request) -> str | None:
         session = await session_of(request)
         if session is None:
             return None
         if session.expired:  # the open console keeps working (no reload loses a draft); its handlers refuse
-            path = request.url.path
-            return "" if path.startswith(f"{PATH}/gradio_api/") and "/file" not in path else None
+            return "" if request.url.path in ENDED_SESSION_CALLS else None
         return session.operator.username
 
     return operator_of

@@ -5,18 +5,24 @@ better answer, which `assistant align --from-store` turns into a preference pair
 from __future__ import annotations
 
 import asyncio
+import re
+import time
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
 
 from assistant.conversation import ConversationService
 from assistant.privacy import write_export
 from assistant.store import HandoffError
 from assistant.store.records import ConversationSummary, FeedbackSummary, TranscriptEntry
 from ui import operator_auth
-from ui.text import literal
+from ui.text import literal, safe_markdown
 
 CSS = """
 .gradio-container {max-width: 1400px !important; margin: auto;}
@@ -26,6 +32,8 @@ STATUSES = {"all": None, "waiting for a human": "waiting_human", "with a human":
 SESSION_ENDED = ("Your session has ended. Sign in again at /operator/login (a new tab keeps this one as it is), "
                  "then retry: what you typed is still here.")
 SESSION_ENDED_BANNER = "⚠️ Your session has ended: [sign in again](/operator/login)"
+EXPORT_NAME = re.compile(r"transcripts-[0-9-]+\.jsonl")
+EXPORT_TTL_S = 600  # an export not downloaded within 10 minutes is deleted
 OVERVIEW_COLUMNS = ["status", "waiting", "customer", "last message", "sentiment", "alerts", "agent", "updated", "id"]
 
 
@@ -53,7 +61,7 @@ def overview_frame(rows: list[ConversationSummary], now: datetime | None = None,
     return pd.DataFrame(table, columns=OVERVIEW_COLUMNS)
 
 
-def transcript_messages(transcript: list[TranscriptEntry]) -> list[dict]:
+def transcript_messages(transcript: list[TranscriptEntry], link_domains: Collection[str] = ()) -> list[dict]:
     """Chatbot messages: customer on the right, bot and agents on the left (named), feedback under an answer."""
     shown = []
     for m in transcript:
@@ -61,7 +69,8 @@ def transcript_messages(transcript: list[TranscriptEntry]) -> list[dict]:
             shown.append({"role": "user", "content": literal(m.content)})
             continue
         who = f"**{literal(m.agent)}** (agent)" if m.role == "agent" else "bot"
-        text = literal(m.content) or f"_({m.status})_"
+        text = literal(m.content) if m.role == "agent" else safe_markdown(m.content, link_domains)
+        text = text or f"_({m.status})_"
         feedback = m.feedback or FeedbackSummary()
         notes = []
         if feedback.rating:
@@ -102,7 +111,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return request.username
 
     def signed_in_as(request: gr.Request) -> dict:
-        return {signed_in: f"Signed in as **{request.username}** · [sign out](/operator/logout)"
+        return {signed_in: operator_auth.signed_in_line(request.username, request.cookies)
                 if request.username else ""}
 
     async def refresh(status_name: str, with_alerts: bool, request: gr.Request):
@@ -130,8 +139,8 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         line = f"**{info.status.replace('_', ' ')}** · {info.channel} · {conversation_id}"
         if info.csat:
             line += f" · CSAT {info.csat}/5"
-        return {chat: transcript_messages(transcript), which: gr.Dropdown(choices=answer_choices(transcript)),
-                answer: "", heading: line}
+        return {chat: transcript_messages(transcript, service.settings.link_domains),
+                which: gr.Dropdown(choices=answer_choices(transcript)), answer: "", heading: line}
 
     async def follow(conversation_id: str | None, request: gr.Request):
         """The timer's refresh of the open conversation: new messages and status, never the operator's drafts."""
@@ -196,7 +205,11 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         rows = await operators.export(start, end)
         if not rows:
             raise gr.Error(f"no conversations from {first} to {last}")
-        return {exported: str(await asyncio.to_thread(write_export, rows, service.settings.exports_dir))}
+        folder = service.settings.exports_dir
+        await asyncio.to_thread(delete_stale_exports, folder)
+        path = await asyncio.to_thread(write_export, rows, folder)
+        return {exported: f"[⬇ {path.name}]({operator_auth.PATH}/exports/{path.name}) ({len(rows)} conversations; "
+                          f"the file is deleted once downloaded, or after {EXPORT_TTL_S // 60} minutes)"}
 
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     with gr.Blocks(title=f"{service.settings.company_name} — operator console") as page:
@@ -231,7 +244,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
                         first = gr.Textbox(value=today, label="from (YYYY-MM-DD)")
                         last = gr.Textbox(value=today, label="to (YYYY-MM-DD)")
                     export_button = gr.Button("Export")
-                    exported = gr.File(label="transcripts", elem_id="export-file")
+                    exported = gr.Markdown(elem_id="export-file")
         shown = [chat, which, answer, heading]
         for trigger in (status.change, alerts_only.change, gr.Timer(5).tick, page.load):
             trigger(refresh, [status, alerts_only], [table, waiting], api_visibility="private")
@@ -252,6 +265,29 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
 def mount(app: FastAPI, service: ConversationService) -> None:
     """Entry point of the `assistant.views` group; operators sign in with accounts from `assistant operators`."""
 
+    @app.get(f"{operator_auth.PATH}/exports/{{name}}", include_in_schema=False)
+    async def download_export(request: Request, name: str) -> Response:
+        """An export, to a signed-in operator only, once: the file is deleted when sent."""
+        token = request.cookies.get(operator_auth.COOKIE)
+        session = await service.operators.session(token) if token else None
+        if session is None or session.expired:
+            return JSONResponse({"error": {"message": "sign in at /operator/login to download exports"}}, 401)
+        folder = service.settings.exports_dir
+        await asyncio.to_thread(delete_stale_exports, folder)
+        path = folder / name
+        if not EXPORT_NAME.fullmatch(name) or not path.is_file():
+            return JSONResponse({"error": {"message": "no such export (exports are deleted once downloaded, or "
+                                                      f"after {EXPORT_TTL_S // 60} minutes)"}}, 404)
+        return FileResponse(path, media_type="application/x-ndjson", filename=name,
+                            headers={"Cache-Control": "no-store"}, background=BackgroundTask(path.unlink, True))
+
     gr.mount_gradio_app(app, build_operator_console(service), path=operator_auth.PATH, css=CSS, footer_links=[],
-                        auth_dependency=operator_auth.session_user(app, service),
-                        allowed_paths=[str(service.settings.exports_dir)])
+                        auth_dependency=operator_auth.session_user(app, service))
+
+
+def delete_stale_exports(folder: Path) -> None:
+    """Exports not downloaded in time are deleted: transcripts do not linger on disk."""
+    cutoff = time.time() - EXPORT_TTL_S
+    for path in folder.glob("transcripts-*.jsonl") if folder.is_dir() else []:
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)

@@ -130,11 +130,13 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
         mean = gr.LinePlot(x="time", y="mean_score", color="group", title="Mean score (-1 negative .. +1 positive)",
                            y_lim=[-1, 1], height=260, elem_id="score-trend")
         drill_note = gr.Markdown("Drag across a chart to see the texts behind it, most negative first.")
-        texts = gr.Dataframe(headers=["time", "label", "score", "source", "entity", "text"], wrap=True,
+        # feed items, customer messages and alert details are external text: shown as plain-text cells ("str"),
+        # never as markdown or HTML (no remote images, no links)
+        texts = gr.Dataframe(headers=["time", "label", "score", "source", "entity", "text"], wrap=True, datatype="str",
                              column_widths=["13%", "8%", "7%", "8%", "12%", "52%"], interactive=False,
                              max_height=360, elem_id="drill-down")
         gr.Markdown("### Alerts")
-        alerts = gr.Dataframe(headers=["raised", "scope", "rule", "where", "detail"], wrap=True,
+        alerts = gr.Dataframe(headers=["raised", "scope", "rule", "where", "detail"], wrap=True, datatype="str",
                               column_widths=["13%", "9%", "11%", "17%", "50%"], interactive=False,
                               max_height=300, elem_id="alerts")
         gr.Markdown("### A conversation, turn by turn")
@@ -144,7 +146,7 @@ def build_sentiment_view(service: ConversationService) -> gr.Blocks:
             turns = gr.LinePlot(x="turn", y="score", title="Customer sentiment per turn", y_lim=[-1, 1],
                                 x_axis_format="d", height=260, scale=2, elem_id="conversation-trajectory")
         turn_texts = gr.Dataframe(headers=["turn", "label", "score", "text"], wrap=True, interactive=False,
-                                  column_widths=["7%", "10%", "8%", "75%"], max_height=300,
+                                  datatype="str", column_widths=["7%", "10%", "8%", "75%"], max_height=300,
                                   elem_id="conversation-turns")
         conversation.change(show_conversation, conversation, [turns, turn_texts], api_visibility="private")
         alerts.select(pick_alert, alerts, conversation, api_visibility="private")

@@ -1,6 +1,7 @@
 """Who may call what, how often and how much: API keys (`Authorization: Bearer sk_…` or `X-API-Key`) on the
 OpenAI-compatible and conversation APIs (scope `api` or `admin`) and on the sentiment API (`admin`); a public widget
-key is never enough. Per-key and per-address rate limits, a request body limit, CORS from each key's origins.
+key is never enough. Per-key and per-address rate limits, CORS from each key's origins, and on every route (API and
+pages) a body limit that counts what arrives (`BodyLimit`); the chat pages take no uploads.
 
 Addresses: a request from a trusted proxy (`auth.trusted_proxies`, loopback by default) is counted under the address
 its `X-Forwarded-For` names; one from a trusted proxy without that header (local tools, benchmarks) is not limited."""
@@ -11,6 +12,8 @@ import asyncio
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.rate_limit import RateLimiter
 from assistant.store.records import KeyRecord
@@ -19,6 +22,8 @@ KEYED = ("/v1/", "/api/conversations", "/api/messages")
 ADMIN = ("/api/sentiment",)
 LIMITED = ("/v1/", "/api/", "/sources/")
 KEY_HINT = "make one with `assistant keys create --scope api`"
+UPLOADS = ("/gradio_api/upload", "/gradio_api/process_recording")  # Gradio's routes that take files
+NO_UPLOADS = ("/chat/",)  # the chat pages (/chat, /chat/zh) have no file input
 
 
 def refuse(status: int, message: str, kind: str, headers: dict | None = None) -> JSONResponse:
@@ -54,6 +59,14 @@ def install_access_control(app: FastAPI) -> None:
     by_key, by_address = RateLimiter(auth.key_requests_per_minute), RateLimiter(auth.ip_requests_per_minute)
     logins = RateLimiter(auth.login_attempts_per_minute)
     trusted = set(auth.trusted_proxies)
+
+    def address_wait(request: Request) -> float:
+        """For pages whose events are not routes of ours (the chat page's answers over Gradio's queue): count one
+        request of this address; 0 if it may go now, else the seconds to wait."""
+        address = client_address(request, trusted)
+        return 0.0 if address is None else by_address.allow(address)[1]
+
+    app.state.address_wait = address_wait
 
     async def preflight(request: Request) -> Response:
         origin = (request.headers.get("origin") or "").lower()
@@ -98,12 +111,9 @@ def install_access_control(app: FastAPI) -> None:
             allowed, wait = logins.allow(address)
             if not allowed:
                 return _too_many(wait, "address (sign-in attempts)")
-        if path.startswith(LIMITED) and method in ("POST", "PUT", "PATCH"):
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > auth.max_body_bytes):
-                return refuse(413, f"the request body is larger than {auth.max_body_bytes} bytes", "invalid_request")
-            if length is None and "chunked" in request.headers.get("transfer-encoding", ""):
-                return refuse(411, "send the request body with a Content-Length", "invalid_request")
+        if (path.startswith(LIMITED) and method in ("POST", "PUT", "PATCH") and "content-length" not in request.headers
+                and "chunked" in request.headers.get("transfer-encoding", "").lower()):
+            return refuse(411, "send the request body with a Content-Length", "invalid_request")
         record = None
         if (keyed or admin) and auth.required:
             record = await check_key(request, admin)
@@ -116,3 +126,58 @@ def install_access_control(app: FastAPI) -> None:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
         return response
+
+    app.add_middleware(BodyLimit, max_body=auth.max_body_bytes, max_upload=auth.max_upload_bytes)  # outermost
+
+
+class BodyTooLarge(Exception):
+    """Raised from `receive` when the body read so far is over its limit."""
+
+
+class BodyLimit:
+    """Request bodies on every route, counted as they arrive (whatever Content-Length or Transfer-Encoding say): 413
+    past `max_body` (`max_upload` for a Gradio upload), before the rest reaches the app; uploads to the chat: 403.
+    Pure ASGI, so that it sees a streamed body chunk by chunk."""
+
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+        self.app, self.max_body, self.max_upload = app, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        upload = path.rstrip("/").endswith(UPLOADS)
+        if upload and path.startswith(NO_UPLOADS):
+            return await refuse(403, "the chat page takes no file uploads", "permission_error")(scope, receive, send)
+        limit = self.max_upload if upload else self.max_body
+        too_large = refuse(413, f"the request body is larger than {limit} bytes", "invalid_request")
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await too_large(scope, receive, send)
+        received, over, started = 0, False, False
+
+        async def counted() -> Message:
+            nonlocal received, over
+            if over:
+                raise BodyTooLarge
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                over = True
+                raise BodyTooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # whatever the app made of the cut body: the 413 goes instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:  # BodyTooLarge, or whatever the app made of it
+            if not over or started:
+                raise
+        if over and not started:
+            await too_large(scope, receive, send)

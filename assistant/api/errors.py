@@ -12,6 +12,8 @@ from assistant.conversation import ConversationClosedError
 from assistant.engines.base import EngineError, EngineUnavailableError
 from assistant.store import ConversationNotFoundError, HandoffError, MessageNotFoundError
 
+TOO_DEEP = "JSON nested too deep: arrays and objects are limited to a few levels"
+
 
 class APIError(Exception):
     def __init__(self, status_code: int, message: str, error_type: str = "invalid_request_error",
@@ -87,6 +89,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _engine(_: Request, exc: EngineError):
         return _respond(502, str(exc), "engine_error")
 
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError):
+        return _respond(400, TOO_DEEP, "invalid_request_error")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI could not parse the JSON body
+            return _respond(400, TOO_DEEP, "invalid_request_error")
         return _respond(exc.status_code, str(exc.detail), "invalid_request_error")

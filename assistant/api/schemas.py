@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class ContentPart(BaseModel):
@@ -112,12 +114,44 @@ class ChatCompletionChunk(BaseModel):
     answer_check: dict | None = Field(None, exclude_if=_absent)
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL (PostgreSQL's text refuses it), line breaks, escapes
+METADATA_DEPTH, METADATA_BYTES = 4, 8192
+
+
+def _no_control(value: str | None) -> str | None:
+    if value is not None and CONTROL.search(value):
+        raise ValueError("control characters (NUL, line breaks, ...) are not allowed")
+    return value
+
+
+def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """At most METADATA_DEPTH levels of objects and arrays (checked without recursion), string keys free of control
+    characters, at most METADATA_BYTES as JSON."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list) and depth > METADATA_DEPTH:
+            raise ValueError(f"nested deeper than {METADATA_DEPTH} levels")
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str) or CONTROL.search(key):
+                    raise ValueError("keys must be strings without control characters")
+            pending += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
+    if len(json.dumps(value, ensure_ascii=False).encode()) > METADATA_BYTES:
+        raise ValueError(f"larger than {METADATA_BYTES} bytes as JSON")
+    return value
+
+
 class CreateConversationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str | None = Field(None, max_length=128)
-    channel: str = Field("api", max_length=32)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    customer_id: Annotated[str, Field(max_length=128), AfterValidator(_no_control)] | None = None
+    channel: Annotated[str, Field(max_length=32), AfterValidator(_no_control)] = "api"
+    metadata: Annotated[dict[str, Any], AfterValidator(_bounded_metadata)] = Field(
+        default_factory=dict, description=f"your own JSON object: at most {METADATA_DEPTH} levels deep and "
+                                          f"{METADATA_BYTES} bytes")
 
 
 class PostMessageRequest(BaseModel):
@@ -125,9 +159,9 @@ class PostMessageRequest(BaseModel):
 
     content: str
     stream: bool = True
-    client_message_id: str | None = Field(None, min_length=1, max_length=64,
-                                          description="your id for this message: sent again (a retry, a double "
-                                                      "submit), it is not stored twice and the answer is replayed")
+    client_message_id: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)] | None = Field(
+        None, description="your id for this message: sent again (a retry, a double submit), it is not stored twice "
+                          "and the answer is replayed")
 
 
 class FeedbackRequest(BaseModel):

@@ -1,5 +1,7 @@
 """Keys: public widget keys for the websites (origins) that embed the chat widget, and secret API keys (`--scope
-api`: the OpenAI-compatible and conversation APIs; `--scope admin`: also the sentiment API). List them, revoke one.
+api`: the OpenAI-compatible and conversation APIs, on the key's own conversations; `--scope feedback:write`: the same,
+and its feedback may correct answers (training data); `--scope admin`: every conversation, and the sentiment API).
+List them, revoke one.
 Only a digest of a key is stored; the key is printed once (a widget key with the snippet for the website)."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ EXAMPLES = """examples:
   assistant keys create --origin https://shop.example.com --origin https://www.example.com
   assistant keys create --origin http://localhost:3000 --name "local test page" --host https://support.example.com
   assistant keys create --scope api --name "CRM integration"
+  assistant keys create --scope feedback:write --name "helpdesk corrections"
   assistant keys create --scope admin --origin https://dashboard.example.com
   assistant keys list
   assistant keys revoke pk_AbCdEfG
@@ -23,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_flags(common, ["--home", "--database-url"])
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = actions.add_parser("create", parents=[common], help="a widget key for these origins, or an API key")
-    create.add_argument("--scope", choices=["widget", "api", "admin"], default="widget",
-                        help="widget (default, public, needs --origin), api or admin (secret)")
+    create.add_argument("--scope", choices=["widget", "api", "feedback:write", "admin"],
+                        default="widget", help="widget (default, public, needs --origin), api, feedback:write or "
+                                               "admin (secret)")
     create.add_argument("--origin", action="append", default=[],
                         help="https://site.example (repeatable): the widget's sites, or browser apps allowed to "
                              "call the API with the key (CORS)")

@@ -47,11 +47,28 @@ class ConversationRepository(Repository):
     """`store.conversations`."""
 
     def create_conversation(self, customer_id: str | None = None, channel: str = "api",
-                            metadata: dict | None = None) -> ConversationRecord:
+                            metadata: dict | None = None, owner: str | None = None) -> ConversationRecord:
         with self.session() as session, session.begin():
-            conversation = Conversation(customer_id=customer_id, channel=channel, meta=metadata or {})
+            conversation = Conversation(customer_id=customer_id, channel=channel, meta=metadata or {}, owner=owner)
             session.add(conversation)
         return ConversationRecord.from_row(conversation)
+
+    def owner(self, conversation_id: str) -> str | None:
+        """Who the conversation belongs to (see assistant/ownership.py)."""
+        with self.session() as session:
+            found = session.execute(select(Conversation.id, Conversation.owner)
+                                    .where(Conversation.id == conversation_id)).first()
+        if found is None:
+            raise ConversationNotFoundError(conversation_id)
+        return found.owner
+
+    def conversation_of_answer(self, message_id: int) -> str:
+        """The conversation a bot answer belongs to."""
+        with self.session() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.role != "assistant":
+                raise MessageNotFoundError(message_id, "no bot answer with this id")
+            return message.conversation_id
 
     def get_conversation(self, conversation_id: str) -> ConversationRecord:
         with self.session() as session:

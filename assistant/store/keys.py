@@ -19,6 +19,8 @@ from assistant.store.schema import (
     utcnow,
 )
 
+API_SCOPES = ("api", "feedback:write", "admin")  # secret keys; `widget` keys are public
+
 
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -51,10 +53,13 @@ class KeyRepository(Repository):
         return self._add_key("pk_" + secrets.token_urlsafe(24), "widget", name or allowed[0], allowed)
 
     def create_api_key(self, scope: str = "api", name: str | None = None, origins: list[str] = ()) -> str:
-        """A secret key for the API: scope `api` (the OpenAI-compatible and conversation APIs) or `admin` (also the
-        sentiment data). `origins`: browser apps allowed to call with it (CORS). Returns the key, stored as a digest."""
-        if scope not in ("api", "admin"):
-            raise KeyProblem(f"scope {scope!r} is not one of: api, admin (widget keys: --origin without --scope)")
+        """A secret key for the API: scope `api` (the OpenAI-compatible and conversation APIs, on its own
+        conversations), `feedback:write` (the same, and its feedback may correct answers) or `admin` (every
+        conversation, and the sentiment data). `origins`: browser apps allowed to call with it (CORS). Returns the key,
+        stored as a digest."""
+        if scope not in API_SCOPES:
+            raise KeyProblem(f"scope {scope!r} is not one of: {', '.join(API_SCOPES)} (widget keys: --origin without "
+                             "--scope)")
         allowed = sorted({normalise_origin(o) for o in origins})
         return self._add_key("sk_" + secrets.token_urlsafe(32), scope, name or f"{scope} key", allowed)
 
@@ -76,7 +81,7 @@ class KeyRepository(Repository):
     def api_origins(self) -> set[str]:
         """The origins any live API key lets browsers call from (for CORS preflights, which carry no key)."""
         with self.session() as session:
-            rows = session.scalars(select(ApiKey.allowed_origins).where(ApiKey.scope.in_(("api", "admin")),
+            rows = session.scalars(select(ApiKey.allowed_origins).where(ApiKey.scope.in_(API_SCOPES),
                                                                         ApiKey.revoked_at.is_(None)))
             return {origin for origins in rows for origin in origins}
 

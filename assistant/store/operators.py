@@ -39,10 +39,12 @@ class OperatorRepository(Repository):
             raise OperatorError(f"operator '{username}' already exists") from exc
 
     def verify_operator(self, username: str, password: str) -> OperatorIdentity | None:
-        """The operator's name when the password matches an enabled account, else None."""
+        """The operator's name when the password matches an enabled account, else None. The password is hashed once
+        either way (an unknown or disabled account too), so the time taken does not tell which accounts exist."""
         with self.session() as session:
             operator = session.scalars(select(Operator).where(Operator.username == username)).first()
-            if operator is None or operator.disabled or not verify_password(password, operator.password_hash):
+            matches = verify_password(password, operator.password_hash if operator else None)
+            if operator is None or operator.disabled or not matches:
                 return None
             return OperatorIdentity(username=operator.username, display_name=operator.display_name)
 

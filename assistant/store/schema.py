@@ -43,6 +43,9 @@ class Conversation(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     csat: Mapped[int | None] = mapped_column(Integer)  # the customer's 1-5 satisfaction rating at the end
     meta: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    # who may read and write it (assistant/ownership.py): `key:<id>` or `page:<token digest>`; None: anyone the
+    # API lets in when it needs no key, else operators and admin keys only
+    owner: Mapped[str | None] = mapped_column(String(80))
 
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
 
@@ -170,7 +173,7 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16), index=True)  # shown in lists, enough to revoke
-    scope: Mapped[str] = mapped_column(String(16))  # widget | admin
+    scope: Mapped[str] = mapped_column(String(16))  # widget | api | feedback:write | admin
     name: Mapped[str] = mapped_column(String(200))
     allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
