@@ -208,6 +208,8 @@ class Settings(SettingsSection):
     engine: Literal["vllm", "transformers"] = "vllm"
     llm_url: str | None = Field(None, description="an external OpenAI-compatible server, e.g. http://host:8000/v1")
     llm_api_key: str | None = None
+    llm_tokenizer: str | None = Field(None, description="a local folder with the external server's tokenizer: "
+                                      "prompts are fitted with exact counts (else a conservative estimate)")
     api_key: str | None = Field(None, description="the key `assistant chat` sends to a running server "
                                                   "(ASSISTANT_API_KEY)")
     home: Path = Field(Path("~/.assistant"), description="models cache, database and logs")

@@ -44,7 +44,7 @@ def test_managed_vllm_serves_concurrent_streams_and_comes_back_after_a_kill(tmp_
 
     loaded = load_settings(environ={}, flags={
         "home": str(tmp_path), "engine": "vllm", "model": str(default_model_dir),
-        "vllm.port": free_port(), "generation.max_new_tokens": 96, "generation.temperature": 0.0,
+        "vllm.port": free_port(), "generation.max_new_tokens": 40, "generation.temperature": 0.0,
         "retrieval.enabled": False,
     })
     service = build_service(loaded)

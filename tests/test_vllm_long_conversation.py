@@ -35,11 +35,10 @@ def longest_passages_and_their_questions(count: int) -> tuple[list[dict], list[s
     return longest, questions
 
 
-def test_forty_long_turns_are_each_answered(tmp_path, default_model_dir):
+def test_forty_long_turns_are_each_answered(tmp_path, default_model_dir, shared_vllm_url):
     from assistant.api.app import create_app
     from assistant.api.background import BackgroundServer
     from assistant.config import load_settings
-    from assistant.ports import free_port
     from assistant.runtime import build_service
     from assistant.store.schema import Message
 
@@ -49,9 +48,9 @@ def test_forty_long_turns_are_each_answered(tmp_path, default_model_dir):
     for passage in passages:
         (docs / f"{passage['_id']}.md").write_text(f"# Bank FAQ {passage['_id']}\n\n{passage['text']}\n")
     loaded = load_settings(environ={}, flags={
-        # a managed vLLM: prompts are fitted with the model's own tokenizer and template (an external server's
-        # are fitted with a conservative estimate, which would leave the context part empty)
-        "home": str(tmp_path / "home"), "engine": "vllm", "model": str(default_model_dir), "vllm.port": free_port(),
+        # the session's vLLM on the default model, its prompts fitted with the model's own tokenizer and template
+        # (`llm_tokenizer`; a conservative estimate would leave the context part empty)
+        "home": str(tmp_path / "home"), "llm_url": shared_vllm_url, "llm_tokenizer": str(default_model_dir),
         "generation.max_new_tokens": 24, "generation.temperature": 0.0, "auth.required": False,
         "retrieval.sources": [str(docs)], "retrieval.top_k": 6, "retrieval.min_relevance": 0.0,
         "answers.style": "generative",  # the model writes every answer: its prompt is what is tested

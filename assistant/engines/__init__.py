@@ -15,7 +15,7 @@ def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
     if settings.llm_url:
         from assistant.engines.openai_http import OpenAIHTTPEngine
 
-        return OpenAIHTTPEngine(settings.llm_url, api_key=settings.llm_api_key)
+        return OpenAIHTTPEngine(settings.llm_url, api_key=settings.llm_api_key, tokenizer=settings.llm_tokenizer)
     if model is None:
         raise ValueError("a local engine needs a resolved model")
     if settings.engine == "transformers":

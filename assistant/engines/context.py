@@ -2,7 +2,8 @@
 
 Every engine reports one (`LLMEngine.context_window()`); the prompt builder fits each prompt into it, so the engine
 never refuses a prompt for its length. Where the model's tokenizer is on this machine the count is exact (the chat
-template included); for an external server we know only by name, a conservative estimate is used.
+template included); for an external server a conservative estimate is used, unless `llm_tokenizer` names a local
+folder with its tokenizer.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from assistant.engines.base import (
     EngineUnavailableError,
     GenerationParams,
 )
-from assistant.engines.context import estimated_window
+from assistant.engines.context import estimated_window, folder_window
 
 UNKNOWN_CONTEXT_TOKENS = 4096  # assumed when the server does not say (vLLM does: `max_model_len` in /v1/models)
 
@@ -30,8 +30,9 @@ class OpenAIHTTPEngine:
     name = "openai-http"
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout_s: float = 600,
-                 vllm_extensions: bool = False):
+                 vllm_extensions: bool = False, tokenizer: str | None = None):
         self.base_url = base_url.rstrip("/")
+        self.tokenizer = tokenizer  # a local folder with the served model's tokenizer: exact prompt counts
         self.vllm_extensions = vllm_extensions  # send vLLM's extra sampling fields (repetition_penalty)
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -60,7 +61,8 @@ class OpenAIHTTPEngine:
         if card is not None:
             self._model = self._model or card["id"]
             if isinstance(card.get("max_model_len"), int):
-                self._window = estimated_window(card["max_model_len"])
+                tokens = card["max_model_len"]
+                self._window = folder_window(self.tokenizer, tokens) if self.tokenizer else estimated_window(tokens)
 
     async def stop(self) -> None:
         if self._session is not None:
