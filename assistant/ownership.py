@@ -57,7 +57,9 @@ def page_pass(conversation_id: str, token: str) -> str:
 def page_caller(page_pass: str | None) -> tuple[str, Caller] | None:
     """The conversation id a chat page's pass names, and the caller it proves; None for a malformed pass (the
     store still decides whether the token is the conversation's)."""
-    conversation_id, _, token = (page_pass or "").partition(".")
+    if not isinstance(page_pass, str):  # Gradio passes what the caller sent
+        return None
+    conversation_id, _, token = page_pass.partition(".")
     if not (conversation_id.isalnum() and len(conversation_id) <= 32 and 16 <= len(token) <= 64):
         return None
     return conversation_id, Caller(owner=page_owner(token))

@@ -40,7 +40,7 @@ TEXT = {
         "new": "_A new conversation has started._", "team": "our team", "sources": "Sources",
         "only_answers": "Only the assistant's answers can be rated.", "thanks": "Thank you, this helps us improve.",
         "thanks_rating": "Thank you for your rating!", "other": "[中文](/chat/zh/)",
-        "slow_down": "⏳ Too many messages from your network just now: please send it again in {seconds} s.",
+        "slow_down": "⏳ Too many messages from your network just now: please try again in {seconds} s.",
     },
     "zh": {
         "intro": "关于账户、订单、配送、退换货或付款的问题，请在这里提问。",
@@ -55,9 +55,14 @@ TEXT = {
         "new": "_新的对话已开始。_", "team": "客服", "sources": "来源",
         "only_answers": "只能评价助手的回答。", "thanks": "谢谢，您的反馈帮助我们改进。",
         "thanks_rating": "感谢您的评分！", "other": "[English](/chat/?lang=en)",
-        "slow_down": "⏳ 您的网络刚刚发送的消息太多：请在 {seconds} 秒后重新发送。",
+        "slow_down": "⏳ 您的网络刚刚发送的消息太多：请在 {seconds} 秒后再试。",
     },
 }
+
+
+def plain(value) -> str:
+    """What a caller sent as text, as text a page can show and store (Gradio passes on whatever it got)."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else ""
 
 
 def status_line(state: HandoffState | None, agent: str | None = None, lang: str = "en") -> str:
@@ -118,6 +123,12 @@ def build_chat_page(service: ConversationService, lang: str = "en",
                                                    owner=page_owner(token))
         return record.id, page_pass(record.id, token)
 
+    def too_fast(request: gr.Request) -> str | None:
+        """What to tell a customer whose address is over its rate limit (each message or call for a human
+        counts); None when it may go on."""
+        wait = address_wait(request) if address_wait else 0
+        return text["slow_down"].format(seconds=max(1, round(wait))) if wait else None
+
     async def opened(chat_pass: str | None) -> str | None:
         """The conversation this browser's pass opens; None without one, for a forged pass or a deleted chat."""
         named = page_caller(chat_pass)
@@ -151,13 +162,12 @@ def build_chat_page(service: ConversationService, lang: str = "en",
 
     async def respond(message: str, history: list[dict], chat_pass: str | None, answers: dict,
                       shown_upto: int, request: gr.Request):
-        message = (message or "").strip()
+        message = plain(message).strip()
         if not message:
             yield {box: ""}
             return
-        wait = address_wait(request) if address_wait else 0
-        if wait:  # the text stays in the box
-            yield {status: text["slow_down"].format(seconds=max(1, round(wait)))}
+        if slow_down := too_fast(request):  # the text stays in the box
+            yield {status: slow_down}
             return
         conversation_id = await opened(chat_pass)
         if conversation_id is None:
@@ -235,6 +245,8 @@ def build_chat_page(service: ConversationService, lang: str = "en",
         return {csat_row: gr.update(visible=False)}
 
     async def ask_for_human(chat_pass: str | None, request: gr.Request):
+        if slow_down := too_fast(request):
+            return {status: slow_down}
         conversation_id = await opened(chat_pass)
         if conversation_id is None:
             conversation_id, chat_pass = await new_conversation(request)

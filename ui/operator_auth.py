@@ -107,10 +107,16 @@ def _in_views(path: str) -> bool:
     return any(path == view or path.startswith(f"{view}/") for view in SIGNED_IN_VIEWS)
 
 
-def _secured(response: Response) -> Response:
-    """No framing by other sites; a redirect names a path of ours, never a host (Gradio builds some from
-    `X-Forwarded-Host`)."""
+def _secured(response: Response, request: Request | None = None) -> Response:
+    """No framing by other sites, no caching of pages and data, no reading by another site's scripts (Gradio's CORS
+    would allow localhost and look-alike origins); a redirect names a path of ours, never a host."""
     response.headers.update(FRAMING)
+    if response.headers.get("content-type", "").startswith(("text/html", "application/json")):
+        response.headers["Cache-Control"] = "no-store"
+    if request is not None and not same_origin(request):
+        for header in ("access-control-allow-origin", "access-control-allow-credentials"):
+            if header in response.headers:
+                del response.headers[header]
     if location := response.headers.get("location"):
         parts = urlsplit(location)
         if parts.scheme or parts.netloc:
@@ -203,7 +209,7 @@ def _install(app: FastAPI, service: ConversationService):
             if session is None or session.expired:
                 query = urlencode({"next": f"{page}/", **({"ended": 1} if session else {})})
                 return _secured(RedirectResponse(f"{PATH}/login?{query}", status_code=303))
-        return _secured(await call_next(request))
+        return _secured(await call_next(request), request)
 
     async def operator_of(request: Request) -> str | None:
         session = await session_of(request)

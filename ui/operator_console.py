@@ -136,7 +136,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         except LookupError:
             return {chat: [], which: gr.Dropdown(choices=[], value=None), answer: "",
                     heading: "That conversation no longer exists."}
-        line = f"**{info.status.replace('_', ' ')}** · {info.channel} · {conversation_id}"
+        line = f"**{info.status.replace('_', ' ')}** · {literal(info.channel)} · {conversation_id}"
         if info.csat:
             line += f" · CSAT {info.csat}/5"
         return {chat: transcript_messages(transcript, service.settings.link_domains),

@@ -121,13 +121,30 @@ def install_access_control(app: FastAPI) -> None:
                 return record
             request.state.api_key = record
         response = await call_next(request)
+        if path.startswith(LIMITED):  # conversations and answers are nobody's to keep in a cache
+            response.headers.setdefault("Cache-Control", "no-store")
         origin = (request.headers.get("origin") or "").lower()
         if record is not None and origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
         return response
 
-    app.add_middleware(BodyLimit, max_body=auth.max_body_bytes, max_upload=auth.max_upload_bytes)  # outermost
+    app.add_middleware(BodyLimit, max_body=auth.max_body_bytes, max_upload=auth.max_upload_bytes)
+    app.add_middleware(NoForwardedHost)  # outermost
+
+
+class NoForwardedHost:
+    """`X-Forwarded-Host` is dropped from every request: Gradio would build its pages' script and API addresses,
+    and redirects, from it (a cached page could send visitors elsewhere). Pages name their own host (`Host`; behind
+    a proxy, let it pass the `Host` the browser used)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"x-forwarded-host"]}
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

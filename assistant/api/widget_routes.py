@@ -37,7 +37,8 @@ async def widget_config(request: Request, key: str) -> JSONResponse:
 
 
 def install_frame_policy(app) -> None:
-    """The chat page may be framed by our own pages and, with `?key=`, by that key's origins; by nobody else."""
+    """The chat page may be framed by our own pages and, with `?key=`, by that key's origins; by nobody else; and it
+    is not cached."""
     service = app.state.service  # request.app is the Gradio sub-app under /chat
 
     @app.middleware("http")
@@ -50,4 +51,5 @@ def install_frame_policy(app) -> None:
                 record = await service.widget_key(key)
                 allowed += record.origins if record else []
             response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(allowed)
+            response.headers["Cache-Control"] = "no-store"  # each visitor's own page, never a shared copy
         return response
