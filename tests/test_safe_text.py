@@ -23,7 +23,8 @@ SOURCES = [{"number": 1, "title": "Returns", "source": "returns/how-to-return.md
 
 def no_live_markup(shown: str) -> None:
     """Nothing `marked` reads as an image, an inline link, a definition, raw HTML or an autolink."""
-    assert not re.search(r"!\[|\]\(|\]:|<[A-Za-z/!?]|(?i:https?|ftp)://|www\.|\w@\w", shown), shown
+    unescaped = re.sub(r"\\.", "", shown)  # a sign after a backslash is text
+    assert not re.search(r"!\[|\]\(|\]:|<[A-Za-z/!?]|(?i:https?|ftp)://|www\.|\w@\w", unescaped), shown
 
 
 @pytest.mark.parametrize("typed", [
@@ -35,17 +36,19 @@ def no_live_markup(shown: str) -> None:
 def test_literal_leaves_no_markup(typed):
     shown = literal(typed)
     no_live_markup(shown)
-    assert not re.search(r"[!-/:-@\[-`{-~]", re.sub(r"\\.|&(?:amp|lt|gt|nbsp|#37);", "", shown))  # all escaped
+    assert not re.search(r"[\\`*_~\[\]|<>&]", re.sub(r"\\.|&(?:amp|lt|gt|nbsp|#37);", "", shown))  # escaped
 
 
 def test_literal_keeps_the_text_and_its_line_breaks():
     assert literal("订单 12345 还没到，怎么办？") == "订单 12345 还没到，怎么办？"  # Chinese text unchanged
     assert literal("line one\nline two") == "line one\nline two"
     assert literal("a < b & c > d") == "a &lt; b &amp; c &gt; d"
-    assert literal("C:\\temp") == "C\\:\\\\temp"
+    assert literal("C:\\temp") == "C:\\\\temp"
     assert literal("    code\n\tmore\n  two") == "&nbsp;" * 4 + "code\n" + "&nbsp;" * 4 + "more\n  two"  # no code block
     assert literal("") == ""
-    assert literal("a") + literal(".") == literal("a.")  # sign by sign: streamed deltas escape the same
+    # what support teams copy (order numbers, prices, dates) stays as typed: only markup is escaped
+    typed = "Hi, Maria here. Order #4471 (A-1234), 50% off: $5 on 2026-12-01? Yes! \"ok\" = fine; a/b {c} ^d"
+    assert literal(typed) == typed
 
 
 def test_safe_markdown_drops_images_whatever_their_url():
@@ -87,7 +90,7 @@ def test_safe_markdown_keeps_our_links_and_the_formatting():
     assert safe_markdown("[faq][f]\n\n[f]: https://docs.help.example.com/faq", HOSTS) == \
         "[faq](https://docs.help.example.com/faq)\n\n"  # a subdomain
     assert safe_markdown("Go to https://help.example.com/b.", HOSTS) == \
-        "Go to [https\\:\\/\\/help\\.example\\.com\\/b](https://help.example.com/b)."
+        "Go to [https\\://help.example.com/b](https://help.example.com/b)."
     assert safe_markdown("[a (b)](/sources/a%20(b).md)") == "[a (b)](/sources/a%20%28b%29.md)"
     formatted = "**Refunds** take `5` days:\n\n- card\n- *bank*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> note"
     assert safe_markdown(formatted) == formatted

@@ -11,8 +11,11 @@ from urllib.parse import quote, urlsplit
 
 from assistant.citations import linked_answer
 
-_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # every ASCII punctuation character: CommonMark can escape each
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;"}  # Gradio swaps `%%%LATEX_BLOCK_n%%%` in HTML
+# what `marked` (GFM) and Gradio read as markup in typed text, escaped only where it is markup, so that what shows,
+# and what a copy button copies, stays as typed as it can
+_ALWAYS = re.compile(r"[\\`*_~\[\]|]|\$(?=\$)|(?<=\$)\$")  # emphasis, code, links, tables, Gradio's $$ LaTeX
+_LINE_START = re.compile(r"(?m)^[ \t]{0,3}(?:\d{1,9}(?=[.)])|(?=[#+=-]))")  # headings, lists, setext underlines
+_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp|mailto)(?=:)|\bwww(?=\.)|\w(?=@\w)")  # GFM's autolinks and emails
 _INDENT = re.compile(r"(?:^|(?<=[\n\r]))[ \t]+(?=\S)")  # 4+ columns would start an indented code block
 
 ZWSP = "\u200b"  # invisible, and it breaks `http` `://`, `!` `[`, `](`, `]:` for `marked`, even in code
@@ -35,12 +38,17 @@ _NETLOC = re.compile(r"[a-z0-9.-]+(?::\d{1,5})?")
 
 def literal(text: str) -> str:
     """Markdown that shows `text` exactly as typed: no formatting, HTML, image or link (autolinks included);
-    line breaks stay line breaks."""
+    line breaks stay line breaks. Only what would be markup is escaped."""
     def indent(m: re.Match) -> str:
         width = len(m[0].expandtabs(4))
         return "&nbsp;" * width if width >= 4 else m[0]
 
-    return _INDENT.sub(indent, _PUNCTUATION.sub(lambda m: _ENTITIES.get(m[0]) or "\\" + m[0], text))
+    text = html.escape(text, quote=False)  # & < >: no HTML, entity or <autolink>
+    text = re.sub(r"%(?=%)|(?<=%)%", "&#37;", text)  # Gradio swaps `%%%LATEX_BLOCK_n%%%` in its HTML
+    text = _ALWAYS.sub(lambda m: "\\" + m[0], text)  # a backslash before each sign that would be markup
+    text = _LINE_START.sub(lambda m: m[0] + "\\", text)
+    text = _AUTOLINK.sub(lambda m: m[0] + "\\", text)
+    return _INDENT.sub(indent, text)
 
 
 def safe_markdown(text: str, allowed_hosts: Collection[str] = ()) -> str:
