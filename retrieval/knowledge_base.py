@@ -295,7 +295,7 @@ class KnowledgeBase:
             return []
         self.check_encoder()
         cfg = self.config
-        vector = self.encoder.encode([query])[0]
+        vector = self.encoder.encode([query], kind="query")[0]
         # an English-only encoder says nothing about a Chinese query: lexical search alone decides then
         dense_useful = self.encoder.understands(query)
         dense_rows = self.dense.search(vector, cfg.candidates)[0] if dense_useful else np.empty(0, dtype=np.int64)
