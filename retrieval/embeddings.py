@@ -32,8 +32,8 @@ class EncoderNotFoundError(RetrievalError, ValueError):
 
 
 def converted_encoders_dir() -> Path:
-    """Where converted encoders are kept (`ASSISTANT_ENCODER_CACHE`, else ~/.cache/assistant/encoders)."""
-    return Path(os.environ.get("ASSISTANT_ENCODER_CACHE") or Path.home() / ".cache" / "assistant" / "encoders")
+    """Where converted encoders are kept: $XDG_CACHE_HOME/assistant/encoders (~/.cache/assistant/encoders)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant" / "encoders"
 
 
 def _package_folder(name: str, package: str, module: str) -> Path:

