@@ -46,9 +46,9 @@ class PairSet:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def add(self, pairs: Iterable[RetrievalPair]) -> None:
-        seen = {(_key(p.question), _key(p.passage)) for p in self.positives}
+        seen = {(text_key(p.question), text_key(p.passage)) for p in self.positives}
         for pair in pairs:
-            key = (_key(pair.question), _key(pair.passage))
+            key = (text_key(pair.question), text_key(pair.passage))
             if pair.label == 0:
                 self.negatives.setdefault(key[0], []).append(pair.passage)
             elif key in seen:
@@ -58,7 +58,8 @@ class PairSet:
                 self.positives.append(pair)
 
 
-def _key(text: str) -> str:
+def text_key(text: str) -> str:
+    """What makes two texts the same question or passage here: spacing and case aside."""
     return " ".join(text.split()).casefold()
 
 
@@ -145,24 +146,24 @@ def mine_negatives(pairs: PairSet, search: Callable[[str, int], list[str]], per_
     hardest wrong answers), after the label-0 ones; a positive is never a negative."""
     positives: dict[str, set[str]] = {}
     for pair in pairs.positives:
-        positives.setdefault(_key(pair.question), set()).add(_key(pair.passage))
+        positives.setdefault(text_key(pair.question), set()).add(text_key(pair.passage))
     for question, answers in positives.items():
         known = pairs.negatives.setdefault(question, [])
-        known[:] = [n for n in known if _key(n) not in answers]
+        known[:] = [n for n in known if text_key(n) not in answers]
         for passage in search(question, depth):
             if len(known) >= per_question:
                 break
-            if _key(passage) not in answers and passage not in known:
+            if text_key(passage) not in answers and passage not in known:
                 known.append(passage)
 
 
 def held_out(pairs: list[RetrievalPair], share: float = 0.1, minimum: int = 20) -> tuple[list, list]:
     """(train, held out): a stable split by question (the same question never lands on both sides)."""
-    questions = sorted({_key(p.question) for p in pairs})
+    questions = sorted({text_key(p.question) for p in pairs})
     needed = max(minimum, 2)
     if len(questions) < needed + 2:
         raise PairError(f"{len(questions)} distinct questions are too few to hold {needed} out and train on the rest: "
                         f"bring at least {needed + 2}")
     ranked = sorted(questions, key=lambda q: hashlib.sha256(q.encode()).hexdigest())
     kept = set(ranked[:max(needed, round(len(questions) * share))])
-    return [p for p in pairs if _key(p.question) not in kept], [p for p in pairs if _key(p.question) in kept]
+    return [p for p in pairs if text_key(p.question) not in kept], [p for p in pairs if text_key(p.question) in kept]
