@@ -63,7 +63,7 @@ def fine_tune_encoder(base: Path, pairs: list[RetrievalPair], known: PairSet, ou
     with tempfile.TemporaryDirectory() as scratch:
         arguments = SentenceTransformerTrainingArguments(
             output_dir=scratch, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio, seed=config.seed,
+            learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio, seed=config.seed,  # a share
             batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", report_to=[], logging_steps=10,
             use_cpu=True, dataloader_num_workers=0,
             prompts={"anchor": query, "positive": passage, "negative": passage} if query or passage else None)

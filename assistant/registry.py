@@ -194,3 +194,8 @@ class ModelRegistry:
                 history.pop()  # a removed or damaged version is skipped
         _write_json(self.active_file, {"active": history[-1] if history else None, "history": history})
         return self.get(history[-1]) if history else None
+
+
+def retrieval_registry(home: Path) -> ModelRegistry:
+    """The encoders `assistant align retrieval` made (the same rules as chat models)."""
+    return ModelRegistry(Path(home).expanduser() / "retrieval-registry")

@@ -20,6 +20,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("align",), "alignment.cli.align", "train the model on transcripts and feedback (SFT, DPO), gate, promote"),
     (("sentiment", "train"), "assistant.cli.align_sentiment", "train the sentiment classifier, gate, promote"),
     (("align", "sentiment"), "assistant.cli.align_sentiment", "the former name of `assistant sentiment train`"),
+    (("align", "retrieval"), "alignment.cli.align_retrieval", "teach retrieval the company's questions: fine-tune, "
+                                                              "gate, promote"),
     (("monitor", "ingest"), "assistant.cli.monitor_ingest", "score and store a news/comment feed; feed alerts"),
     (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
     (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),

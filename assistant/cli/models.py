@@ -16,13 +16,16 @@ EXAMPLES = """examples:
   assistant models promote v2        # serve v2 (a running server switches once it has loaded v2)
   assistant models rollback          # back to the previously active version (or the base model)
   assistant models list --sentiment  # sentiment classifiers (rollback past v1: the packaged lexicon scorer)
+  assistant models list --retrieval  # retrieval encoders made by `assistant align retrieval`
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_settings_flags(common, ["--home"])
-    common.add_argument("--sentiment", action="store_true", help="sentiment classifiers instead of chat models")
+    kinds = common.add_mutually_exclusive_group()
+    kinds.add_argument("--sentiment", action="store_true", help="sentiment classifiers instead of chat models")
+    kinds.add_argument("--retrieval", action="store_true", help="retrieval encoders (`assistant align retrieval`)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="every version with parent, data hash, metrics and date")
     show = actions.add_parser("show", parents=[common], help="everything recorded about one version (JSON)")
@@ -47,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         from assistant.sentiment.scorers import sentiment_registry
 
         registry, base = sentiment_registry(settings.home_dir), "the packaged lexicon scorer"
+    elif args.retrieval:
+        from assistant.registry import retrieval_registry
+
+        registry, base = retrieval_registry(settings.home_dir), f"the configured encoder ({settings.retrieval.encoder})"
     else:
         registry, base = model_registry(settings), f"the configured base model ({settings.model})"
     console = Console()
@@ -57,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
             for column in ("version", "active", "parent", "base", "data", "gate metric", "created", "decision"):
                 table.add_column(column)
             for v in registry.list():
-                metric = "macro_f1" if args.sentiment else v.config.get("gate", {}).get("metric", "token_f1")
+                metric = ("macro_f1" if args.sentiment else "recall@5" if args.retrieval
+                          else v.config.get("gate", {}).get("metric", "token_f1"))
                 score = v.metrics.get("candidate", {}).get(metric)
                 table.add_row(v.id, "*" if active and active.id == v.id else "", v.parent or "base", v.base_model,
                               v.data_hash, f"{metric} {score}", v.created_at, v.decision)
