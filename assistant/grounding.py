@@ -88,6 +88,9 @@ class Grounder:
         if len(kb) == 0 and self.default_sources():
             report = kb.ingest(self.default_sources(), progress=progress)
             log.info("ingested %d files into %d passages", report.files_added, report.passages_total)
+        elif kb.encoder_changed():  # `assistant align retrieval` promoted another encoder
+            log.warning("re-encoding %d passages with the encoder %s", len(kb), self.settings.encoder)
+            kb.reencode(progress=progress)
         kb.check_encoder()
         kb.search("warm-up", 1)
 

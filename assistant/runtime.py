@@ -61,6 +61,17 @@ def serving_model(settings: Settings) -> tuple[ResolvedModel, str | None]:
     return ResolvedModel(active.served_name, str(active.model_dir)), active.id
 
 
+def served_retrieval(settings: Settings):
+    """The retrieval settings a server uses: the encoder `assistant align retrieval` promoted, else the configured."""
+    from assistant.registry import retrieval_registry
+
+    active = retrieval_registry(settings.home_dir).active()
+    if active is None:
+        return settings.retrieval
+    retrieval_registry(settings.home_dir).verify(active)
+    return settings.retrieval.model_copy(update={"encoder": str(active.model_dir)})
+
+
 def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> ConversationService:
     """`make_engine(settings, model)`: builds the engine in place of `assistant.engines.build_engine` (the tests'
     fake engine)."""
@@ -78,7 +89,7 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
     if settings.retrieval.enabled:
         from assistant.grounding import Grounder
 
-        grounder = Grounder(settings.retrieval, settings.knowledge_dir)
+        grounder = Grounder(served_retrieval(settings), settings.knowledge_dir)
     if console is not None:
         source = settings.llm_url or (model.path if model else "?")
         console.print(f"engine: [bold]{engine.name}[/bold]  model: {source}  "

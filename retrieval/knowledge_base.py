@@ -255,6 +255,21 @@ class KnowledgeBase:
         report.seconds = time.perf_counter() - started
         return report
 
+    def reencode(self, progress: bool = True) -> int:
+        """Encode every passage again with the configured encoder (another one was promoted); the files stay as
+        ingested. Saved atomically: until it is done, the index on disk is the old one."""
+        from retrieval.embeddings import encoder_id
+
+        return self._commit(self.passages, [None] * len(self.passages), self.manifest.get("files", {}),
+                            encoder_id(self.config.encoder), progress)
+
+    def encoder_changed(self) -> bool:
+        """The index was built with another encoder than the configured one."""
+        from retrieval.embeddings import encoder_id
+
+        built_with = self.manifest.get("encoder_id")
+        return bool(built_with and self.passages and built_with != encoder_id(self.config.encoder))
+
     def replace_all(self, passages: list[Passage], progress: bool = True, vectors: np.ndarray | None = None) -> None:
         """Index exactly these passages (evaluation corpora, benchmarks): no files, no chunking.
         `vectors` (one row per passage, normalised) skips encoding."""

@@ -59,3 +59,32 @@ def test_bad_input_registers_nothing(tmp_path, paraphrases, capsys):
     assert main(["align", "retrieval", "--pairs", str(broken), "--home", str(home)]) == 2
     assert "broken.csv:2: the passage is empty" in capsys.readouterr().err
     assert retrieval_registry(home).list() == []
+
+
+def test_a_server_searches_with_the_promoted_encoder(tmp_path, paraphrases):
+    """At start, a knowledge base built with the encoder in use is encoded again with the promoted one; its files
+    stay as ingested."""
+    from assistant.config import load_settings
+    from assistant.grounding import Grounder
+    from assistant.runtime import served_retrieval
+    from retrieval.embeddings import encoder_id
+
+    pairs, encoder = paraphrases
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for topic, answer in zip(TOPICS, ANSWERS, strict=True):
+        (docs / f"{answer}.md").write_text(f"# {answer}\n\n{answer} {answer}: {' '.join(topic)}\n")
+    home = tmp_path / "home"
+    settings = load_settings(environ={}, flags={"home": str(home), "retrieval.encoder": str(encoder),
+                                                "retrieval.sources": [str(docs)]}).settings
+    Grounder(served_retrieval(settings), settings.knowledge_dir).prepare(progress=False)  # built with the base
+    report = align_retrieval(RetrievalSources(pairs=[pairs]), home, str(encoder),
+                             EncoderTrainingConfig(epochs=20, batch_size=8, learning_rate=5e-3, warmup_ratio=0.0))
+    assert report.promoted
+    promoted = served_retrieval(settings)
+    assert promoted.encoder == str(retrieval_registry(home).active().model_dir)
+    grounder = Grounder(promoted, settings.knowledge_dir)
+    grounder.prepare(progress=False)
+    kb = grounder.knowledge_base
+    assert kb.manifest["encoder_id"] == encoder_id(promoted.encoder) and len(kb.manifest["files"]) == len(ANSWERS)
+    assert kb.search("alpha beta", 3)  # it searches with the promoted encoder, no mismatch
