@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignment.retrieval_pairs import PairSet, RetrievalPair, text_key
+from alignment.retrieval_pairs import PairError, PairSet, RetrievalPair, text_key
 from retrieval.evaluation import ranking_metrics
 
 
@@ -29,14 +29,14 @@ def training_rows(pairs: list[RetrievalPair], known: PairSet, seed: int = 13) ->
     """(anchor, positive, negative) columns: a question's hardest known negative, else another question's passage."""
     rng = random.Random(seed)
     passages = [p.passage for p in pairs]
+    if len({text_key(p) for p in passages}) < 2:
+        raise PairError("every pair has the same passage: there is nothing to tell apart")
     rows: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
     for index, pair in enumerate(pairs):
         hard = known.negatives.get(text_key(pair.question)) or []
         negative = hard[index % len(hard)] if hard else None
         while negative is None or text_key(negative) == text_key(pair.passage):
             negative = rng.choice(passages)
-            if len({text_key(p) for p in passages}) < 2:
-                break
         rows["anchor"].append(pair.question)
         rows["positive"].append(pair.passage)
         rows["negative"].append(negative)
