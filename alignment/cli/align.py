@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from assistant.cli.options import add_settings_flags, flag_values, print_skipped
+from assistant.cli.options import add_settings_flags, comparison_table, flag_values, print_skipped
 from assistant.errors import AssistantError
 
 EXAMPLES = """examples:
@@ -70,13 +70,7 @@ def print_report(report, console) -> None:
                            str(s["tokens_per_s"]), str(s["dropped_too_long"]))
         console.print(stages)
     if report.metrics:
-        metrics = Table(title="held-out answers")
-        metrics.add_column("metric")
-        for name in report.metrics:
-            metrics.add_column(name, justify="right")
-        for key in report.metrics["current"]:
-            metrics.add_row(key, *(str(m.get(key)) for m in report.metrics.values()))
-        console.print(metrics)
+        console.print(comparison_table(report.metrics, "held-out answers"))
     if report.version is not None:
         state = "promoted: it serves now" if report.promoted else "registered, not promoted"
         console.print(f"version [bold]{report.version.id}[/bold] {state}")

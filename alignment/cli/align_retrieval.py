@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alignment.retrieval_align import RetrievalSources, align_retrieval
     from alignment.retrieval_training import EncoderTrainingConfig
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import comparison_table, load_from_args
     from assistant.errors import AssistantError
     from retrieval.errors import RetrievalError
 
@@ -67,13 +67,7 @@ def run(args: argparse.Namespace) -> int:
         data.add_row(key, str(value))
     out.print(data)
     if report.metrics:
-        metrics = Table(title="held-out questions, every passage")
-        metrics.add_column("metric")
-        for name in report.metrics:
-            metrics.add_column(name, justify="right")
-        for key in report.metrics["current"]:
-            metrics.add_row(key, *(str(m[key]) for m in report.metrics.values()))
-        out.print(metrics)
+        out.print(comparison_table(report.metrics, "held-out questions, every passage"))
     if report.version:
         out.print(f"version [bold]{report.version}[/bold] " + ("promoted" if report.promoted else "registered"))
     out.print(f"decision: {report.decision}")

@@ -69,3 +69,16 @@ def print_skipped(errors: list[str], console, limit: int = 20, what: str = "inva
         console.print(f"[yellow]skipped[/yellow] {line}", soft_wrap=True)
     if len(errors) > limit:
         console.print(f"[yellow]... and {len(errors) - limit} more {what}[/yellow]")
+
+
+def comparison_table(metrics: dict[str, dict], title: str):
+    """A training run's verdict: one row per metric, one column per model compared (current, candidate, ...)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    for key in next(iter(metrics.values()), {}):
+        table.add_row(key, *(str(m.get(key)) for m in metrics.values()))
+    return table
