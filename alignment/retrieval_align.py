@@ -10,8 +10,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from alignment.retrieval_pairs import (
     PairError,
     PairSet,
@@ -22,7 +20,7 @@ from alignment.retrieval_pairs import (
     mine_negatives,
     text_key,
 )
-from alignment.retrieval_training import EncoderTrainingConfig, fine_tune_encoder, held_out_metrics
+from alignment.retrieval_training import DenseRanker, EncoderTrainingConfig, fine_tune_encoder, held_out_metrics
 from assistant.registry import ModelVersion, retrieval_registry
 from retrieval.embeddings import encoder_path
 from retrieval.evaluation import load_beir
@@ -83,11 +81,12 @@ def align_retrieval(sources: RetrievalSources, home: Path, configured_encoder: s
     if dry_run:
         report.decision = "dry run: nothing trained, registered or promoted"
         return report
-    mine_negatives(collected, _searcher(base, corpus))
-    report.metrics["current"] = held_out_metrics(base, kept, corpus)
+    in_use = DenseRanker(base, corpus)  # the passages encoded once: for mining and for judging
+    mine_negatives(collected, in_use.search)
+    report.metrics["current"] = held_out_metrics(in_use, kept)
     with tempfile.TemporaryDirectory() as scratch:
         candidate = fine_tune_encoder(base, train, collected, Path(scratch) / "model", config)
-        report.metrics["candidate"] = held_out_metrics(candidate, kept, corpus)
+        report.metrics["candidate"] = held_out_metrics(DenseRanker(candidate, corpus), kept)
         before, after = report.metrics["current"], report.metrics["candidate"]
         better = all(after[m] >= before[m] for m in GATED) and any(after[m] > before[m] for m in GATED)
         said = ", ".join(f"{m} {before[m]:.3f} -> {after[m]:.3f}" for m in GATED)
@@ -104,19 +103,3 @@ def align_retrieval(sources: RetrievalSources, home: Path, configured_encoder: s
         report.promoted = True
     return report
 
-
-def _searcher(encoder_folder: Path, corpus: list[str]):
-    """Dense search over `corpus` with the encoder in use: what it ranks high but wrong is a hard negative."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(encoder_folder), device="cpu", local_files_only=True)
-    prompts = model.prompts or {}
-    vectors = model.encode(corpus, prompt_name="passage" if prompts.get("passage") else None,
-                           normalize_embeddings=True, batch_size=64)
-
-    def search(question: str, depth: int) -> list[str]:
-        query = model.encode([question], prompt_name="query" if prompts.get("query") else None,
-                             normalize_embeddings=True)[0]
-        return [corpus[i] for i in np.argsort(-(vectors @ query))[:depth]]
-
-    return search

@@ -76,25 +76,35 @@ def fine_tune_encoder(base: Path, pairs: list[RetrievalPair], known: PairSet, ou
     return Path(out)
 
 
-def held_out_metrics(encoder_folder: Path, pairs: list[RetrievalPair], corpus: list[str]) -> dict[str, float]:
-    """Dense recall@1/5/10 and MRR@10 of the held-out questions against every passage of `corpus`."""
-    from sentence_transformers import SentenceTransformer
+class DenseRanker:
+    """Dense search over a fixed list of passages with one encoder (its query/passage prompts, `retrieval`'s
+    `Encoder`); the passages are encoded once, for mining hard negatives and for judging the encoder."""
 
-    model = SentenceTransformer(str(encoder_folder), device="cpu", local_files_only=True)
-    prompts = model.prompts or {}
-    query_prompt = "query" if prompts.get("query") else None
-    passage_prompt = "passage" if prompts.get("passage") else None
-    ids = {text_key(text): str(i) for i, text in enumerate(corpus)}
-    passages = model.encode(corpus, prompt_name=passage_prompt, normalize_embeddings=True, batch_size=64)
+    def __init__(self, encoder_folder: Path, corpus: list[str]):
+        from retrieval.embeddings import Encoder
+
+        self.encoder = Encoder(str(encoder_folder))
+        self.corpus = corpus
+        self.vectors = self.encoder.encode(corpus, kind="passage")
+
+    def top(self, questions: list[str], depth: int) -> np.ndarray:
+        """The indexes in `corpus` of each question's `depth` best passages, best first."""
+        scores = self.encoder.encode(questions, kind="query") @ self.vectors.T
+        return np.argsort(-scores, axis=1)[:, :depth]
+
+    def search(self, question: str, depth: int) -> list[str]:
+        return [self.corpus[i] for i in self.top([question], depth)[0]]
+
+
+def held_out_metrics(ranker: DenseRanker, pairs: list[RetrievalPair]) -> dict[str, float]:
+    """Dense recall@1/5/10 and MRR@10 of the held-out questions against every passage the ranker holds."""
+    ids = {text_key(text): str(i) for i, text in enumerate(ranker.corpus)}
     questions: dict[str, dict[str, int]] = {}
     for pair in pairs:
         questions.setdefault(pair.question, {})[ids[text_key(pair.passage)]] = 1
     texts = list(questions)
-    vectors = model.encode(texts, prompt_name=query_prompt, normalize_embeddings=True, batch_size=64)
-    scores = vectors @ passages.T
     totals: dict[str, float] = {}
-    for row, text in enumerate(texts):
-        ranked = [str(i) for i in np.argsort(-scores[row])[:10]]
-        for name, value in ranking_metrics(ranked, questions[text]).items():
+    for text, best in zip(texts, ranker.top(texts, 10), strict=True):
+        for name, value in ranking_metrics([str(i) for i in best], questions[text]).items():
             totals[name] = totals.get(name, 0.0) + value
     return {name: round(value / len(texts), 4) for name, value in totals.items()}

@@ -65,10 +65,11 @@ def served_retrieval(settings: Settings):
     """The retrieval settings a server uses: the encoder `assistant align retrieval` promoted, else the configured."""
     from assistant.registry import retrieval_registry
 
-    active = retrieval_registry(settings.home_dir).active()
+    registry = retrieval_registry(settings.home_dir)
+    active = registry.active()
     if active is None:
         return settings.retrieval
-    retrieval_registry(settings.home_dir).verify(active)
+    registry.verify(active)
     return settings.retrieval.model_copy(update={"encoder": str(active.model_dir)})
 
 

@@ -142,14 +142,16 @@ def session_user(app: FastAPI, service: ConversationService):
     return app.state.operator_session_user
 
 
+async def operator_session(service: ConversationService, request: Request) -> OperatorSessionState | None:
+    """The operator session the request's cookie names (ended ones included: `expired`), or None."""
+    token = request.cookies.get(COOKIE)
+    return await service.operators.session(token) if token else None
+
+
 def _install(app: FastAPI, service: ConversationService):
     operators = service.operators
     company = service.settings.company_name
     longest = timedelta(hours=service.settings.console.session_max_hours)
-
-    async def session_of(request: Request) -> OperatorSessionState | None:
-        token = request.cookies.get(COOKIE)
-        return await operators.session(token) if token else None
 
     @app.get(f"{PATH}/login", include_in_schema=False)
     async def login_page(request: Request) -> Response:
@@ -205,14 +207,14 @@ def _install(app: FastAPI, service: ConversationService):
             return _secured(PlainTextResponse("refused: this request came from another site", 403))
         page = path.rstrip("/")
         if page in SIGNED_IN_VIEWS and request.method == "GET":
-            session = await session_of(request)
+            session = await operator_session(service, request)
             if session is None or session.expired:
                 query = urlencode({"next": f"{page}/", **({"ended": 1} if session else {})})
                 return _secured(RedirectResponse(f"{PATH}/login?{query}", status_code=303))
         return _secured(await call_next(request), request)
 
     async def operator_of(request: Request) -> str | None:
-        session = await session_of(request)
+        session = await operator_session(service, request)
         if session is None:
             return None
         if session.expired:  # the open console keeps working (no reload loses a draft); its handlers refuse

@@ -268,8 +268,7 @@ def mount(app: FastAPI, service: ConversationService) -> None:
     @app.get(f"{operator_auth.PATH}/exports/{{name}}", include_in_schema=False)
     async def download_export(request: Request, name: str) -> Response:
         """An export, to a signed-in operator only, once: the file is deleted when sent."""
-        token = request.cookies.get(operator_auth.COOKIE)
-        session = await service.operators.session(token) if token else None
+        session = await operator_auth.operator_session(service, request)
         if session is None or session.expired:
             return JSONResponse({"error": {"message": "sign in at /operator/login to download exports"}}, 401)
         folder = service.settings.exports_dir
