@@ -47,15 +47,19 @@ class InvalidMessageError(AssistantError, ValueError):
         self.status_code = status_code
 
 
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
+def unstorable(text: str) -> str | None:
+    """Why a text cannot be stored as it is (PostgreSQL refuses NUL; a lone UTF-16 surrogate encodes nowhere), or
+    None."""
+    if "\x00" in text or any("\ud800" <= c <= "\udfff" for c in text):
+        return "it contains a NUL character or a lone UTF-16 surrogate: send plain text"
+    return None
 
 
 def validate_text(text: str, max_chars: int, field: str = "content") -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidMessageError(f"'{field}' is empty: send the customer's question as text")
-    if "\x00" in text or _has_surrogate(text):
-        raise InvalidMessageError(f"'{field}' contains a NUL character or a lone UTF-16 surrogate: send plain text")
+    if problem := unstorable(text):
+        raise InvalidMessageError(f"'{field}': {problem}")
     if len(text) > max_chars:
         raise InvalidMessageError(
             f"'{field}' has {len(text)} characters; the limit is {max_chars} (setting max_message_chars)", 413,

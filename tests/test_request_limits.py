@@ -173,3 +173,15 @@ def test_the_chat_page_shares_the_address_rate_limit(make_client):
         assert other[1]  # another address is answered
     stored = service.store.conversations.messages(answered[1].split(".")[0])
     assert "And to PayPal?" not in [m.content for m in stored]
+
+
+def test_stored_free_text_with_a_nul_is_refused_before_it_is_stored(make_client, database_url):
+    """Feedback comments and corrections, handoff details: PostgreSQL refuses NUL (a 500 before), so they get 422."""
+    client = make_client()
+    cid = client.post("/api/conversations", json={}).json()["id"]
+    answer = client.post(f"/api/conversations/{cid}/messages", json={"content": "hi", "stream": False}).json()
+    for field in ("comment", "corrected_text", "author"):
+        sent = client.post(f"/api/messages/{answer['answer_id']}/feedback", json={"rating": 1, field: "bad\x00x"})
+        assert sent.status_code == 422 and field in sent.text and "NUL" in sent.text
+    assert client.post(f"/api/conversations/{cid}/handoff", json={"detail": "x\x00y"}).status_code == 422
+    assert client.get(f"/api/conversations/{cid}").json()["status"] == "bot"

@@ -226,8 +226,9 @@ def build_chat_page(service: ConversationService, lang: str = "en",
         return {disliked: None if liked else message_id, feedback_row: gr.update(visible=not liked)}
 
     async def comment(why_text: str, message_id: int | None):
-        if message_id and why_text.strip():
-            await service.feedback(message_id, comment=why_text.strip()[:4000], author="customer")
+        why_text = plain(why_text).replace("\x00", "").strip()  # stored as it can be (PostgreSQL refuses NUL)
+        if message_id and why_text:
+            await service.feedback(message_id, comment=why_text[:4000], author="customer")
             gr.Info(text["thanks"])
         return {why: "", disliked: None, feedback_row: gr.update(visible=False)}
 

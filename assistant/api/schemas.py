@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from assistant.chat_serving import unstorable
+
 
 class ContentPart(BaseModel):
     type: str
@@ -124,6 +126,15 @@ def _no_control(value: str | None) -> str | None:
     return value
 
 
+def _storable(value: str | None) -> str | None:
+    if value is not None and (problem := unstorable(value)):
+        raise ValueError(problem)
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]  # free text that is stored (comments, corrections)
+
+
 def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """At most METADATA_DEPTH levels of objects and arrays (checked without recursion), string keys free of control
     characters, at most METADATA_BYTES as JSON."""
@@ -170,9 +181,9 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: Literal[-1, 1] | None = None
-    comment: str | None = Field(None, max_length=4000)
-    corrected_text: str | None = Field(None, min_length=1, max_length=8000)
-    author: str | None = Field(None, max_length=128)
+    comment: StorableText | None = Field(None, max_length=4000)
+    corrected_text: StorableText | None = Field(None, min_length=1, max_length=8000)
+    author: StorableText | None = Field(None, max_length=128)
 
 
 class HandoffRequest(BaseModel):
@@ -181,7 +192,7 @@ class HandoffRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Literal["customer_asked"] = "customer_asked"
-    detail: str | None = Field(None, max_length=2000)
+    detail: StorableText | None = Field(None, max_length=2000)
 
 
 class CloseRequest(BaseModel):
