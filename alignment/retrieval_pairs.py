@@ -2,8 +2,11 @@
 its own index, and a held-out split.
 
 Sources: FAQ files (question -> answer), BEIR folders (queries + qrels), pair files (two texts that mean the same,
-CSV or JSONL, an optional 0/1 label; label 0 gives a negative, never a positive). Every pair says where it came from
-(`file:line`), so a bad one can be found and fixed.
+CSV or JSONL, an optional 0/1 label; label 0 gives a negative, never a positive), transcripts (the customer's question
+-> the knowledge-base passage that supports the human agent's reply) and the store (a rated-up answer's question ->
+the passage it cited; an operator's correction -> the passage that supports the correction). Pairs from transcripts
+and the store take a passage only when it supports the reply well enough, so no pair is invented. Every pair says
+where it came from (`file:line`, `store:conversation`), so a bad one can be found and fixed.
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
+from alignment.transcripts import parse_transcript, read_file
 from assistant.errors import AssistantError
 from retrieval.evaluation import load_beir
+from retrieval.knowledge_base import KnowledgeBase
 from retrieval.loaders import SkippedFile, load_file
+
+MIN_SUPPORT = 0.6  # relevance (0..1) a passage needs to the reply it should support
+CITED = re.compile(r"\[(\d+)\]")
 
 TEXT_COLUMNS = (("question", "passage"), ("query", "positive"), ("sentence1", "sentence2"), ("text_a", "text_b"))
 
@@ -93,6 +103,60 @@ def beir_pairs(folder: Path) -> list[RetrievalPair]:
                 raise PairError(f"{folder}/qrels.tsv: {missing} is not in the folder")
             pairs.append(_pair(queries[query_id], passages[passage_id], f"{folder}/qrels.tsv:{query_id}"))
     return pairs
+
+
+def supporting_passage(kb: KnowledgeBase, reply: str, min_support: float = MIN_SUPPORT) -> str | None:
+    """The knowledge-base passage that best supports `reply` (as indexed: heading and text), if it is relevant
+    enough."""
+    hits = kb.search(reply, 1)
+    return hits[0].passage.indexed_text() if hits and hits[0].relevance >= min_support else None
+
+
+def transcript_pairs(path: Path, kb: KnowledgeBase, min_support: float = MIN_SUPPORT) -> list[RetrievalPair]:
+    """Each customer question a human agent answered -> the passage that supports the agent's reply; replies no
+    passage supports give no pair. A line that breaks the transcript contract is an error (`file:line`)."""
+    read = read_file(Path(path), parse_transcript, strict=True)
+    pairs = []
+    for transcript in read.rows:
+        for asked, reply in pairwise(transcript.messages):
+            if asked["role"] == "user" and reply["role"] == "agent":
+                passage = supporting_passage(kb, reply["content"], min_support)
+                if passage:
+                    pairs.append(_pair(asked["content"], passage, transcript.where))
+    return pairs
+
+
+def store_pairs(conversations: list[dict], kb: KnowledgeBase, min_support: float = MIN_SUPPORT) -> list[RetrievalPair]:
+    """From stored conversations (`conversations_for_alignment`): an answer rated up -> each passage it cited (the
+    sources numbered in it, else its first); an operator's correction -> the passage that supports the correction."""
+    pairs = []
+    for conversation in conversations:
+        messages, feedback = conversation["messages"], conversation["feedback"]
+        for asked, answer in pairwise(messages):
+            verdict = feedback.get(answer["id"]) if answer["role"] == "assistant" else None
+            if asked["role"] != "user" or verdict is None:
+                continue
+            origin = f"store:{conversation['id']}:{answer['id']}"
+            if verdict["corrected_text"]:
+                passage = supporting_passage(kb, verdict["corrected_text"], min_support)
+                pairs += [_pair(asked["content"], passage, origin)] if passage else []
+            elif verdict["rating"] == 1:
+                pairs += [_pair(asked["content"], p, origin) for p in cited_passages(answer, kb)]
+    return pairs
+
+
+def cited_passages(answer: dict, kb: KnowledgeBase) -> list[str]:
+    """The knowledge-base passages behind the sources an answer cited ([n] in its text, else its first source)."""
+    sources = answer.get("sources") or []
+    numbers = {int(n) for n in CITED.findall(answer["content"])}
+    cited = [s for s in sources if s.get("number") in numbers] or sources[:1]
+    found = []
+    for source in cited:
+        for hit in kb.search(source.get("snippet") or source.get("title") or "", 5):
+            if hit.passage.source == source.get("source") and hit.passage.section == source.get("section"):
+                found.append(hit.passage.indexed_text())
+                break
+    return found
 
 
 def file_pairs(path: Path) -> list[RetrievalPair]:

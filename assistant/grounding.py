@@ -94,6 +94,19 @@ class Grounder:
         kb.check_encoder()
         kb.search("warm-up", 1)
 
+    def switch_retrieval(self, settings: RetrievalSettings, progress: bool = False) -> None:
+        """Search with other models from now on (a promoted or rolled-back retrieval version): the knowledge base
+        is encoded again into a staging index while the current one keeps answering, then swapped in."""
+        from retrieval.knowledge_base import KnowledgeBase
+
+        staged = KnowledgeBase(self.folder, index_settings(settings))
+        if staged.encoder_changed():
+            log.warning("re-encoding %d passages with the encoder %s", len(staged), settings.encoder)
+            staged.reencode(progress=progress)
+        staged.check_encoder()
+        staged.search("warm-up", 1)
+        self.settings, self._kb = settings, staged
+
     def min_relevance(self, question: str) -> float:
         """The bar a passage must reach to answer `question`: set per language from measurements (Chinese
         relevance is lexical only with the default English encoder, so it runs lower)."""

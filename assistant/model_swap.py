@@ -1,10 +1,12 @@
-"""Follow the registry while serving: when `assistant models promote` or `rollback` (or `assistant align`) changes
-the active version, the running server switches to it without dropping requests (see SwappableEngine)."""
+"""Follow the registries while serving: when `assistant models promote` or `rollback` (or `assistant align`) changes
+the active version, the running server switches to it without dropping requests (see SwappableEngine); a new
+retrieval version is switched to once the knowledge base is encoded with it (the old index answers meanwhile)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from assistant.conversation import ConversationService
 
@@ -19,27 +21,52 @@ async def switch_to_active(service: ConversationService, model) -> None:
     await service.engine.swap(build_engine(with_private_vllm_port(service.settings), model))
 
 
-async def follow_promotions(service: ConversationService, interval_s: float = 2.0) -> None:
-    """Poll the registry's active version; switch engines when it changes. Runs until cancelled."""
+async def follow_registry(registry, switch: Callable[[str | None], Awaitable[None]], what: str,
+                          interval_s: float) -> None:
+    """Poll a registry's active version; `switch(version)` when it changes (one attempt per change: a broken
+    version is reported, not retried in a loop, and what serves keeps serving). Runs until cancelled."""
     from assistant.registry import RegistryError
-    from assistant.runtime import model_registry, serving_model
 
-    registry = model_registry(service.settings)
     serving = registry.active_id()
     while True:
         await asyncio.sleep(interval_s)
         try:
             wanted = registry.active_id()
         except RegistryError as exc:
-            log.warning("model registry unreadable: %s", exc)
+            log.warning("%s registry unreadable: %s", what, exc)
             continue
         if wanted == serving:
             continue
-        serving = wanted  # one attempt per change: a broken version is reported, not retried in a loop
+        serving = wanted
         try:
-            model, version = await asyncio.to_thread(serving_model, service.settings)
-            log.info("switching to %s (%s)", version or "the base model", model.path)
-            await switch_to_active(service, model)
-            log.info("now serving %s", model.name)
-        except Exception as exc:  # the old model keeps serving
-            log.error("could not switch to model version %s: %s; the previous model keeps serving", wanted, exc)
+            await switch(wanted)
+        except Exception as exc:  # the old one keeps serving
+            log.error("could not switch to %s version %s: %s; the previous one keeps serving", what, wanted, exc)
+
+
+async def follow_promotions(service: ConversationService, interval_s: float = 2.0) -> None:
+    """Switch engines when the chat model registry's active version changes."""
+    from assistant.runtime import model_registry, serving_model
+
+    async def switch(wanted: str | None) -> None:
+        model, version = await asyncio.to_thread(serving_model, service.settings)
+        log.info("switching to %s (%s)", version or "the base model", model.path)
+        await switch_to_active(service, model)
+        log.info("now serving %s", model.name)
+
+    await follow_registry(model_registry(service.settings), switch, "model", interval_s)
+
+
+async def follow_retrieval_promotions(service: ConversationService, interval_s: float = 2.0) -> None:
+    """Search with the retrieval registry's active version (encoder, fusion weights, reranker) once the knowledge
+    base is encoded with it; the old index answers meanwhile."""
+    from assistant.registry import retrieval_registry
+    from assistant.runtime import served_retrieval
+
+    async def switch(wanted: str | None) -> None:
+        retrieval = await asyncio.to_thread(served_retrieval, service.settings)
+        log.info("switching retrieval to %s (encoder %s)", wanted or "the configured models", retrieval.encoder)
+        await asyncio.to_thread(service.grounder.switch_retrieval, retrieval)
+        log.info("now searching with retrieval %s", wanted or "the configured models")
+
+    await follow_registry(retrieval_registry(service.settings.home_dir), switch, "retrieval", interval_s)

@@ -196,6 +196,29 @@ class ModelRegistry:
         return self.get(history[-1]) if history else None
 
 
+# a retrieval version is its encoder's folder, with its reranker in this subfolder and the fusion weights chosen
+# with it in this file
+RERANKER_FOLDER = "reranker"
+SEARCH_FILE = "search.json"
+
+
 def retrieval_registry(home: Path) -> ModelRegistry:
-    """The encoders `assistant align retrieval` made (the same rules as chat models)."""
+    """The encoders and rerankers `assistant align retrieval` made (the same rules as chat models)."""
     return ModelRegistry(Path(home).expanduser() / "retrieval-registry")
+
+
+def retrieval_models(version: ModelVersion) -> dict[str, Any]:
+    """What a retrieval version sets: its encoder folder, its reranker folder (when it was kept) and the fusion
+    weights chosen with them (when it has them)."""
+    models: dict[str, Any] = {"encoder": str(version.model_dir)}
+    reranker = version.model_dir / RERANKER_FOLDER
+    if (reranker / "config.json").is_file():
+        models["reranker"] = str(reranker)
+    search = version.model_dir / SEARCH_FILE
+    if search.is_file():
+        try:
+            weights = json.loads(search.read_text(encoding="utf-8"))
+            models |= {k: float(weights[k]) for k in ("dense_weight", "lexical_weight")}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(f"{search} cannot be read ({exc}); roll back or register the version again") from exc
+    return models

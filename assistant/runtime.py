@@ -61,16 +61,20 @@ def serving_model(settings: Settings) -> tuple[ResolvedModel, str | None]:
     return ResolvedModel(active.served_name, str(active.model_dir)), active.id
 
 
-def served_retrieval(settings: Settings):
-    """The retrieval settings a server uses: the encoder `assistant align retrieval` promoted, else the configured."""
-    from assistant.registry import retrieval_registry
+def served_retrieval(settings: Settings, which: str = "current"):
+    """The retrieval settings to search with. `which`: "current" (what a server uses: the encoder and reranker
+    `assistant align retrieval` promoted, else the configured ones), "base" (the configured ones) or a registered
+    version ("v2"); a version's files are checked against their registered digest."""
+    from assistant.registry import retrieval_models, retrieval_registry
 
-    registry = retrieval_registry(settings.home_dir)
-    active = registry.active()
-    if active is None:
+    if which == "base":
         return settings.retrieval
-    registry.verify(active)
-    return settings.retrieval.model_copy(update={"encoder": str(active.model_dir)})
+    registry = retrieval_registry(settings.home_dir)
+    version = registry.active() if which == "current" else registry.get(which)
+    if version is None:
+        return settings.retrieval
+    registry.verify(version)
+    return settings.retrieval.model_copy(update=retrieval_models(version))
 
 
 def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> ConversationService:

@@ -71,7 +71,10 @@ def encoder_id(name: str) -> str:
     path = encoder_path(name)
     weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
     size = weights.stat().st_size if weights else 0
-    return f"{path.name if name not in PACKAGED_ENCODERS else PACKAGED_ENCODERS[name][0]}:{size}"
+    if name in PACKAGED_ENCODERS:
+        return f"{PACKAGED_ENCODERS[name][0]}:{size}"
+    # the folder with its parent: versions of a registry are all called "model" and often weigh the same
+    return f"{path.parent.name}/{path.name}:{size}"
 
 
 class Encoder:

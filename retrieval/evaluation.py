@@ -78,37 +78,53 @@ def ranking_metrics(ranked: list[str], relevant: dict[str, int]) -> dict[str, fl
 
 def evaluate(folder: Path, config: IndexSettings | None = None, progress: bool = True,
              work_dir: Path | None = None) -> dict:
-    """Index the corpus in a scratch knowledge base, run every judged query, average the metrics."""
-    from tqdm import tqdm
-
-    from retrieval.knowledge_base import KnowledgeBase
-
+    """Index the BEIR folder's corpus in a scratch knowledge base, run every judged query, average the metrics."""
     corpus, queries, qrels = load_beir(folder)
-    judged = [qid for qid in queries if qid in qrels]
+    judged = {qid: queries[qid] for qid in queries if qid in qrels}
     if not judged:
         raise BEIRFormatError(f"no query in {folder}/queries.jsonl has a relevance judgement in qrels")
+    return evaluate_queries(corpus, judged, qrels, config, progress, work_dir)
+
+
+def evaluate_queries(corpus: list[Passage], queries: dict[str, str], qrels: dict[str, dict[str, int]],
+                     config: IndexSettings | None = None, progress: bool = True,
+                     work_dir: Path | None = None) -> dict:
+    """Search `corpus` (indexed in a scratch knowledge base, as served: hybrid, reranked when a reranker is set)
+    with each query; the averaged metrics against `qrels`, query latency and indexing time."""
+    from retrieval.knowledge_base import KnowledgeBase
+
     with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
         kb = KnowledgeBase(Path(scratch), config)
         started = time.perf_counter()
         kb.replace_all(corpus, progress=progress)
         index_seconds = time.perf_counter() - started
-        kb.search(queries[judged[0]], 10)  # warm-up
-        totals: dict[str, float] = {}
-        latencies = []
-        for qid in tqdm(judged, desc="queries", unit="q", disable=not progress):
-            started = time.perf_counter()
-            hits = kb.search(queries[qid], 10)
-            latencies.append((time.perf_counter() - started) * 1000)
-            for name, value in ranking_metrics([h.passage.id for h in hits], qrels[qid]).items():
-                totals[name] = totals.get(name, 0.0) + value
+        result = query_metrics(kb, queries, qrels, progress)
         index_type = kb.dense.kind
+    result.update({"corpus": len(corpus), "index_type": index_type, "index_seconds": round(index_seconds, 2),
+                   "encoder": (config or IndexSettings()).encoder})
+    if (config or IndexSettings()).reranker:
+        result["reranker"] = config.reranker
+    return result
+
+
+def query_metrics(kb, queries: dict[str, str], qrels: dict[str, dict[str, int]], progress: bool = False) -> dict:
+    """Search the knowledge base `kb` with each query (as its settings say); averaged metrics and latency."""
+    from tqdm import tqdm
+
+    kb.search(next(iter(queries.values())), 10)  # warm-up
+    totals: dict[str, float] = {}
+    latencies = []
+    for qid, text in tqdm(queries.items(), desc="queries", unit="q", disable=not progress):
+        started = time.perf_counter()
+        hits = kb.search(text, 10)
+        latencies.append((time.perf_counter() - started) * 1000)
+        for name, value in ranking_metrics([h.passage.id for h in hits], qrels[qid]).items():
+            totals[name] = totals.get(name, 0.0) + value
     latencies.sort()
-    result = {name: round(value / len(judged), 4) for name, value in totals.items()}
+    result = {name: round(value / len(queries), 4) for name, value in totals.items()}
     result.update({
-        "queries": len(judged), "corpus": len(corpus), "index_type": index_type,
+        "queries": len(queries),
         "latency_p50_ms": round(statistics.median(latencies), 2),
         "latency_p95_ms": round(latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)], 2),
-        "index_seconds": round(index_seconds, 2),
-        "encoder": (config or IndexSettings()).encoder,
     })
     return result

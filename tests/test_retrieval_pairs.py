@@ -101,3 +101,60 @@ def test_held_out_questions_never_appear_in_training_and_too_few_is_a_clear_erro
     assert held_out(pairs, share=0.2) == (train, kept)  # stable
     with pytest.raises(PairError, match="5 distinct questions are too few to hold 20 out"):
         held_out(pairs[:5])
+
+
+@pytest.fixture
+def help_center(tmp_path):
+    """A small knowledge base, with the packaged encoder (a reply's support is judged as served)."""
+    from retrieval.knowledge_base import KnowledgeBase
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five business days of the "
+                                     "return arriving at our warehouse.\n")
+    (docs / "shipping.md").write_text("# Shipping\n\nParcels ship free above fifty euros and arrive in two days.\n")
+    kb = KnowledgeBase(tmp_path / "kb")
+    kb.ingest([docs], progress=False)
+    return kb
+
+
+def test_transcripts_pair_a_question_with_the_passage_that_supports_the_agents_reply(tmp_path, help_center):
+    from alignment.retrieval_pairs import transcript_pairs
+
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("\n".join(json.dumps({"id": f"c{i}", "messages": m}) for i, m in enumerate([
+        [{"role": "user", "content": "where is my money?"},
+         {"role": "agent", "content": "Refunds reach your card within five business days of the return arriving."}],
+        [{"role": "user", "content": "hello?"}, {"role": "agent", "content": "Let me look into that for you."}],
+        [{"role": "user", "content": "is delivery free"}, {"role": "assistant", "content": "Parcels ship free."}],
+    ])) + "\n", encoding="utf-8")
+    pairs = transcript_pairs(chats, help_center)
+    assert [(p.question, p.passage.splitlines()[0]) for p in pairs] == [("where is my money?", "Refunds")]
+    assert pairs[0].origin == f"{chats}:1"  # a reply no passage supports, or the bot's own, gives no pair
+    chats.write_text('{"id": "x", "messages": [{"role": "customer", "content": "hi"}]}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"chats\.jsonl:1"):
+        transcript_pairs(chats, help_center)
+
+
+def test_the_store_gives_rated_up_citations_and_corrections(tmp_path, help_center):
+    from alignment.retrieval_pairs import store_pairs
+    from assistant.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    shipping = {"number": 1, "title": "Shipping", "source": "docs/shipping.md", "section": None,
+                "snippet": "Parcels ship free above fifty euros and arrive in two days."}
+    rated, corrected, disliked = (store.conversations.create_conversation().id for _ in range(3))
+    for conversation, question, answer, feedback in [
+        (rated, "is delivery free?", "Above fifty euros it is [1].", {"rating": 1}),
+        (corrected, "when is my refund?", "Tomorrow.", {"corrected_text": "Refunds reach your card within five "
+                                                                          "business days of the return arriving."}),
+        (disliked, "can I pay later?", "Yes [1].", {"rating": -1}),
+    ]:
+        store.conversations.add_message(conversation, "user", question)
+        answer_id = store.conversations.add_message(conversation, "assistant", answer,
+                                                    metadata={"sources": [shipping]})
+        store.conversations.add_feedback(answer_id, **feedback)
+    pairs = store_pairs(store.conversations.conversations_for_alignment(), help_center)
+    store.close()
+    assert sorted((p.question, p.passage.splitlines()[0]) for p in pairs) == [
+        ("is delivery free?", "Shipping"), ("when is my refund?", "Refunds")]

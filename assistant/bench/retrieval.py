@@ -53,11 +53,11 @@ def scaled(passages: list[Passage], vectors: np.ndarray, size: int, seed: int = 
 
 
 def run_benchmark(args) -> int:
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import chosen_retrieval, load_from_args
 
     console = Console(stderr=True)
-    settings = load_from_args(args).settings
-    config = index_settings(settings.retrieval)
+    which, retrieval = chosen_retrieval(args, load_from_args(args).settings)
+    config = index_settings(retrieval)
     passages, queries = base_corpus(args.corpus)
     queries = (queries * (args.queries // max(1, len(queries)) + 1))[: args.queries]
     with tempfile.TemporaryDirectory() as scratch:
@@ -91,7 +91,8 @@ def run_benchmark(args) -> int:
     latencies.sort()
     result = {
         "benchmark": "retrieval", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
-        "encoder": config.encoder, "base_corpus": args.corpus or "demo help center", "base_passages": len(passages),
+        "retriever": which, "encoder": config.encoder, "reranker": config.reranker, "rerank_top": config.rerank_top,
+        "base_corpus": args.corpus or "demo help center", "base_passages": len(passages),
         "encoder_passages_per_s": round(encode_rate, 1), "ingest_passages_per_s": round(ingest_rate, 1),
         "index_passages": args.passages, "index_type": big.manifest["index_type"],
         "index_build_s": round(build_seconds, 1), "queries": len(latencies),

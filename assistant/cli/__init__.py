@@ -36,6 +36,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "alignment.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
+    (("bench", "align-retrieval"), "alignment.cli.bench_align_retrieval", "align retrieval cross-topic and on Chinese "
+                                                                           "paraphrases; gain on unseen questions"),
     (("bench", "train"), "alignment.cli.bench_train", "SFT and DPO tokens/s against the machine's FLOP limit"),
     (("bench", "sentiment"), "assistant.cli.bench_sentiment", "sentiment accuracy vs targets, messages/s"),
 ]

@@ -82,3 +82,18 @@ def comparison_table(metrics: dict[str, dict], title: str):
     for key in next(iter(metrics.values()), {}):
         table.add_row(key, *(str(m.get(key)) for m in metrics.values()))
     return table
+
+
+def add_retriever_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retriever", default="current", metavar="current|base|vN",
+                        help="current: the promoted retrieval version, else the configured models (default); "
+                             "base: the configured models; vN: that registered version")
+
+
+def chosen_retrieval(args: argparse.Namespace, settings):
+    """The retrieval settings `--retriever` names (`--encoder`, when given, means the configured models with it)."""
+    from assistant.runtime import served_retrieval
+
+    which = "base" if getattr(args, "setting:retrieval.encoder", None) and args.retriever == "current" \
+        else args.retriever
+    return which, served_retrieval(settings, which)

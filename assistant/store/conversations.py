@@ -196,7 +196,8 @@ class ConversationRepository(Repository):
                                           .where(Handoff.conversation_id == conversation_id))
                 result.append({
                     "id": conversation_id, "handoff": bool(handoffs), "feedback": feedback,
-                    "messages": [{"id": m.id, "role": m.role, "content": m.content, "status": m.status}
+                    "messages": [{"id": m.id, "role": m.role, "content": m.content, "status": m.status,
+                                  "sources": (m.meta or {}).get("sources") or []}
                                  for m in messages
                                  if (m.status == MessageStatus.COMPLETE and m.content.strip())
                                  or (feedback.get(m.id) or {}).get("corrected_text")],  # a corrected broken one
