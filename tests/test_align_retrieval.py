@@ -168,3 +168,31 @@ def test_bad_input_registers_nothing(tmp_path, paraphrases, capsys):
     assert main(["align", "retrieval", "--pairs", str(broken), "--home", str(home)]) == 2
     assert "broken.csv:2: the passage is empty" in capsys.readouterr().err
     assert retrieval_registry(home).list() == []
+
+
+def test_a_running_server_follows_a_retrieval_promotion(tmp_path, aligned, make_client, monkeypatch):
+    """`assistant models promote --retrieval` while serving: the server searches with the new version, no restart."""
+    import time
+    from functools import partial
+
+    from assistant.model_swap import follow_retrieval_promotions
+
+    monkeypatch.setattr("assistant.api.app.follow_retrieval_promotions",
+                        partial(follow_retrieval_promotions, interval_s=0.2))
+    aligned_home, _, encoder = aligned
+    home = tmp_path / "served"
+    shutil.copytree(aligned_home, home)
+    assert main(["models", "rollback", "--retrieval", "--home", str(home)]) == 0  # serving the configured encoder
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "colours.md").write_text("# Colours\n\n" + " ".join(f"{a} {a}." for a in ANSWERS) + "\n")
+    client = make_client(**{"home": str(home), "retrieval.enabled": True, "retrieval.encoder": str(encoder),
+                            "retrieval.sources": [str(docs)]})
+    grounder = client.app.state.service.grounder
+    assert grounder.settings.encoder == str(encoder)
+    assert main(["models", "promote", "v1", "--retrieval", "--home", str(home)]) == 0
+    promoted = str(retrieval_registry(home).get("v1").model_dir)
+    deadline = time.monotonic() + 60
+    while grounder.settings.encoder != promoted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert grounder.settings.encoder == promoted and grounder.knowledge_base.search("alpha beta", 1)
