@@ -28,10 +28,11 @@ def default_service(home: Path, model_dir: Path):
 
 
 @pytest.fixture
-def live_app(tmp_path, default_model_dir):
+def live_app(tmp_path, default_model_dir, with_demo_knowledge):
     from assistant.api.app import create_app
     from assistant.api.background import BackgroundServer
 
+    with_demo_knowledge(tmp_path)  # the session's copy of the demo index: this test is not about ingesting it
     service = default_service(tmp_path, default_model_dir)
     with BackgroundServer(create_app(service)) as url:
         yield url, service

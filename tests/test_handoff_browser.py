@@ -29,11 +29,12 @@ def live_app(make_settings):
 
 
 @pytest.fixture
-def shipped_app(tmp_path, default_model_dir):
-    """The default model and help center: real answers to rate and correct."""
+def shipped_app(tmp_path, default_model_dir, with_demo_knowledge):
+    """The default model and help center (the session's copy of its index): real answers to rate and correct."""
     from assistant.api.app import create_app
     from assistant.api.background import BackgroundServer
 
+    with_demo_knowledge(tmp_path)
     service = default_service(tmp_path, default_model_dir)
     service.store.operators.create_operator("maria", "correct horse battery", "Maria")
     with BackgroundServer(create_app(service)) as url:
