@@ -64,6 +64,8 @@ def test_chinese_interface_for_chinese_browsers_and_the_widget(client):
     assert widget.headers["location"] == "/chat/zh/?key=pk_x&lang=zh&embed=1"
     chosen = client.get("/chat/?lang=en", headers={"Accept-Language": "zh-CN"}, follow_redirects=False)
     assert chosen.status_code == 200  # a language picked by the link wins over the browser's
+    typed = client.get("/chat/zh", headers={"Accept-Language": "en-GB"}, follow_redirects=False)  # no slash
+    assert typed.status_code == 307 and typed.headers["location"] == "/chat/zh/"
     config = client.get("/chat/zh/config").text
     assert "转人工客服" in config and "结束对话" in config and "Talk to a human" not in config
     assert "Talk to a human" in client.get("/chat/config").text

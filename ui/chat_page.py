@@ -342,11 +342,15 @@ def prefers_chinese(request: Request) -> bool:
 
 def mount(app: FastAPI, service: ConversationService) -> None:
     """Entry point of the `assistant.views` group: /chat/zh in Chinese, /chat in English; /chat sends browsers that
-    prefer Chinese (or `?lang=zh`, as the widget's `data-lang="zh"` asks) to /chat/zh, keeping the query."""
+    prefer Chinese (or `?lang=zh`, as the widget's `data-lang="zh"` asks) to /chat/zh, keeping the query, and
+    /chat/zh to /chat/zh/."""
 
     @app.middleware("http")
     async def chinese_chat(request: Request, call_next):
-        if request.url.path in ("/chat", "/chat/") and request.method == "GET" and prefers_chinese(request):
+        path = request.url.path
+        # "/chat/zh" typed without its slash would reach the English page's mount and be a 404
+        to_chinese = path == "/chat/zh" or (path in ("/chat", "/chat/") and prefers_chinese(request))
+        if request.method == "GET" and to_chinese:
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"/chat/zh/{query}", status_code=307)
         return await call_next(request)
