@@ -1,8 +1,9 @@
 """`assistant align retrieval`: retrieval learns from the company's own questions. Pairs from FAQ files, BEIR
 folders, pair files, transcripts and the store; hard negatives mined with the encoder in use; a held-out share of
-the questions; the bi-encoder fine-tuned and a cross-encoder reranker trained from its body; the retrieval in use and
-the candidate judged as served (hybrid search, reranked) on the held-out questions over every passage; the candidate
-registered (`home/retrieval-registry`, the same rules as chat models) and promoted only when it finds more."""
+the questions; the bi-encoder fine-tuned, its fusion weights chosen (and, asked for, a cross-encoder reranker trained
+from its body); the retrieval in use and the candidate judged as served (hybrid search, reranked) on the held-out
+questions over every passage; the candidate registered (`home/retrieval-registry`, the same rules as chat models)
+and promoted only when it finds more."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from assistant.registry import RERANKER_FOLDER, SEARCH_FILE, ModelVersion, retri
 from retrieval.config import IndexSettings
 from retrieval.documents import Passage
 from retrieval.embeddings import encoder_path
-from retrieval.evaluation import evaluate_queries, load_beir, query_metrics
+from retrieval.evaluation import load_beir, query_metrics
 from retrieval.knowledge_base import KnowledgeBase
 
 GATED = ("recall@5", "mrr@10")  # the candidate must find at least as much on both, and more on one
@@ -98,36 +101,53 @@ def finds_more(after: dict[str, float], before: dict[str, float]) -> bool:
     return all(after[m] >= before[m] for m in GATED) and any(after[m] > before[m] for m in GATED)
 
 
-def as_queries(corpus: list[str], pairs: list[RetrievalPair]) -> tuple[list[Passage], dict, dict]:
-    """The corpus as passages, and the pairs' questions with their relevant passages (qrels)."""
+def as_queries(corpus: list[str], pairs: list[RetrievalPair]) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """The pairs' questions, and their relevant passages as ids (rows of `corpus`)."""
     ids = {text_key(text): str(i) for i, text in enumerate(corpus)}
     questions: dict[str, dict[str, int]] = {}
     for pair in pairs:
         questions.setdefault(pair.question, {})[ids[text_key(pair.passage)]] = 1
     queries = {f"q{i}": text for i, text in enumerate(questions)}
-    passages = [Passage(id=str(i), source="pairs", title="", text=text) for i, text in enumerate(corpus)]
-    return passages, queries, {qid: questions[text] for qid, text in queries.items()}
+    return queries, {qid: questions[text] for qid, text in queries.items()}
 
 
-def judge(settings: IndexSettings, corpus: list[str], pairs: list[RetrievalPair]) -> dict[str, float]:
-    """Retrieval as served (hybrid, reranked when a reranker is set) of the held-out questions over every passage."""
-    metrics = evaluate_queries(*as_queries(corpus, pairs), settings, progress=False)
+@contextmanager
+def scratch_index(settings: IndexSettings, corpus: list[str]) -> Iterator[KnowledgeBase]:
+    """`corpus` encoded once with the settings' encoder, in a scratch knowledge base; `measure` searches it with
+    other fusion weights or rerankers without encoding it again."""
+    with tempfile.TemporaryDirectory() as scratch:
+        kb = KnowledgeBase(Path(scratch), settings)
+        kb.replace_all([Passage(id=str(i), source="pairs", title="", text=text) for i, text in enumerate(corpus)],
+                       progress=False)
+        yield kb
+
+
+def measure(kb: KnowledgeBase, settings: IndexSettings, corpus: list[str],
+            pairs: list[RetrievalPair]) -> dict[str, float]:
+    """Retrieval as served with `settings` (hybrid, reranked when a reranker is set) of the pairs' questions over
+    every passage of `kb` (a `scratch_index` of `corpus` with the same encoder)."""
+    kb.config = settings
+    metrics = query_metrics(kb, *as_queries(corpus, pairs))
     return {name: metrics[name] for name in REPORTED}
 
 
-def best_fusion(settings: IndexSettings, corpus: list[str], pairs: list[RetrievalPair]) -> IndexSettings:
-    """The dense and lexical weights that find the most for these questions (a tuned encoder often deserves more
-    weight than BM25); on a tie, the configured ones."""
-    passages, queries, qrels = as_queries(corpus, pairs)
-    scored = []
-    with tempfile.TemporaryDirectory() as scratch:
-        kb = KnowledgeBase(Path(scratch), settings)
-        kb.replace_all(passages, progress=False)
-        for rank, (dense, lexical) in enumerate([(settings.dense_weight, settings.lexical_weight), *FUSIONS]):
-            kb.config = replace(settings, dense_weight=dense, lexical_weight=lexical)
-            metrics = query_metrics(kb, queries, qrels)
-            scored.append((sum(metrics[m] for m in GATED), -rank, kb.config))
-    return max(scored, key=lambda s: s[:2])[2]
+def judge(settings: IndexSettings, corpus: list[str], pairs: list[RetrievalPair]) -> dict[str, float]:
+    """`measure` in an index of its own."""
+    with scratch_index(settings, corpus) as kb:
+        return measure(kb, settings, corpus, pairs)
+
+
+def best_fusion(kb: KnowledgeBase, corpus: list[str],
+                pairs: list[RetrievalPair]) -> tuple[IndexSettings, dict[str, float]]:
+    """The dense and lexical weights that find the most for these questions in `kb` (a tuned encoder often deserves
+    more weight than BM25), with what they find; on a tie, the index's own."""
+    settings, scored = kb.config, []
+    for rank, (dense, lexical) in enumerate([(settings.dense_weight, settings.lexical_weight), *FUSIONS]):
+        weighted = replace(settings, dense_weight=dense, lexical_weight=lexical)
+        metrics = measure(kb, weighted, corpus, pairs)
+        scored.append((sum(metrics[m] for m in GATED), -rank, weighted, metrics))
+    best = max(scored, key=lambda s: s[:2])
+    return best[2], best[3]
 
 
 @dataclass
@@ -148,20 +168,21 @@ def train_candidate(collected: PairSet, train: list[RetrievalPair], kept: list[R
     mine_negatives(collected, DenseRanker(base, corpus).search, per_question=reranker.negatives if reranker else 1)
     metrics = {"current": judge(in_use, corpus, kept)}
     fine_tune_encoder(base, fit, collected, out, config)
-    tuned = best_fusion(replace(in_use, encoder=str(out), reranker=None), corpus, check)
-    (out / SEARCH_FILE).write_text(json.dumps({"dense_weight": tuned.dense_weight,
-                                                 "lexical_weight": tuned.lexical_weight}))
-    metrics["candidate encoder"] = judge(tuned, corpus, kept)
-    keep = False
-    if reranker is not None:
-        ranked = fine_tune_reranker(out, fit, collected, out / RERANKER_FOLDER, reranker)
-        reranked = replace(tuned, reranker=str(ranked))
-        keep = finds_more(judge(reranked, corpus, check), judge(tuned, corpus, check))
-        metrics["candidate reranked"] = judge(reranked, corpus, kept)
-        if keep:
-            tuned = reranked
-        else:  # a reranker that puts the right passages lower is not kept (too few or too unlike pairs)
-            shutil.rmtree(ranked)
+    with scratch_index(replace(in_use, encoder=str(out), reranker=None), corpus) as kb:
+        tuned, found = best_fusion(kb, corpus, check)
+        (out / SEARCH_FILE).write_text(json.dumps({"dense_weight": tuned.dense_weight,
+                                                     "lexical_weight": tuned.lexical_weight}))
+        metrics["candidate encoder"] = measure(kb, tuned, corpus, kept)
+        keep = False
+        if reranker is not None:
+            ranked = fine_tune_reranker(out, fit, collected, out / RERANKER_FOLDER, reranker)
+            reranked = replace(tuned, reranker=str(ranked))
+            keep = finds_more(measure(kb, reranked, corpus, check), found)
+            metrics["candidate reranked"] = measure(kb, reranked, corpus, kept)
+            if keep:
+                tuned = reranked
+    if reranker is not None and not keep:  # a reranker that puts the right passages lower is not kept
+        shutil.rmtree(out / RERANKER_FOLDER)
     metrics["candidate"] = metrics["candidate reranked" if keep else "candidate encoder"]
     return TrainedCandidate(metrics, keep, tuned)
 

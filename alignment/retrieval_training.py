@@ -1,7 +1,7 @@
 """Fine-tuning retrieval on a company's (question, passage) pairs with sentence-transformers' trainers: the
 bi-encoder with MultipleNegativesRankingLoss (in-batch negatives plus one hard negative per question), the
 cross-encoder reranker with binary cross-entropy on each question's passage and its hard negatives (started from the
-encoder's body, or from the reranker in use), and the dense ranker that mines hard negatives. Where the CPU multiplies
+tuned encoder's body), and the dense ranker that mines hard negatives. Where the CPU multiplies
 bfloat16 in hardware, training runs in bfloat16 mixed precision."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def fine_tune_reranker(start: Path, pairs: list[RetrievalPair], known: PairSet, 
 
 class DenseRanker:
     """Dense search over a fixed list of passages with one encoder (its query/passage prompts, `retrieval`'s
-    `Encoder`); the passages are encoded once, for mining hard negatives and for judging the encoder."""
+    `Encoder`); the passages are encoded once, for mining hard negatives."""
 
     def __init__(self, encoder_folder: Path, corpus: list[str]):
         from retrieval.embeddings import Encoder

@@ -86,7 +86,6 @@ class KnowledgeBase:
         self.dense: DenseIndex | None = None
         self.lexical = LexicalIndex()
         self._encoder = None
-        self._reranker = None
         self._terms: dict[int, frozenset[str]] = {}  # passage row -> its BM25 terms (for relevance)
         self._load()
 
@@ -153,11 +152,12 @@ class KnowledgeBase:
 
     @property
     def reranker(self):
-        if self._reranker is None and self.config.reranker:
-            from retrieval.rerank import load_reranker
+        """The reranker the settings name (loaded once per folder), or None."""
+        if not self.config.reranker:
+            return None
+        from retrieval.rerank import load_reranker
 
-            self._reranker = load_reranker(self.config.reranker)
-        return self._reranker
+        return load_reranker(self.config.reranker)
 
     def __len__(self) -> int:
         return len(self.passages)
