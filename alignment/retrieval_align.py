@@ -165,7 +165,8 @@ def train_candidate(collected: PairSet, train: list[RetrievalPair], kept: list[R
     body (`out/reranker`) stays; judge the retrieval in use and the candidate as served on `kept`."""
     fit, check = held_out(train, share=0.1, minimum=5)
     base = encoder_path(in_use.encoder)
-    mine_negatives(collected, DenseRanker(base, corpus).search, per_question=reranker.negatives if reranker else 1)
+    mine_negatives(collected, lambda questions, depth: DenseRanker(base, corpus).search(questions, depth),
+                   per_question=max(config.hard_negatives, reranker.negatives if reranker else 0))  # encoded if asked
     metrics = {"current": judge(in_use, corpus, kept)}
     fine_tune_encoder(base, fit, collected, out, config)
     with scratch_index(replace(in_use, encoder=str(out), reranker=None), corpus) as kb:

@@ -117,7 +117,7 @@ def test_a_running_server_switches_index_while_searches_go_on(tmp_path, aligned,
     shutil.copytree(registry.get("v1").model_dir, with_reranker)
     known = PairSet()
     known.add(file_pairs(paraphrases[0]))
-    mine_negatives(known, lambda question, depth: [f"{a} {a}" for a in ANSWERS], per_question=2)
+    mine_negatives(known, lambda questions, depth: [[f"{a} {a}" for a in ANSWERS] for _ in questions], per_question=2)
     fine_tune_reranker(encoder, known.positives, known, with_reranker / "reranker", RerankerTrainingConfig(epochs=1))
     registry.promote(registry.register(with_reranker, ModelVersion(id="", parent="v1", base_model="tiny",
                                                                    created_at="", data_hash="", config={})).id)

@@ -34,10 +34,11 @@ def test_training_rows_never_use_a_positive_as_negative():
     known = PairSet()
     known.add(pairs())
     known.negatives[text_key("refund days")] = ["money return", "store the a"]  # the first is its positive
-    mine_negatives(known, lambda q, depth: [], per_question=1)
-    rows = training_rows(known.positives, known)
-    assert all(text_key(p) != text_key(n) for p, n in zip(rows["positive"], rows["negative"], strict=True))
-    assert rows["negative"][0] == "store the a"
+    mine_negatives(known, lambda questions, depth: [[] for _ in questions], per_question=1)
+    rows = training_rows(known.positives, known, negatives=2)
+    for column in ("negative_1", "negative_2"):
+        assert all(text_key(p) != text_key(n) for p, n in zip(rows["positive"], rows[column], strict=True))
+    assert rows["negative_1"][0] == "store the a"
     labelled = reranker_rows(known.positives, known, negatives=3)
     assert ("refund days", "money return", 1.0) in zip(*labelled.values(), strict=True)
     assert ("refund days", "money return", 0.0) not in zip(*labelled.values(), strict=True)
@@ -62,7 +63,7 @@ def test_the_reranker_learns_to_put_the_passage_above_its_hard_negatives(tmp_pat
     known = PairSet()
     known.add(pairs())
     corpus = [p.passage for p in known.positives]
-    mine_negatives(known, lambda question, depth: corpus, per_question=3)
+    mine_negatives(known, lambda questions, depth: [corpus for _ in questions], per_question=3)
 
     def margin(reranker: Reranker) -> float:
         """How often a question's passage scores above each of its hard negatives."""

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -139,7 +140,7 @@ def run_benchmark(args) -> int:
     console = Console(stderr=True)
     settings = load_from_args(args).settings
     in_use = index_settings(settings.retrieval)  # the configured retrieval, whatever is promoted
-    config = EncoderTrainingConfig(epochs=args.epochs)
+    config = EncoderTrainingConfig(epochs=args.epochs, hard_negatives=args.hard_negatives)
     reranker = RerankerTrainingConfig(epochs=args.reranker_epochs, layers=args.reranker_layers) if args.reranker \
         else None
     result: dict = {"benchmark": "align-retrieval", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -149,7 +150,8 @@ def run_benchmark(args) -> int:
         result["cross_topic"] = cross_topic(Path(args.faq), in_use, config, reranker, console)
     if args.zh_pairs and args.zh_judged_on:
         result["paraphrases_zh"] = paraphrase_transfer([Path(p) for p in args.zh_pairs], Path(args.zh_judged_on),
-                                                       args.zh_encoder, args.zh_limit, config, reranker, console)
+                                                       args.zh_encoder, args.zh_limit,
+                                                       replace(config, epochs=args.zh_epochs), reranker, console)
     if args.faq and not args.skip_full:
         result["alignment"] = timed_alignment(Path(args.faq), Path(args.work) / "home", in_use, config, reranker)
     path = write_results(args.out, "align-retrieval", result, markdown(result))

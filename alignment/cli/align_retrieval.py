@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--hard-negatives", type=int, default=defaults.hard_negatives,
+                        help=f"mined wrong passages per question (default {defaults.hard_negatives})")
     parser.add_argument("--reranker", action="store_true",
                         help="also train a cross-encoder reranker from the tuned encoder's body (kept only when it "
                              "finds more on validation questions; without it, a reranker already in use stays)")
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.encoder:  # where to start when no version is promoted yet
         settings = settings.model_copy(update={"retrieval": settings.retrieval.model_copy(
             update={"encoder": args.encoder})})
-    config = EncoderTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    config = EncoderTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                   hard_negatives=args.hard_negatives)
     reranker = RerankerTrainingConfig(epochs=args.reranker_epochs, layers=args.reranker_layers) if args.reranker \
         else None
     try:

@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zh-judged-on", metavar="DIR", help="BEIR folder the paraphrase-trained encoder is judged on")
     parser.add_argument("--zh-encoder", default="multilingual-e5-small", help="encoder the Chinese run starts from")
     parser.add_argument("--zh-limit", type=int, default=3000, help="paraphrase pairs sampled for training")
+    parser.add_argument("--zh-epochs", type=int, default=1, help="epochs of the Chinese run (default 1)")
     parser.add_argument("--epochs", type=int, default=EncoderTrainingConfig().epochs)
+    parser.add_argument("--hard-negatives", type=int, default=EncoderTrainingConfig().hard_negatives,
+                        help="mined wrong passages per question")
     parser.add_argument("--reranker", action="store_true", help="also train a cross-encoder reranker")
     parser.add_argument("--reranker-epochs", type=int, default=RerankerTrainingConfig().epochs)
     parser.add_argument("--reranker-layers", type=int, default=RerankerTrainingConfig().layers,
