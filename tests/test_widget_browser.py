@@ -98,7 +98,15 @@ def test_widget_on_another_origin_answers_with_a_citation(writing_app, host_site
     bubble.click()
     chat = page.frame_locator("#assistant-widget iframe")
     box = chat.locator("#message-box textarea")
-    box.wait_for(timeout=60_000)
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    try:  # the chat page's first load in the frame: once in ~10 full runs it took over a minute on 2 busy cores
+        box.wait_for(timeout=150_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "widget_chat_not_shown.png"))
+        (ARTIFACTS / "widget_chat_not_shown.txt").write_text(
+            "\n".join([*(f"frame {f.url}" for f in page.frames), *console]), encoding="utf-8")
+        raise
     assert "Trail shop help" in page.locator("#assistant-widget header").inner_text()
     box.fill("How do I reset my password?")
     box.press("Enter")
