@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,12 +291,16 @@ class KnowledgeBase:
         for i, row in enumerate(reuse):
             if row is not None:
                 vectors[i] = self.vectors[row]
-        if to_encode:
-            vectors[to_encode] = self.encoder.encode([passages[i].indexed_text() for i in to_encode],
-                                                     progress=progress)
+        # BM25 is built in a thread while the encoder runs (torch releases the GIL): ingestion costs little more
+        # than encoding
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            lexical = pool.submit(LexicalIndex.build, [p.indexed_text() for p in passages])
+            if to_encode:
+                vectors[to_encode] = self.encoder.encode([passages[i].indexed_text() for i in to_encode],
+                                                         progress=progress)
+            self.lexical = lexical.result()
         self.passages, self.vectors, self._terms = passages, vectors, {}
         self.dense = DenseIndex.build(vectors, self.config.hnsw_threshold)
-        self.lexical = LexicalIndex.build([p.indexed_text() for p in passages])
         self.manifest = {"version": FORMAT_VERSION, "encoder": self.config.encoder, "encoder_id": encoder,
                          "dim": self.encoder.dim, "index_type": self.dense.kind,
                          "hnsw_threshold": self.config.hnsw_threshold, "size": len(passages), "files": files,
