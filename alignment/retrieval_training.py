@@ -1,5 +1,5 @@
 """Fine-tuning retrieval on a company's (question, passage) pairs with sentence-transformers' trainers: the
-bi-encoder with MultipleNegativesRankingLoss (in-batch negatives plus one hard negative per question), the
+bi-encoder with MultipleNegativesRankingLoss (in-batch negatives plus the question's hard negatives), the
 cross-encoder reranker with binary cross-entropy on each question's passage and its hard negatives (started from the
 tuned encoder's body), and the dense ranker that mines hard negatives. Where the CPU multiplies
 bfloat16 in hardware, training runs in bfloat16 mixed precision."""

@@ -293,11 +293,11 @@ class KnowledgeBase:
                 vectors[i] = self.vectors[row]
         # BM25 is built in a thread while the encoder runs (torch releases the GIL): ingestion costs little more
         # than encoding
+        texts = [p.indexed_text() for p in passages]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            lexical = pool.submit(LexicalIndex.build, [p.indexed_text() for p in passages])
+            lexical = pool.submit(LexicalIndex.build, texts)
             if to_encode:
-                vectors[to_encode] = self.encoder.encode([passages[i].indexed_text() for i in to_encode],
-                                                         progress=progress)
+                vectors[to_encode] = self.encoder.encode([texts[i] for i in to_encode], progress=progress)
             self.lexical = lexical.result()
         self.passages, self.vectors, self._terms = passages, vectors, {}
         self.dense = DenseIndex.build(vectors, self.config.hnsw_threshold)
