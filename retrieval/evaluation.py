@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import tempfile
 import time
@@ -83,7 +84,22 @@ def evaluate(folder: Path, config: IndexSettings | None = None, progress: bool =
     judged = {qid: queries[qid] for qid in queries if qid in qrels}
     if not judged:
         raise BEIRFormatError(f"no query in {folder}/queries.jsonl has a relevance judgement in qrels")
-    return evaluate_queries(corpus, judged, qrels, config, progress, work_dir)
+    result = evaluate_queries(corpus, judged, qrels, config, progress, work_dir)
+    result["unjudged_copies"] = len(unjudged_copies(corpus, judged, qrels))
+    return result
+
+
+def unjudged_copies(corpus: list[Passage], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> list[str]:
+    """Ids of the queries whose own text (punctuation, case and spacing aside) is a corpus passage not judged
+    relevant to them: the judgements are incomplete there, and a retriever that finds the copy is counted wrong."""
+    def key(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text).casefold()
+
+    by_text: dict[str, set[str]] = {}
+    for passage in corpus:
+        by_text.setdefault(key(passage.text), set()).add(passage.id)
+    return [qid for qid, text in queries.items()
+            if key(text) and by_text.get(key(text), set()) - set(qrels.get(qid, {}))]
 
 
 def evaluate_queries(corpus: list[Passage], queries: dict[str, str], qrels: dict[str, dict[str, int]],

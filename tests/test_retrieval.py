@@ -200,7 +200,13 @@ def test_eval_command_json_and_bad_folder(tmp_path, capsys):
     folder = write_beir(tmp_path / "beir")
     code, out, err = run_main(capsys, "eval", "retrieval", str(folder), "--json", "--home", str(tmp_path))
     assert code == 0, err
-    assert json.loads(out)["recall@5"] == 1.0
+    assert json.loads(out)["recall@5"] == 1.0 and json.loads(out)["unjudged_copies"] == 0 and err == ""
+    # a query copied word for word into the corpus, judged irrelevant to itself: the judgements are incomplete
+    with (folder / "corpus.jsonl").open("a") as corpus:
+        corpus.write(json.dumps({"_id": "d5", "text": "Shipping time to Canada?"}) + "\n")
+    code, out, err = run_main(capsys, "eval", "retrieval", str(folder), "--json", "--home", str(tmp_path))
+    assert code == 0 and json.loads(out)["unjudged_copies"] == 1
+    assert "1 of 4 queries appear word for word" in err and "corpus.jsonl" in err
     (folder / "queries.jsonl").write_text('{"_id": "q1"}\n')
     code, out, err = run_main(capsys, "eval", "retrieval", str(folder))
     assert code == 2 and "queries.jsonl:1: missing field(s) text" in err and out == ""
