@@ -24,15 +24,16 @@ def answering_settings(settings: Settings, engine: str, max_new_tokens: int) -> 
 
 
 async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationParams, concurrency: int,
-                      progress) -> list[str]:
+                      progress, schemas: Sequence[dict | None] | None = None) -> list[str]:
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(index: int, prompt: list[dict]) -> str:
         async with semaphore:
             messages = [ChatMessage(m["role"], m["content"]) for m in prompt]
+            asked = replace(params, json_schema=schemas[index]) if schemas else params
             parts = []
             try:
-                async for delta in engine.stream_chat(messages, params):
+                async for delta in engine.stream_chat(messages, asked):
                     parts.append(delta.text)
             except EngineError as exc:
                 raise EngineError(f"prompt {index}: {exc}") from exc
@@ -44,8 +45,10 @@ async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationP
 
 
 def answer_prompts(settings: Settings, model: ResolvedModel, engine_name: str, prompts: Sequence[list[dict]],
-                   max_new_tokens: int = 128, concurrency: int = 16, label: str = "answering") -> list[str]:
-    """Start an engine for `model`, answer every prompt (chat messages), stop the engine."""
+                   max_new_tokens: int = 128, concurrency: int = 16, label: str = "answering",
+                   schemas: Sequence[dict | None] | None = None) -> list[str]:
+    """Start an engine for `model`, answer every prompt (chat messages), stop the engine. `schemas`: per prompt, a
+    JSON schema its answer is constrained to (or None)."""
     from tqdm import tqdm
 
     from assistant.engines import build_engine
@@ -60,7 +63,7 @@ def answer_prompts(settings: Settings, model: ResolvedModel, engine_name: str, p
         await engine.start()
         try:
             with tqdm(total=len(prompts), desc=f"{label} ({model.name})", unit="answer") as bar:
-                return await _answer_all(engine, prompts, params, concurrency, bar)
+                return await _answer_all(engine, prompts, params, concurrency, bar, schemas)
         finally:
             await engine.stop()
 

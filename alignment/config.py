@@ -63,6 +63,14 @@ class DPOSettings(KTOSettings):
                                                          "pairs (chosen = the human reply); 0 = off")
 
 
+class ActionSettings(SettingsSection):
+    """Action decisions (`--actions` files): how many to train on and to hold out."""
+
+    max_examples: int = Field(960, ge=1, description="decision rows trained on, half calls where the files allow "
+                                                     "(about an hour of SFT on a 2-core CPU for SmolLM2)")
+    heldout: int = Field(100, ge=0, description="decision rows held out for the gate")
+
+
 class GateSettings(SettingsSection):
     metric: Literal["token_f1", "rouge_l", "gold_citation_rate"] = "token_f1"
     margin: float = Field(0.0, description="the candidate must beat the current version by at least this much")
@@ -82,6 +90,7 @@ class AlignSettings(SettingsSection):
     sft: SFTSettings = Field(default_factory=SFTSettings)
     dpo: DPOSettings = Field(default_factory=DPOSettings)
     kto: KTOSettings = Field(default_factory=KTOSettings)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 

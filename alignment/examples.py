@@ -92,6 +92,8 @@ class Examples:
     sft: list[SFTExample] = field(default_factory=list)
     pairs: list[PreferencePair] = field(default_factory=list)
     kto: list[KTOExample] = field(default_factory=list)
+    actions: list = field(default_factory=list)  # ActionExample decisions (alignment/action_examples.py)
+    actions_heldout: list = field(default_factory=list)
     duplicates: int = 0
     dropped_system_messages: int = 0
 

@@ -42,6 +42,7 @@ class AlignError(AssistantError, ValueError):
 class AlignRequest:
     transcripts: list[Path] = field(default_factory=list)
     preferences: list[Path] = field(default_factory=list)
+    actions: list[Path] = field(default_factory=list)  # action-decision JSONL (the sgd_actions contract)
     from_store: bool = False
     kto: bool = False
     strict: bool = False
@@ -143,6 +144,7 @@ class AlignPipeline:
             replay += from_transcripts(rows.rows, PromptBuilder(self.settings.rendered_system_prompt()),
                                        self.redactor).sft
         examples.sft = mix_replay(train, replay, data.replay_fraction, data.seed)
+        examples.actions, examples.actions_heldout = self._action_examples(request)
         report.data.update({
             "transcripts": len(transcripts), "preference_rows": len(preferences),
             "invalid_lines": len(report.errors), "sft_examples": len(examples.sft), "heldout_examples": len(heldout),
@@ -151,11 +153,39 @@ class AlignPipeline:
             "duplicates_dropped": examples.duplicates, "redacted": dict(self.redactor.counts),
             "grounded": builder.retrieve is not None,
         })
-        if not examples.sft and not examples.pairs and not (request.kto and examples.kto):
+        if request.actions:
+            calls = sum(e.call is not None for e in examples.actions)
+            report.data.update({"action_examples": f"{len(examples.actions)} ({calls} calls)",
+                                "action_heldout": len(examples.actions_heldout)})
+        if not (examples.sft or examples.pairs or examples.actions or (request.kto and examples.kto)):
             shown = "".join(f"\n  {e}" for e in report.errors[:10])
             raise AlignError("no training examples: every input line was invalid or had no agent reply to learn "
                              f"from; nothing was trained{shown}")
         return examples, heldout, builder
+
+    def _action_examples(self, request: AlignRequest) -> tuple[list, list]:
+        """Decision rows to train on and to hold out, from every `--actions` file (a bad row stops the run)."""
+        from alignment.action_examples import balanced_subset, load_action_file
+
+        if not request.actions:
+            return [], []
+        rows = [e for path in request.actions for e in load_action_file(path)]
+        settings = self.config.actions
+        rng = random.Random(self.config.data.seed)
+        rng.shuffle(rows)
+        heldout = balanced_subset(rows, settings.heldout, self.config.data.seed) if settings.heldout else []
+        kept = {id(e) for e in heldout}
+        train = balanced_subset([e for e in rows if id(e) not in kept], settings.max_examples, self.config.data.seed)
+        return train, heldout
+
+    def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:
+        """The decisions of `model` on the held-out rows, prefixed `action_` beside the answer metrics."""
+        from alignment.action_eval import decide_all, score_actions
+
+        if not heldout:
+            return {}
+        scored = score_actions(heldout, decide_all(self.settings, model, self._engine_name(), heldout, label=label))
+        return {f"action_{k}": v for k, v in scored.items() if k not in ("rows", "call_rows")}
 
     def _answers(self, model: ResolvedModel, prompts: list[list[dict]], label: str) -> list[str]:
         from alignment.answering import answer_prompts
@@ -193,22 +223,23 @@ class AlignPipeline:
         report.data["base_model"] = f"{base.name} ({base.path})"
         if request.dry_run:
             c = self.config
-            plan = [f"SFT on {len(examples.sft)} examples" if c.sft.enabled else "no SFT",
+            plan = [f"SFT on {len(examples.sft)} examples and {len(examples.actions)} action decisions"
+                    if c.sft.enabled else "no SFT",
                     f"DPO on {len(examples.pairs)} pairs (+ up to {c.dpo.pairs_from_model} from the current "
                     "model's answers)" if c.dpo.enabled else "no DPO",
                     f"KTO on {len(examples.kto)} rows" if request.kto else "no KTO",
                     f"gate: {c.gate.metric} on {len(heldout)} held-out examples, margin {c.gate.margin:+}"]
             report.decision = "dry run, nothing trained; would run: " + "; ".join(plan)
             return report
-        if not heldout:
+        if not heldout and not examples.actions_heldout:
             raise AlignError("no held-out examples to evaluate the new model on: add transcripts or raise "
-                             "data.heldout_fraction; nothing was trained")
+                             "data.heldout_fraction (or actions.heldout); nothing was trained")
         distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if distributed and self.config.dpo.enabled and self.config.dpo.pairs_from_model:
             raise AlignError("under `accelerate launch` every process must build the same data: set "
                              "dpo.pairs_from_model=0 (make model pairs in a single-process run)")
         current_metrics = None
-        if self.config.dpo.enabled and self.config.dpo.pairs_from_model:
+        if self.config.dpo.enabled and self.config.dpo.pairs_from_model and heldout:
             generated, current_metrics = self._pairs_and_current_metrics(base, examples, heldout)
             report.data["pairs_from_model"] = len(generated)
             examples.pairs += generated
@@ -216,7 +247,9 @@ class AlignPipeline:
         work.mkdir(parents=True, exist_ok=True)
         model_dir = Path(base.path)
         adapters = {}
-        stages = [("sft", self.config.sft.enabled, [e.row() for e in examples.sft]),
+        sft_rows = [e.row() for e in examples.sft] + [a.sft_row() for a in examples.actions]
+        random.Random(self.config.data.seed).shuffle(sft_rows)
+        stages = [("sft", self.config.sft.enabled, sft_rows),
                   ("dpo", self.config.dpo.enabled, [p.row() for p in examples.pairs]),
                   ("kto", request.kto, [k.row() for k in examples.kto])]
         for stage, enabled, rows in stages:
@@ -233,8 +266,12 @@ class AlignPipeline:
             return report
         candidate = ResolvedModel(f"{base.name.split('@')[0]}@candidate", str(model_dir))
         self.console.rule("evaluation on held-out conversations")
-        report.metrics = {"current": current_metrics or self.evaluate(base, heldout, "current"),
-                          "candidate": self.evaluate(candidate, heldout, "candidate")}
+        actions = examples.actions_heldout
+        report.metrics = {
+            "current": (current_metrics or (self.evaluate(base, heldout, "current") if heldout else {}))
+            | self._action_metrics(base, actions, "current model: held-out action decisions"),
+            "candidate": (self.evaluate(candidate, heldout, "candidate") if heldout else {})
+            | self._action_metrics(candidate, actions, "candidate: held-out action decisions")}
         gate = self.config.gate
         passed, report.decision = gate_decision(gate, report.metrics["current"], report.metrics["candidate"])
         version = ModelVersion(
@@ -251,9 +288,17 @@ class AlignPipeline:
 
 
 
+ACTION_GATE = ("action_call_accuracy", "action_exact_match")
+
+
 def gate_decision(gate: GateSettings, current: dict, candidate: dict) -> tuple[bool, str]:
-    """Whether the candidate may serve: its gate metric at least the current model's plus the margin; and why."""
-    before, after = current[gate.metric], candidate[gate.metric]
-    passed = after >= before + gate.margin
-    return passed, (f"{gate.metric} {before:.4f} -> {after:.4f} (margin {gate.margin:+.4f}): "
-                    + ("passed" if passed else "failed, the current model stays"))
+    """Whether the candidate may serve, and why: its gate metric at least the current model's plus the margin
+    (when answers were held out), and no worse at deciding when and how to act (when decisions were)."""
+    checks = ([(gate.metric, gate.margin)] if gate.metric in current else []) + \
+        [(m, 0.0) for m in ACTION_GATE if m in current]
+    said, passed = [], True
+    for metric, margin in checks:
+        before, after = current[metric] or 0.0, candidate[metric] or 0.0
+        passed = passed and after >= before + margin
+        said.append(f"{metric} {before:.4f} -> {after:.4f}" + (f" (margin {margin:+.4f})" if margin else ""))
+    return passed, "; ".join(said) + (": passed" if passed else ": failed, the current model stays")

@@ -247,3 +247,52 @@ def test_gate_decision(current, candidate, margin, passes):
     assert passed is passes
     assert decision.startswith(f"token_f1 {current:.4f} -> {candidate:.4f}")
     assert ("passed" in decision) is passes and ("the current model stays" in decision) is not passes
+
+
+ORDER_TOOLS = [{"type": "function", "function": {"name": "order_status", "description": "Look up an order",
+                                                 "parameters": {"type": "object", "properties": {
+                                                     "order_id": {"type": "string"}}, "required": ["order_id"]}}}]
+
+
+def action_rows(n: int) -> list[dict]:
+    """Decision points written here: a customer gives an order number (call) or just chats (no call)."""
+    rows = []
+    for i in range(n):
+        number = str(1040 + i)
+        if i % 2:
+            messages, call = [{"role": "user", "content": f"where is my order {number}?"}], {
+                "name": "order_status", "arguments": {"order_id": number}}
+        else:
+            messages, call = [{"role": "user", "content": "hello, I have a question about an order"}], None
+        rows.append({"id": f"a{i}", "tools": ORDER_TOOLS, "messages": messages, "call": call})
+    return rows
+
+
+def test_align_on_action_decisions_trains_gates_on_them_and_decodes_valid_calls(make_settings, tmp_path):
+    path = tmp_path / "actions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in action_rows(24)))
+    loaded = make_settings()
+    report = run_align(loaded, AlignRequest(actions=[path], progress=False),
+                       **{"dpo.enabled": False, "actions.heldout": 6, "actions.max_examples": 12})
+    assert report.data["action_examples"] == "12 (6 calls)" and report.data["action_heldout"] == 6
+    assert report.stages["sft"]["examples"] == 12 and report.version.id == "v1"
+    for side in ("current", "candidate"):
+        metrics = report.metrics[side]
+        assert metrics["action_invalid_rate"] == 0.0  # constrained decoding: even a random model writes valid calls
+        assert 0.0 <= metrics["action_call_accuracy"] <= 1.0 and "token_f1" not in metrics
+    assert "action_call_accuracy" in report.decision and "action_exact_match" in report.decision
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(action_rows(1)[0] | {"call": {"name": "refund_everything", "arguments": {}}}) + "\n")
+    with pytest.raises(InvalidLine, match=r"bad.jsonl:1: field call.name: 'refund_everything' is not among"):
+        run_align(loaded, AlignRequest(actions=[bad], progress=False), **{"dpo.enabled": False})
+    assert registry_of(loaded).active_id() == report.version.id or not report.promoted
+
+
+def test_the_gate_also_refuses_a_model_that_acts_worse():
+    gate = GateSettings()
+    current = {"token_f1": 0.2, "action_call_accuracy": 0.8, "action_exact_match": 0.5}
+    better_answers_worse_actions = {"token_f1": 0.3, "action_call_accuracy": 0.7, "action_exact_match": 0.6}
+    passed, said = gate_decision(gate, current, better_answers_worse_actions)
+    assert not passed and "action_call_accuracy 0.8000 -> 0.7000" in said and said.endswith("current model stays")
+    assert gate_decision(gate, current, current | {"action_exact_match": 0.55})[0]

@@ -1,6 +1,8 @@
 """The HTTP API: the OpenAI endpoints on the tiny model with the real transformers engine (`real_engine`); the
 conversation API and request errors on the fake engine (tests/fake_engine.py)."""
 
+import json
+
 import pytest
 
 from tests.sse import read_events
@@ -60,6 +62,53 @@ def test_openai_client_works_against_v1(client):
     pieces = list(oai.chat.completions.create(model=model_name(client), max_tokens=4, stream=True,
                                               messages=[{"role": "user", "content": "hi"}]))
     assert pieces and pieces[-1].choices[0].finish_reason in ("stop", "length")
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"type": "string", "enum": ["C", "F"]}},
+                   "required": ["city", "unit"]}}}
+
+
+@pytest.mark.real_engine
+def test_openai_tools_come_back_as_valid_tool_calls_streamed_or_not(client):
+    """Constrained decoding: even the tiny random model calls the tool with arguments that fit its schema."""
+    openai = pytest.importorskip("openai")
+    oai = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
+    ask = {"model": model_name(client), "messages": [{"role": "user", "content": "weather in Oslo in C?"}],
+           "tools": [WEATHER_TOOL], "tool_choice": "required"}
+    reply = oai.chat.completions.create(**ask)
+    call = reply.choices[0].message.tool_calls[0]
+    assert reply.choices[0].finish_reason == "tool_calls" and reply.choices[0].message.content is None
+    arguments = json.loads(call.function.arguments)
+    assert call.function.name == "get_weather" and set(arguments) == {"city", "unit"} and arguments["unit"] in "CF"
+    pieces = list(oai.chat.completions.create(**ask, stream=True))
+    streamed = pieces[0].choices[0].delta.tool_calls[0]
+    assert streamed.function.name == "get_weather" and json.loads(streamed.function.arguments) == arguments
+    assert pieces[-1].choices[0].finish_reason == "tool_calls"
+    # the result goes back; the model answers in words
+    after = oai.chat.completions.create(model=model_name(client), max_tokens=4, tools=[WEATHER_TOOL], messages=[
+        *ask["messages"], {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temperature": 3}'}])
+    assert after.choices[0].message.tool_calls is None and after.choices[0].finish_reason in ("stop", "length")
+    # "none" never calls; a named function is the one called
+    none = oai.chat.completions.create(**(ask | {"tool_choice": "none", "max_tokens": 4}))
+    assert none.choices[0].message.tool_calls is None
+    named = oai.chat.completions.create(**(ask | {"tool_choice": {"type": "function",
+                                                                  "function": {"name": "get_weather"}}}))
+    assert named.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+@pytest.mark.parametrize(("tools", "choice", "phrase"), [
+    ([{"type": "function", "function": {"parameters": {}}}], "auto", "tools[0]: expected"),
+    ([WEATHER_TOOL], {"type": "function", "function": {"name": "launch"}}, "'launch', which is not among"),
+])
+def test_bad_tools_are_a_clear_400(client, tools, choice, phrase):
+    response = client.post("/v1/chat/completions", json={"model": model_name(client), "tools": tools,
+                                                         "tool_choice": choice,
+                                                         "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 400 and phrase in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   assistant align --transcripts data/transcripts/lumen-support.jsonl      # the demo company, a few minutes on CPU
   assistant align --transcripts new.jsonl --preferences pairs.jsonl --align-config data/align.yaml
   assistant align --from-store --kto           # corrections, handoffs and ratings collected since the last run
+  assistant align --actions ../shared/data/sgd_actions/train.jsonl --set dpo.enabled=false   # learn to act
   assistant align --transcripts new.jsonl --dry-run                      # validate and show what would happen
   accelerate launch -m assistant align --transcripts big.jsonl --set dpo.pairs_from_model=0   # several GPUs
 """
@@ -25,6 +26,9 @@ EXAMPLES = """examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transcripts", nargs="+", default=[], metavar="FILE", help="transcript JSONL files")
     parser.add_argument("--preferences", nargs="+", default=[], metavar="FILE", help="preference JSONL files")
+    parser.add_argument("--actions", nargs="+", default=[], metavar="FILE",
+                        help="action-decision JSONL (conversation so far + OpenAI tools -> the call, or null): "
+                             "teaches when to act, which action and which arguments")
     parser.add_argument("--from-store", action="store_true",
                         help="also use the conversations, corrections and ratings stored since the last version")
     parser.add_argument("--kto", action="store_true", help="run KTO on single ratings (thumbs up/down) too")
@@ -88,15 +92,15 @@ def run(args: argparse.Namespace) -> int:
     from assistant.engines.base import EngineError
 
     console = Console(stderr=True)
-    if not (args.transcripts or args.preferences or args.from_store):
-        console.print("error: nothing to train on: give --transcripts, --preferences or --from-store")
+    if not (args.transcripts or args.preferences or args.actions or args.from_store):
+        console.print("error: nothing to train on: give --transcripts, --preferences, --actions or --from-store")
         return 2
     loaded = load_settings(args.config_file, flag_values(args))
     if args.old_align_config:
         console.print("note: `assistant align --config` is now `--align-config` (--config still works for now)")
     config = load_align_settings(args.align_config or args.old_align_config, overrides(args.set))
     request = AlignRequest([Path(p) for p in args.transcripts], [Path(p) for p in args.preferences],
-                           args.from_store, args.kto, args.strict, args.dry_run)
+                           [Path(p) for p in args.actions], args.from_store, args.kto, args.strict, args.dry_run)
     try:
         report = AlignPipeline(loaded, config, console).run(request)
     except (ValueError, EngineError) as exc:  # bad data or settings, a damaged registry, a model that won't start

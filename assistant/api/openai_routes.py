@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from assistant.actions.decision import ActionSchemaError, Tool, decide, tools_from_openai
 from assistant.api.errors import APIError, error_body
 from assistant.api.schemas import (
     AssistantMessage,
@@ -18,6 +20,9 @@ from assistant.api.schemas import (
     Choice,
     ChunkChoice,
     ChunkDelta,
+    FunctionCall,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from assistant.api.streaming import SSE_HEADERS, resumed, sse
@@ -56,8 +61,12 @@ def _turns_and_params(serving: ChatServing, body: ChatCompletionRequest) -> tupl
     turns = []
     for index, message in enumerate(body.messages):
         text = message.text()
-        validate_text(text or " ", serving.settings.max_message_chars, f"messages[{index}].content")
         role = "system" if message.role == "developer" else message.role
+        if message.tool_calls:  # what the model called, then (role tool) what came back: plain turns for it
+            text = " ".join(f"[called {c.function.name} {c.function.arguments}]" for c in message.tool_calls)
+        elif role == "tool":
+            role, text = "user", f"[result of the call] {text}"
+        validate_text(text or " ", serving.settings.max_message_chars, f"messages[{index}].content")
         turns.append(ChatMessage(role, text if role == "system" else neutralised(text)))
     if not turns[-1].content.strip():
         raise APIError(400, f"'messages[{len(turns) - 1}].content' is empty", param="messages")
@@ -92,12 +101,63 @@ async def _opened(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ChatEvent]:
     return resumed(head, events)
 
 
+def _offered_tools(body: ChatCompletionRequest) -> tuple[list[Tool], bool]:
+    """The tools the model may call now (none when `tool_choice` is "none") and whether it must call one."""
+    if not body.tools or body.tool_choice == "none":
+        return [], False
+    try:
+        tools = tools_from_openai(body.tools)
+    except ActionSchemaError as exc:
+        raise APIError(400, str(exc), param="tools") from None
+    choice = body.tool_choice
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        tools = [t for t in tools if t.name == name]
+        if not tools:
+            raise APIError(400, f"tool_choice names {name!r}, which is not among the tools", param="tool_choice")
+        return tools, True
+    return tools, choice == "required"
+
+
+async def _tool_call(serving: ChatServing, body: ChatCompletionRequest, turns: list[ChatMessage],
+                     params: GenerationParams) -> ToolCall | None:
+    tools, required = _offered_tools(body)
+    if not tools or turns[-1].role != "user":  # after a tool result, the model answers in words
+        return None
+    call = await decide(serving.engine, tools, [t for t in turns if t.role != "system"], params, not required)
+    if call is None:
+        return None
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", function=FunctionCall(name=call.name, arguments=arguments))
+
+
+def _tool_call_response(call: ToolCall, body: ChatCompletionRequest, completion_id: str, created: int):
+    if not body.stream:
+        return ChatCompletionResponse(
+            id=completion_id, created=created, model=body.model, usage=Usage.of(None, None),
+            choices=[Choice(message=AssistantMessage(content=None, tool_calls=[call]), finish_reason="tool_calls")])
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for delta, finish in ((ChunkDelta(role="assistant", tool_calls=[ToolCallDelta(**call.model_dump())]), None),
+                              (ChunkDelta(), "tool_calls")):
+            piece = ChatCompletionChunk(id=completion_id, created=created, model=body.model,
+                                        choices=[ChunkChoice(delta=delta, finish_reason=finish)])
+            yield b"data: " + piece.model_dump_json().encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(chunks(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
 @router.post("/chat/completions")
 async def chat_completions(request: Request, body: ChatCompletionRequest):
     """OpenAI chat completions through the serving layer (grounding, context fitting, leak guard, citations);
-    grounded answers carry a `sources` list (the first chunk's when streaming)."""
+    grounded answers carry a `sources` list (the first chunk's when streaming). With `tools`, the model first
+    decides whether to call one, constrained to their schemas; a call comes back as `tool_calls`."""
     serving = _service(request).serving
     turns, params = _turns_and_params(serving, body)
+    call = await _tool_call(serving, body, turns, params)
+    if call is not None:
+        return _tool_call_response(call, body, f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()))
     # the caller's system message is the system prompt here (none: only the grounding rules)
     prepared = await serving.prepare(turns, system_prompt="", params=params,
                                      grounding=_wants_grounding(serving, body))

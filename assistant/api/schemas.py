@@ -16,9 +16,22 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class OpenAIMessage(BaseModel):
-    role: Literal["system", "user", "assistant", "developer"]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[ContentPart] | None = ""
+    tool_calls: list[ToolCall] | None = None  # an assistant turn that called functions
+    tool_call_id: str | None = None  # a tool turn: the result of that call
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -45,6 +58,8 @@ class ChatCompletionRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     stop: str | list[str] | None = None
     n: int = Field(1, ge=1, le=1)
+    tools: list[dict] | None = None  # OpenAI function tools: the model may call one (constrained decoding)
+    tool_choice: Literal["auto", "none", "required"] | dict | None = None
 
 
 def _absent(value) -> bool:
@@ -64,7 +79,8 @@ class Usage(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = Field(None, exclude_if=_absent)
 
 
 class Choice(BaseModel):
@@ -88,9 +104,14 @@ class ChatCompletionResponse(BaseModel):
     answer_check: dict | None = Field(None, exclude_if=_absent)
 
 
+class ToolCallDelta(ToolCall):
+    index: int = 0
+
+
 class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = Field(None, exclude_if=_absent)
     content: str | None = Field(None, exclude_if=_absent)
+    tool_calls: list[ToolCallDelta] | None = Field(None, exclude_if=_absent)
     replace: bool | None = Field(None, exclude_if=_absent, description="our extension: the refusal that replaces "
                                                                          "an answer that began to quote instructions")
 

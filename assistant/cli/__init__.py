@@ -31,6 +31,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("eval", "answers"), "alignment.cli.eval_answers", "evaluate answers end to end against references"),
+    (("eval", "actions"), "alignment.cli.eval_actions", "evaluate action calling: when to act, which action, "
+                                                         "which arguments"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),

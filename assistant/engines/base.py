@@ -30,6 +30,9 @@ class GenerationParams:
     top_p: float
     repetition_penalty: float
     stop: list[str] = field(default_factory=list)
+    # the answer must be JSON valid under this schema: decoding is constrained (vLLM structured outputs; xgrammar in
+    # the transformers engine), so even a small model writes a valid action call
+    json_schema: dict | None = None
 
     @classmethod
     def from_settings(cls, generation) -> GenerationParams:

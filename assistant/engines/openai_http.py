@@ -19,6 +19,7 @@ from assistant.engines.base import (
     EngineUnavailableError,
     GenerationParams,
 )
+from assistant.engines.constraints import json_schema_grammar
 from assistant.engines.context import estimated_window, folder_window
 
 UNKNOWN_CONTEXT_TOKENS = 4096  # assumed when the server does not say (vLLM does: `max_model_len` in /v1/models)
@@ -93,6 +94,11 @@ class OpenAIHTTPEngine:
         }
         if params.stop:
             body["stop"] = params.stop
+        if params.json_schema is not None and self.vllm_extensions:  # vLLM: the very grammar the other engine uses
+            body["structured_outputs"] = {"grammar": json_schema_grammar(params.json_schema)}
+        elif params.json_schema is not None:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": params.json_schema, "strict": True}}
         if self.vllm_extensions and params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty
         finish_reason = None

@@ -7,6 +7,7 @@ generation config to the whole batch. `max_new_tokens` is per request.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from assistant.engines.base import (
     EngineUnavailableError,
     GenerationParams,
 )
+from assistant.engines.constraints import json_schema_grammar
 from assistant.engines.context import tokenizer_window, transformers_context_tokens
 
 
@@ -56,6 +58,9 @@ class TransformersEngine:
         self.tokenizer = None
         self._window = None
         self._manager = None
+        self._model = None
+        self._grammars = None  # xgrammar's compiler for this tokenizer, made on the first constrained request
+        self._constrained_lock = threading.Lock()
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start_sync)
@@ -64,6 +69,7 @@ class TransformersEngine:
         from transformers import ContinuousBatchingConfig, GenerationConfig
 
         self.tokenizer, model = load_model(self.model_path)
+        self._model = model
         self._window = tokenizer_window(self.tokenizer,
                                         transformers_context_tokens(model.config, self.batching.kv_cache_tokens))
         eos = [t for t in {self.tokenizer.eos_token_id, model.generation_config.eos_token_id} if t is not None]
@@ -106,6 +112,12 @@ class TransformersEngine:
         if self._manager is None or not self._manager.is_running():
             raise EngineUnavailableError("the transformers engine is not running")
         input_ids = chat_input_ids(self.tokenizer, messages)
+        if params.json_schema is not None:
+            tokens, text = await asyncio.to_thread(self._constrained, input_ids, params)
+            yield Delta(text=text)
+            reason = "stop" if len(tokens) < params.max_new_tokens else "length"
+            yield Delta(finish_reason=reason, prompt_tokens=len(input_ids), completion_tokens=len(tokens))
+            return
         request_id = uuid.uuid4().hex
         outputs: asyncio.Queue = asyncio.Queue()
         self._manager.register_result_handler(request_id, outputs.put_nowait)
@@ -137,6 +149,28 @@ class TransformersEngine:
         finally:
             if not finished and self._manager is not None:
                 self._manager.cancel_request(request_id)
+
+
+    def _constrained(self, input_ids: list[int], params: GenerationParams) -> tuple[list[int], str]:
+        """Greedy decoding masked by xgrammar to `params.json_schema`, beside the batching manager (one at a time:
+        these answers are short)."""
+        import torch
+        import xgrammar
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        with self._constrained_lock:
+            if self._grammars is None:
+                info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self._model.config.vocab_size)
+                self._grammars = xgrammar.GrammarCompiler(info)
+            grammar = self._grammars.compile_grammar(json_schema_grammar(params.json_schema))
+            prompt = torch.tensor([input_ids])
+            with torch.inference_mode():
+                out = self._model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
+                                           logits_processor=[LogitsProcessor(grammar)],
+                                           max_new_tokens=params.max_new_tokens,
+                                           pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        tokens = out[0, len(input_ids):].tolist()
+        return tokens, self.tokenizer.decode(tokens, skip_special_tokens=True)
 
 
 def _first_stop(text: str, stops: list[str]) -> int | None:

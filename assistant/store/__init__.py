@@ -1,15 +1,17 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
-`store.privacy`."""
+`store.privacy`, `store.actions`."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from assistant.store.actions import ActionRepository
 from assistant.store.conversations import ConversationRepository
 from assistant.store.database import Database
 from assistant.store.erasure import PrivacyRepository
 from assistant.store.errors import (
+    ActionStateError,
     ConversationNotFoundError,
     HandoffError,
     KeyProblem,
@@ -21,8 +23,8 @@ from assistant.store.keys import KeyRepository
 from assistant.store.operators import OperatorRepository
 from assistant.store.sentiment import SentimentRepository
 
-__all__ = ["ConversationNotFoundError", "HandoffError", "KeyProblem", "MessageNotFoundError", "OperatorError",
-           "Store"]
+__all__ = ["ActionStateError", "ConversationNotFoundError", "HandoffError", "KeyProblem", "MessageNotFoundError",
+           "OperatorError", "Store"]
 
 
 class Store:
@@ -36,6 +38,7 @@ class Store:
         self.keys = KeyRepository(self.database)
         self.sentiment = SentimentRepository(self.database)
         self.privacy = PrivacyRepository(self.database)
+        self.actions = ActionRepository(self.database)
 
     @property
     def engine(self):

@@ -27,3 +27,7 @@ class KeyProblem(AssistantError, ValueError):
 
 class OperatorError(AssistantError, ValueError):
     """An operator account that cannot be created or changed (taken name, weak password)."""
+
+
+class ActionStateError(AssistantError, ValueError):
+    """An action run is not in a state that allows this step (already approved, rejected or run)."""

@@ -214,3 +214,30 @@ class SentimentAlertRecord:
     entity: str | None
     window_start: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRunRecord:
+    """One audited action of a conversation and where it stands."""
+
+    id: int
+    conversation_id: str
+    action: str
+    kind: str
+    arguments: dict[str, Any]
+    status: str
+    confirmed_by: str | None
+    approved_by: str | None
+    reason: str | None
+    http_status: int | None
+    latency_ms: float | None
+    response_summary: str | None
+    idempotency_key: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row) -> ActionRunRecord:
+        return cls(row.id, row.conversation_id, row.action, row.kind, dict(row.arguments or {}), row.status,
+                   row.confirmed_by, row.approved_by, row.reason, row.http_status, row.latency_ms,
+                   row.response_summary, row.idempotency_key, utc(row.created_at), utc(row.updated_at))

@@ -178,3 +178,28 @@ class ApiKey(Base):
     allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ActionRun(Base):
+    """One action the assistant proposed or ran in a conversation: the audit trail (arguments and response
+    summary redacted), and the state of its confirmation and approval."""
+
+    __tablename__ = "action_runs"
+    __table_args__ = (Index("ix_action_runs_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # read | write
+    arguments: Mapped[dict] = mapped_column(JSON, default=dict)
+    # awaiting_confirmation | awaiting_approval | running | succeeded | failed | rejected | cancelled
+    status: Mapped[str] = mapped_column(String(24))
+    confirmed_by: Mapped[str | None] = mapped_column(String(128))
+    approved_by: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected or failed, in words the customer sees
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    response_summary: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
