@@ -170,6 +170,13 @@ CHURN_WORDS = [
 ]
 
 
+class ActionsSettings(SettingsSection):
+    """The company's actions (README "Actions"); none: the assistant only talks."""
+
+    file: str | None = Field(None, description="the actions file, e.g. data/orders/actions.yaml; use it with a "
+                                               "model aligned on action decisions (`assistant align --actions`)")
+
+
 class SentimentSettings(SettingsSection):
     """Scoring of customer messages (off the reply path, in batches), conversation rules, feed alerts."""
 
@@ -224,6 +231,7 @@ class Settings(SettingsSection):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answers: AnswersSettings = Field(default_factory=AnswersSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
+    actions: ActionsSettings = Field(default_factory=ActionsSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

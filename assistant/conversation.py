@@ -9,6 +9,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.actions.service import ActionReply, ActionService
 from assistant.chat_serving import ChatServing, PreparedChat, validate_text
 from assistant.config import Settings
 from assistant.engines.base import LLMEngine
@@ -22,6 +23,8 @@ from assistant.store import ConversationNotFoundError, MessageNotFoundError, Sto
 from assistant.store.conversations import writer_id
 from assistant.store.records import ConversationRecord, HandoffState, KeyRecord, MessageRecord
 from assistant.store.statuses import ConversationStatus, MessageStatus
+
+VERIFIED_IDENTITY = "verified_identity"  # conversation metadata set only by a verified sign-in, never by the caller
 
 
 class ConversationClosedError(AssistantError, ValueError):
@@ -62,10 +65,12 @@ async def replay(message_id: int, answer: MessageRecord | None) -> AsyncIterator
 class ConversationService:
     """A deployment's conversations: stores both sides, hands off to humans, answers through `ChatServing`."""
 
-    def __init__(self, settings: Settings, store: Store, engine: LLMEngine, grounder: Grounder | None = None):
+    def __init__(self, settings: Settings, store: Store, engine: LLMEngine, grounder: Grounder | None = None,
+                 actions: ActionService | None = None):
         self.settings = settings
         self.store = store
         self.serving = ChatServing(settings, engine, grounder)
+        self.actions = actions
         self.operators = OperatorService(settings, store)
         self.sentiment = SentimentService(store)
 
@@ -86,8 +91,13 @@ class ConversationService:
         return self.serving.model_name
 
     async def create_conversation(self, customer_id: str | None = None, channel: str = "api",
-                                  metadata: dict | None = None, owner: str | None = None) -> ConversationRecord:
-        """A new conversation belonging to `owner` (see assistant/ownership.py)."""
+                                  metadata: dict | None = None, owner: str | None = None,
+                                  verified_identity: dict[str, str] | None = None) -> ConversationRecord:
+        """A new conversation belonging to `owner` (see assistant/ownership.py). `verified_identity`: claims of a
+        verified sign-in (the only way actions learn who the customer is); a caller's metadata cannot set it."""
+        metadata = {k: v for k, v in (metadata or {}).items() if k != VERIFIED_IDENTITY}
+        if verified_identity:
+            metadata[VERIFIED_IDENTITY] = dict(verified_identity)
         return await asyncio.to_thread(self.store.conversations.create_conversation, customer_id, channel, metadata,
                                        owner)
 
@@ -177,6 +187,13 @@ class ConversationService:
         )
         turns = history_turns({"role": m.role, "content": m.content, "status": m.status}  # it reads chat dicts
                               for m in history)
+        if self.actions is not None:
+            reply = await self.actions.turn(conversation_id, turns, conversation.metadata.get(VERIFIED_IDENTITY),
+                                            self.engine, self.serving.default_params())
+            if reply is not None:
+                async for event in self._action_reply(conversation_id, user_id, reply):
+                    yield event
+                return
         prepared = await self.serving.prepare(turns)
         if prepared.canned is not None:
             async for event in self._dont_know(conversation_id, user_id, prepared):
@@ -196,6 +213,17 @@ class ConversationService:
                 yield event
                 if event.type == "error":
                     await self._after_failed_answers(conversation_id)
+
+    async def _action_reply(self, conversation_id: str, user_id: int, reply: ActionReply) -> AsyncIterator[AnswerEvent]:
+        """What an action turn says (a confirmation question, a result, a refusal), stored like an answer."""
+        run = reply.run
+        answer_id = await asyncio.to_thread(
+            self.store.conversations.add_message, conversation_id, "assistant", reply.text, "complete", None,
+            {"sources": [], "grounded": False, "reason": "action",
+             **({"action": run.action, "action_run": run.id, "action_status": run.status} if run else {})})
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
+        yield AnswerEvent("delta", {"text": reply.text})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "action"})
 
     async def hand_to_human(self, conversation_id: str, user_id: int | None, reason: str,
                             detail: str | None = None, lang: str | None = None) -> AsyncIterator[AnswerEvent]:

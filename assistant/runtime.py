@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.config import LoadedSettings, Settings
@@ -77,6 +78,21 @@ def served_retrieval(settings: Settings, which: str = "current"):
     return settings.retrieval.model_copy(update=retrieval_models(version))
 
 
+def actions_environment(settings: Settings) -> dict[str, str]:
+    """What the actions file may read: the environment; for the demo company's own actions file, also the address
+    and token of its order service, started here beside the assistant (unless ORDER_SERVICE_URL points elsewhere)."""
+    import os
+
+    from assistant.demo.order_service import DEMO_ACTIONS, OrderService
+
+    environ = dict(os.environ)
+    if Path(settings.actions.file).resolve() == DEMO_ACTIONS and "ORDER_SERVICE_URL" not in environ:
+        service = OrderService(settings.home_dir / "demo-orders.db").__enter__()  # a daemon thread: ends with us
+        log.info("demo order service on %s", service.url)
+        environ |= service.environment()
+    return environ
+
+
 def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> ConversationService:
     """`make_engine(settings, model)`: builds the engine in place of `assistant.engines.build_engine` (the tests'
     fake engine)."""
@@ -99,4 +115,10 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
         source = settings.llm_url or (model.path if model else "?")
         console.print(f"engine: [bold]{engine.name}[/bold]  model: {source}  "
                       f"store: {store.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
-    return ConversationService(settings, store, engine, grounder)
+    actions = None
+    if settings.actions.file:
+        from assistant.actions.service import ActionService
+        from assistant.actions.spec import load_actions
+
+        actions = ActionService(load_actions(Path(settings.actions.file), actions_environment(settings)), store)
+    return ConversationService(settings, store, engine, grounder, actions)

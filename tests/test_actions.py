@@ -321,18 +321,27 @@ def test_action_runs_are_audited_and_each_step_happens_once(database_url):
 # -- actions in a conversation ---------------------------------------------------------------------------------------
 
 class ScriptedEngine:
-    """Writes the decision it is given (checked against the schema it is asked with), like a model that decided."""
+    """Writes the decision it is given (checked against the schema it is asked with), like a model that decided;
+    anything else goes to `answers` (the fake engine)."""
 
-    def __init__(self):
+    def __init__(self, answers=None):
         self.decision: dict = {"action": None}
         self.schemas: list[dict] = []
+        self.answers = answers
+
+    def __getattr__(self, name):
+        return getattr(self.answers, name)
 
     async def stream_chat(self, messages, params):
         import jsonschema
 
         from assistant.engines.base import Delta
 
-        assert params.json_schema is not None and params.temperature == 0
+        if params.json_schema is None:
+            async for delta in self.answers.stream_chat(messages, params):
+                yield delta
+            return
+        assert params.temperature == 0
         jsonschema.validate(self.decision, params.json_schema)
         self.schemas.append(params.json_schema)
         yield Delta(text=json.dumps(self.decision))
@@ -401,3 +410,39 @@ def test_a_no_a_rejection_and_a_read_reach_the_customer(conversation_actions):
     # no verified identity: the read is refused in words the customer understands, and audited as failed
     anonymous = say(service, conversation_id, engine, "where is order 1043?", identity=None)
     assert "signed in" in anonymous.text and anonymous.run.status == "failed"
+
+
+def test_a_conversation_with_actions_confirms_runs_and_stores_each_step(orders, make_settings, tmp_path):
+    """Through the conversation engine: the caller cannot claim an identity; a verified one runs the read."""
+    from assistant.actions.service import ActionService
+    from assistant.conversation import VERIFIED_IDENTITY, ConversationService
+    from assistant.model_files import ResolvedModel
+    from assistant.store import Store
+    from tests.fake_engine import FakeEngine
+
+    _, catalog = orders
+    settings = make_settings().settings
+    store = Store(settings.effective_database_url)
+    fake = FakeEngine.build(settings, ResolvedModel("tiny", settings.model))
+    run(fake.start())
+    engine = ScriptedEngine(fake)
+    service = ConversationService(settings, store, engine, None, ActionService(catalog, store))
+
+    async def chat(conversation_id: str, text: str) -> list:
+        return [e async for e in service.answer(conversation_id, text)]
+
+    forged = run(service.create_conversation(metadata={VERIFIED_IDENTITY: {"customer_id": "c-1003"}}))
+    assert VERIFIED_IDENTITY not in forged.metadata
+    engine.decision = {"action": "order_status", "arguments": {"order_id": "1042"}}
+    events = run(chat(forged.id, "where is order 1042?"))
+    assert "signed in" in events[1].data["text"]  # no verified identity: nothing about the order is shown
+    verified = run(service.create_conversation(verified_identity={"customer_id": "c-1003"}))
+    events = run(chat(verified.id, "where is order 1042?"))
+    assert [e.type for e in events] == ["accepted", "delta", "done"]
+    assert events[1].data["text"].startswith("Order 1042 is Shipped")
+    stored = store.conversations.messages(verified.id)
+    assert stored[-1].metadata["action"] == "order_status" and stored[-1].metadata["action_status"] == "succeeded"
+    engine.decision = {"action": None}
+    events = run(chat(verified.id, "thanks!"))
+    assert events[-1].type == "done" and events[-1].data.get("finish_reason") != "action"  # answered in words
+    store.close()

@@ -36,6 +36,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),
+    (("bench", "actions"), "assistant.cli.bench_actions", "measure our overhead around an action's HTTP call"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "alignment.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),
     (("bench", "align-retrieval"), "alignment.cli.bench_align_retrieval", "align retrieval cross-topic and on Chinese "

@@ -12,13 +12,14 @@ import json
 import secrets
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
 
 SEED = Path(__file__).resolve().parents[2] / "data" / "orders" / "orders.json"
+DEMO_ACTIONS = SEED.parent / "actions.yaml"  # the demo company's actions over this service
 SCHEMA = """
 create table if not exists orders (order_id text primary key, customer_id text not null, body text not null);
 create table if not exists refunds (id integer primary key autoincrement, order_id text not null,
@@ -36,16 +37,26 @@ class RefundRequest(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
+def seeded(order: dict, today: date) -> dict:
+    """A seed order with real dates: the seed says how many days ago it was placed and how long delivery takes, so
+    the demo's orders are recent whenever it is first started."""
+    placed = today - timedelta(days=order["placed_days_ago"])
+    kept = {k: v for k, v in order.items() if k not in ("placed_days_ago", "delivery_days_after_placing")}
+    return kept | {"placed_on": placed.isoformat(),
+                   "delivery_date": (placed + timedelta(days=order["delivery_days_after_placing"])).isoformat()}
+
+
 class OrderBook:
     """The orders in one SQLite file (created and seeded on first use)."""
 
     def __init__(self, path: Path, seed: Path = SEED):
         self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.executescript(SCHEMA)
         if not self._db.execute("select count(*) from orders").fetchone()[0]:
-            orders = json.loads(seed.read_text(encoding="utf-8"))["orders"]
+            orders = [seeded(o, date.today()) for o in json.loads(seed.read_text(encoding="utf-8"))["orders"]]
             self._db.executemany("insert into orders values (?, ?, ?)",
                                  [(o["order_id"], o["customer_id"], json.dumps(o)) for o in orders])
             self._db.commit()
@@ -124,3 +135,40 @@ def order_service_app(book: OrderBook, token: str) -> FastAPI:
         return book.request_refund(order_id, request, idempotency_key)
 
     return app
+
+
+class OrderService:
+    """The service on a free local port in a background thread (`with OrderService(path) as url:`), the way
+    `assistant serve` runs it beside the demo company and the action benchmark calls it."""
+
+    def __init__(self, path: Path, token: str | None = None, port: int | None = None):
+        import uvicorn
+
+        from assistant.ports import free_port
+
+        self.token = token or secrets.token_urlsafe(24)
+        self.book = OrderBook(path)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(order_service_app(self.book, self.token), host="127.0.0.1",
+                                                     port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name="order-service", daemon=True)
+
+    def environment(self) -> dict[str, str]:
+        """What `data/orders/actions.yaml` reads from the environment to reach this service."""
+        return {"ORDER_SERVICE_URL": self.url, "ORDER_SERVICE_TOKEN": self.token}
+
+    def __enter__(self) -> OrderService:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"the demo order service did not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)

@@ -1,0 +1,82 @@
+"""`assistant bench actions`: the cost of our code around an action's HTTP call (validation, identity, building
+the request, parsing, the audit summary, the reply) against the demo company's real order service, and the whole
+call, one at a time and with concurrent customers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from assistant.bench import write_results
+
+DEMO_ACTIONS = Path(__file__).resolve().parents[2] / "data" / "orders" / "actions.yaml"
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50": round(statistics.median(ordered), 3),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3)}
+
+
+async def _measure(runner, calls: int, concurrency: int) -> dict:
+    from assistant.actions.decision import ActionCall
+
+    orders = [("1040", "c-1001"), ("1041", "c-1002"), ("1042", "c-1003"), ("1043", "c-1004")]
+    overhead, network, whole = [], [], []
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        order, customer = orders[i % len(orders)]
+        async with semaphore:
+            started = time.perf_counter()
+            outcome = await runner.run(ActionCall("order_status", {"order_id": order}), {"customer_id": customer})
+            whole.append((time.perf_counter() - started) * 1000)
+        assert outcome.ok, outcome.message
+        overhead.append(outcome.overhead_ms)
+        network.append(outcome.latency_ms)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    seconds = time.perf_counter() - started
+    return {"calls": calls, "concurrency": concurrency, "calls_per_s": round(calls / seconds, 1),
+            "overhead_ms": _percentiles(overhead), "http_ms": _percentiles(network), "call_ms": _percentiles(whole)}
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    import httpx
+    from rich.console import Console
+
+    from assistant.actions.execution import ActionRunner
+    from assistant.actions.spec import load_actions
+    from assistant.demo.order_service import OrderService
+
+    async def measure_all(catalog) -> list[dict]:
+        async with httpx.AsyncClient() as client:
+            runner = ActionRunner(catalog, client=client)
+            await _measure(runner, 20, 1)  # warm-up: connections, first imports
+            return [await _measure(runner, args.calls, c) for c in (1, args.concurrency)]
+
+    with tempfile.TemporaryDirectory() as scratch, OrderService(Path(scratch) / "orders.db") as service:
+        catalog = load_actions(DEMO_ACTIONS, service.environment())
+        runs = asyncio.run(measure_all(catalog))
+    result = {"machine": {"cpu": platform.processor() or platform.machine()}, "action": "order_status", "runs": runs}
+    lines = ["# bench actions (demo order service, order_status)", "",
+             "| concurrency | calls | calls/s | our overhead p50 / p95 ms | HTTP p50 / p95 ms "
+             "| whole call p50 / p95 ms |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        lines.append(f"| {r['concurrency']} | {r['calls']} | {r['calls_per_s']} | {r['overhead_ms']['p50']} / "
+                     f"{r['overhead_ms']['p95']} | {r['http_ms']['p50']} / {r['http_ms']['p95']} | "
+                     f"{r['call_ms']['p50']} / {r['call_ms']['p95']} |")
+    path = write_results(args.out, "actions", result, "\n".join(lines) + "\n")
+    Console(stderr=True).print("\n".join(lines) + f"\n\nwritten: {path}")
+    if args.json:
+        import json
+
+        print(json.dumps(result))
+    return 0
