@@ -18,6 +18,7 @@ from assistant.actions.decision import (
     decision_messages,
     decision_schema,
     decision_text,
+    plain_turn,
     tools_from_openai,
 )
 from assistant.engines.base import ChatMessage
@@ -98,21 +99,21 @@ def load_action_file(path: Path) -> list[ActionExample]:
 
 
 def transcript_action_examples(messages: Sequence[dict], tools: Sequence[Tool], where: str) -> list[ActionExample]:
-    """The decision points of one transcript: before every agent/assistant turn that follows a customer turn, the
-    call it made (`tool_calls`) or None when it replied in words."""
+    """The decision points of one transcript: before every agent/assistant turn that follows a customer turn (or an
+    action's result), the call it made (`tool_calls`) or None when it replied in words."""
     examples = []
     so_far: list[ChatMessage] = []
+    known = {t.name for t in tools}
     for index, message in enumerate(messages):
         role = message.get("role")
         if role in ("agent", "assistant") and so_far and so_far[-1].role == "user":
             calls = message.get("tool_calls") or []
             call = _call(calls[0].get("function"), f"{where} message {index}") if calls else None
-            if call is None or call.name in {t.name for t in tools}:
+            if call is None or call.name in known:
                 examples.append(ActionExample(f"{where}#{index}", tuple(tools), tuple(so_far), call))
-        if role == "user":
-            so_far.append(ChatMessage("user", message.get("content") or ""))
-        elif role in ("agent", "assistant") and message.get("content"):
-            so_far.append(ChatMessage("assistant", message["content"]))
+        if role in ("user", "agent", "assistant", "tool"):
+            shown_role, text = plain_turn(role, message.get("content") or "", message.get("tool_calls"))
+            so_far.append(ChatMessage("assistant" if shown_role == "agent" else shown_role, text))
     return examples
 
 

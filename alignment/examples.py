@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from alignment.metrics import token_recall
 from alignment.transcripts import Preference, Transcript
+from assistant.actions.decision import plain_turn
 from assistant.prompt import PromptRoom, build_chat_messages, cited_numbers
 from assistant.redaction import Redactor
 
@@ -102,17 +103,29 @@ def redact_messages(messages: Iterable[dict], redactor: Redactor) -> list[dict]:
     return [{"role": m["role"], "content": redactor.redact(m["content"])} for m in messages]
 
 
+def plain_messages(messages: Iterable[dict]) -> list[dict]:
+    """Transcript turns with actions as plain turns (`plain_turn`); a turn that only called an action is marked
+    `acted`: it is a decision (learned from `--actions` data), not a reply to learn."""
+    out = []
+    for m in messages:
+        role, content = plain_turn(m["role"], m.get("content") or "", m.get("tool_calls"))
+        out.append({"role": m["role"] if m.get("tool_calls") else role, "content": content,
+                    "acted": bool(m.get("tool_calls"))})
+    return out
+
+
 def from_transcripts(transcripts: Iterable[Transcript], builder: PromptBuilder, redactor: Redactor,
                      bot_replies: bool = True) -> Examples:
     """SFT examples from human agent replies (and, with `bot_replies`, bot replies in conversations no human
     joined); pairs from bot replies an agent corrected right away."""
     out = Examples()
     for transcript in transcripts:
-        messages = redact_messages(transcript.messages, redactor)
+        plain = plain_messages(transcript.messages)
+        messages = redact_messages(plain, redactor)
         out.dropped_system_messages += sum(m["role"] == "system" for m in messages)
         human_involved = any(m["role"] == "agent" for m in messages)
         for index, message in enumerate(messages):
-            if message["role"] not in ("assistant", "agent"):
+            if message["role"] not in ("assistant", "agent") or plain[index]["acted"]:
                 continue
             history = [m for m in messages[:index] if m["role"] != "system"]
             while history and history[-1]["role"] == "assistant":  # the bot reply this agent reply replaces

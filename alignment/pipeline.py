@@ -144,7 +144,7 @@ class AlignPipeline:
             replay += from_transcripts(rows.rows, PromptBuilder(self.settings.rendered_system_prompt()),
                                        self.redactor).sft
         examples.sft = mix_replay(train, replay, data.replay_fraction, data.seed)
-        examples.actions, examples.actions_heldout = self._action_examples(request)
+        examples.actions, examples.actions_heldout = self._action_examples(request, transcripts)
         report.data.update({
             "transcripts": len(transcripts), "preference_rows": len(preferences),
             "invalid_lines": len(report.errors), "sft_examples": len(examples.sft), "heldout_examples": len(heldout),
@@ -153,7 +153,7 @@ class AlignPipeline:
             "duplicates_dropped": examples.duplicates, "redacted": dict(self.redactor.counts),
             "grounded": builder.retrieve is not None,
         })
-        if request.actions:
+        if examples.actions or examples.actions_heldout:
             calls = sum(e.call is not None for e in examples.actions)
             report.data.update({"action_examples": f"{len(examples.actions)} ({calls} calls)",
                                 "action_heldout": len(examples.actions_heldout)})
@@ -163,13 +163,20 @@ class AlignPipeline:
                              f"from; nothing was trained{shown}")
         return examples, heldout, builder
 
-    def _action_examples(self, request: AlignRequest) -> tuple[list, list]:
-        """Decision rows to train on and to hold out, from every `--actions` file (a bad row stops the run)."""
-        from alignment.action_examples import balanced_subset, load_action_file
+    def _action_examples(self, request: AlignRequest, transcripts: list) -> tuple[list, list]:
+        """Decision rows to train on and to hold out: every `--actions` file (a bad row stops the run), and, when
+        the deployment declares actions (`actions.file`), every agent turn of the transcripts (it called an action
+        or it replied in words)."""
+        from alignment.action_examples import balanced_subset, load_action_file, transcript_action_examples
 
-        if not request.actions:
-            return [], []
         rows = [e for path in request.actions for e in load_action_file(path)]
+        if self.settings.actions.file and transcripts:
+            from assistant.actions.spec import Unexpanded, load_actions
+
+            tools = load_actions(Path(self.settings.actions.file), Unexpanded()).tools()
+            rows += [e for t in transcripts for e in transcript_action_examples(t.messages, tools, t.where)]
+        if not rows:
+            return [], []
         settings = self.config.actions
         rng = random.Random(self.config.data.seed)
         rng.shuffle(rows)

@@ -1,6 +1,7 @@
 """Read and validate alignment input files line by line (contracts in DESIGN.md).
 
-Transcripts: `{"id", "messages": [{"role": system|user|assistant|agent, "content"}], "metadata"}`.
+Transcripts: `{"id", "messages": [{"role": system|user|assistant|agent|tool, "content"}], "metadata"}`; an
+assistant/agent turn that acted carries OpenAI `tool_calls`, and its result follows as a `tool` turn.
 Preferences: `{"prompt": [messages], "chosen": [{"role": "assistant", ...}], "rejected": [...]}`.
 A bad line is reported as `file:line: reason`; by default it is skipped and counted, `strict` stops at the first.
 """
@@ -14,9 +15,9 @@ from typing import Any
 from assistant.errors import AssistantError
 from retrieval.loaders import BadLine, json_object
 
-ROLES = ("system", "user", "assistant", "agent")
+ROLES = ("system", "user", "assistant", "agent", "tool")
 TRANSCRIPT_FIELDS = {"id", "messages", "metadata"}
-MESSAGE_FIELDS = {"role", "content"}
+MESSAGE_FIELDS = {"role", "content", "tool_calls", "tool_call_id"}
 PREFERENCE_FIELDS = {"prompt", "chosen", "rejected", "metadata"}
 
 
@@ -60,10 +61,34 @@ def _messages(value: Any, name: str, allowed_roles: tuple[str, ...] = ROLES) -> 
         role, content = message.get("role"), message.get("content")
         if role not in allowed_roles:
             raise ValueError(f"{where}.role is {role!r}; expected one of {', '.join(allowed_roles)}")
-        if not isinstance(content, str) or not content.strip():
+        calls = message.get("tool_calls")
+        if calls is not None:
+            if role not in ("assistant", "agent"):
+                raise ValueError(f"{where}.tool_calls: only an assistant or agent turn calls actions")
+            _check_tool_calls(calls, f"{where}.tool_calls")
+        elif not isinstance(content, str) or not content.strip():
             raise ValueError(f"{where}.content is empty")
-        messages.append({"role": role, "content": content})
+        messages.append({k: v for k, v in {"role": role, "content": content or "", "tool_calls": calls,
+                                           "tool_call_id": message.get("tool_call_id")}.items() if v is not None})
     return messages
+
+
+def _check_tool_calls(calls: Any, where: str) -> None:
+    import json
+
+    if not isinstance(calls, list) or not calls:
+        raise ValueError(f"{where} must be a non-empty list of {{\"id\", \"type\": \"function\", \"function\"}}")
+    for index, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(f"{where}[{index}].function must be {{\"name\", \"arguments\"}}")
+        arguments = function.get("arguments", "{}")
+        try:
+            parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}[{index}].function.arguments is not JSON ({exc.msg})") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{where}[{index}].function.arguments must be a JSON object")
 
 
 def parse_transcript(row: dict, where: str) -> Transcript:

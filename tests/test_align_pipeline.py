@@ -296,3 +296,25 @@ def test_the_gate_also_refuses_a_model_that_acts_worse():
     passed, said = gate_decision(gate, current, better_answers_worse_actions)
     assert not passed and "action_call_accuracy 0.8000 -> 0.7000" in said and said.endswith("current model stays")
     assert gate_decision(gate, current, current | {"action_exact_match": 0.55})[0]
+
+
+def test_transcripts_that_used_actions_teach_decisions_and_replies_grounded_in_results(make_settings):
+    """The demo's transcripts with tool_calls: each agent turn after a customer turn (or a result) is a decision;
+    the replies after a result are answers to learn, the call turns themselves are not."""
+    from alignment.pipeline import AlignReport
+    from assistant.model_files import ResolvedModel
+
+    loaded = make_settings(**{"actions.file": str(DEMO.parent / "orders" / "actions.yaml")})
+    config = load_align_settings(None, FAST | {"actions.heldout": 4})
+    pipeline = AlignPipeline(loaded, config, Console(stderr=True, quiet=True))
+    report = AlignReport()
+    examples, heldout, _ = pipeline.build(AlignRequest([DEMO / "lumen-actions.jsonl"], progress=False), report,
+                                          ResolvedModel("tiny", loaded.settings.model))
+    decisions = examples.actions + examples.actions_heldout
+    assert len(decisions) == 29 and sum(d.call is not None for d in decisions) == 8
+    assert {d.call.name for d in decisions if d.call} == {"order_status", "change_delivery_address",
+                                                         "request_refund"}
+    answers = examples.sft + heldout
+    assert answers and not any(e.completion[0]["content"].startswith("[called") for e in answers)
+    grounded = [e for e in answers if "[result of the call]" in e.prompt[-1]["content"]]
+    assert any("R12" in e.completion[0]["content"] for e in grounded)

@@ -30,7 +30,7 @@ def test_bad_lines_are_reported_with_file_line_and_reason_and_skipped(tmp_path):
     assert report.rows[1].where == f"{path}:8"
     assert report.errors == [
         f"{path}:2: not valid JSON (Expecting property name enclosed in double quotes)",
-        f"{path}:3: messages[0].role is 'customer'; expected one of system, user, assistant, agent",
+        f"{path}:3: messages[0].role is 'customer'; expected one of system, user, assistant, agent, tool",
         f"{path}:4: messages[0].content is empty",
         f"{path}:5: the conversation never has an assistant or agent reply to a user message",
         f"{path}:6: unknown field(s) extra; expected id, messages, metadata",
@@ -66,3 +66,26 @@ def test_preferences_are_validated(tmp_path):
         f"{path}:2: 'chosen' equals 'rejected': the pair teaches nothing",
         f"{path}:3: chosen[0].role is 'user'; expected one of assistant",
     ]
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ({"role": "user", "content": "x", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
+     "only an assistant or agent turn calls actions"),
+    ({"role": "agent", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]},
+     "arguments is not JSON"),
+    ({"role": "agent", "content": "", "tool_calls": [{"function": {"arguments": "{}"}}]},
+     "function must be"),
+    ({"role": "agent", "content": "", "tool_calls": []}, "non-empty list"),
+])
+def test_tool_calls_in_transcripts_are_checked(message, reason):
+    row = {"id": "t", "messages": [{"role": "user", "content": "where is 1042?"}, message,
+                                   {"role": "agent", "content": "It has shipped."}]}
+    with pytest.raises(ValueError, match=reason):
+        parse_transcript(row, "f.jsonl:1")
+    ok = {"id": "t", "messages": [{"role": "user", "content": "where is 1042?"},
+                                  {"role": "agent", "content": "", "tool_calls": [
+                                      {"id": "c1", "type": "function",
+                                       "function": {"name": "order_status", "arguments": '{"order_id": "1042"}'}}]},
+                                  {"role": "tool", "tool_call_id": "c1", "content": '{"status": "Shipped"}'},
+                                  {"role": "agent", "content": "It has shipped."}]}
+    assert parse_transcript(ok, "f.jsonl:1").messages[1]["tool_calls"][0]["function"]["name"] == "order_status"

@@ -95,6 +95,18 @@ def render_tools(tools: Sequence[Tool]) -> str:
     return "\n".join(lines)
 
 
+def plain_turn(role: str, content: str, tool_calls: Sequence[dict] | None = None) -> tuple[str, str]:
+    """A turn a chat template can render: a turn that called actions says what it called (assistant), an action's
+    result is shown as a note in the conversation (user) that the reply after it is grounded in."""
+    if tool_calls:
+        called = " ".join(f"[called {c['function']['name']} {c['function'].get('arguments', '{}')}]"
+                          for c in tool_calls)
+        return "assistant", called
+    if role == "tool":
+        return "user", f"[result of the call] {content}"
+    return role, content
+
+
 def decision_messages(tools: Sequence[Tool], conversation: Sequence[ChatMessage]) -> list[ChatMessage]:
     """The prompt of one decision: the instructions with the actions, then the last turns of the conversation."""
     turns = [m for m in conversation if m.role in ("user", "assistant")][-MAX_TURNS:]

@@ -109,6 +109,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class Unexpanded(dict):
+    """An environment that leaves every `${NAME}` as it is: for reading what the actions are (their names and
+    parameters, to train on) without the addresses and secrets needed to call them."""
+
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __getitem__(self, name) -> str:
+        return f"unset-{name}"
+
+
 def expand_environment(text: str, where: str, environ: dict[str, str] | None = None) -> str:
     """`${NAME}` and `${NAME:-default}` from the environment; a missing one without a default is an error."""
     environ = os.environ if environ is None else environ

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from assistant.actions.decision import ActionSchemaError, Tool, decide, tools_from_openai
+from assistant.actions.decision import ActionSchemaError, Tool, decide, plain_turn, tools_from_openai
 from assistant.api.errors import APIError, error_body
 from assistant.api.schemas import (
     AssistantMessage,
@@ -62,10 +62,8 @@ def _turns_and_params(serving: ChatServing, body: ChatCompletionRequest) -> tupl
     for index, message in enumerate(body.messages):
         text = message.text()
         role = "system" if message.role == "developer" else message.role
-        if message.tool_calls:  # what the model called, then (role tool) what came back: plain turns for it
-            text = " ".join(f"[called {c.function.name} {c.function.arguments}]" for c in message.tool_calls)
-        elif role == "tool":
-            role, text = "user", f"[result of the call] {text}"
+        if message.tool_calls or role == "tool":  # what the model called and what came back, as plain turns
+            role, text = plain_turn(role, text, [c.model_dump() for c in message.tool_calls or []])
         validate_text(text or " ", serving.settings.max_message_chars, f"messages[{index}].content")
         turns.append(ChatMessage(role, text if role == "system" else neutralised(text)))
     if not turns[-1].content.strip():
