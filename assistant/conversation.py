@@ -19,9 +19,9 @@ from assistant.operators import OperatorService
 from assistant.ownership import Caller
 from assistant.prompt import CJK, history_turns
 from assistant.sentiment.service import SentimentService
-from assistant.store import ConversationNotFoundError, MessageNotFoundError, Store
+from assistant.store import ActionStateError, ConversationNotFoundError, MessageNotFoundError, Store
 from assistant.store.conversations import writer_id
-from assistant.store.records import ConversationRecord, HandoffState, KeyRecord, MessageRecord
+from assistant.store.records import ActionRunRecord, ConversationRecord, HandoffState, KeyRecord, MessageRecord
 from assistant.store.statuses import ConversationStatus, MessageStatus
 
 VERIFIED_IDENTITY = "verified_identity"  # conversation metadata set only by a verified sign-in, never by the caller
@@ -213,6 +213,29 @@ class ConversationService:
                 yield event
                 if event.type == "error":
                     await self._after_failed_answers(conversation_id)
+
+    async def approval_queue(self) -> list[ActionRunRecord]:
+        """Write actions customers confirmed that wait for an operator, oldest first."""
+        return await asyncio.to_thread(self.store.actions.approval_queue) if self.actions else []
+
+    async def decide_action(self, run_id: int, operator: str, approve: bool, reason: str = "") -> ActionReply:
+        """An operator approves (the action runs now, once) or rejects (with the reason the customer reads) a
+        queued action; the outcome is posted in the customer's conversation."""
+        if self.actions is None:
+            raise ActionStateError("this deployment declares no actions (actions.file)")
+        run = await asyncio.to_thread(self.store.actions.get, run_id)
+        if approve:
+            conversation = await self.conversation(run.conversation_id)
+            reply = await self.actions.approve(run_id, operator, conversation.metadata.get(VERIFIED_IDENTITY))
+        else:
+            if not reason.strip():
+                raise ActionStateError("say why it is rejected: the customer reads the reason")
+            reply = await self.actions.reject(run_id, operator, reason.strip())
+        await asyncio.to_thread(
+            self.store.conversations.add_message, run.conversation_id, "assistant", reply.text, "complete", None,
+            {"sources": [], "grounded": False, "reason": "action_outcome", "action": run.action, "action_run": run_id,
+             "action_status": reply.run.status if reply.run else None})
+        return reply
 
     async def _action_reply(self, conversation_id: str, user_id: int, reply: ActionReply) -> AsyncIterator[AnswerEvent]:
         """What an action turn says (a confirmation question, a result, a refusal), stored like an answer."""

@@ -417,7 +417,7 @@ def test_a_conversation_with_actions_confirms_runs_and_stores_each_step(orders, 
     from assistant.actions.service import ActionService
     from assistant.conversation import VERIFIED_IDENTITY, ConversationService
     from assistant.model_files import ResolvedModel
-    from assistant.store import Store
+    from assistant.store import ActionStateError, Store
     from tests.fake_engine import FakeEngine
 
     _, catalog = orders
@@ -445,4 +445,18 @@ def test_a_conversation_with_actions_confirms_runs_and_stores_each_step(orders, 
     engine.decision = {"action": None}
     events = run(chat(verified.id, "thanks!"))
     assert events[-1].type == "done" and events[-1].data.get("finish_reason") != "action"  # answered in words
+
+    # a refund: confirmed in the chat, queued, approved by an operator; the outcome is posted to the customer
+    refunder = run(service.create_conversation(verified_identity={"customer_id": "c-1004"}))
+    engine.decision = {"action": "request_refund", "arguments": {"order_id": "1043", "reason": "too small"}}
+    run(chat(refunder.id, "refund order 1043, too small"))
+    assert "A colleague needs to approve" in run(chat(refunder.id, "yes"))[1].data["text"]
+    queue = run(service.approval_queue())
+    assert [r.action for r in queue] == ["request_refund"]
+    with pytest.raises(ActionStateError, match="say why"):
+        run(service.decide_action(queue[0].id, "ana", approve=False))
+    outcome = run(service.decide_action(queue[0].id, "ana", approve=True))
+    assert outcome.text.startswith("Your refund request") and run(service.approval_queue()) == []
+    posted = store.conversations.messages(refunder.id)[-1]
+    assert posted.content == outcome.text and posted.metadata["reason"] == "action_outcome"
     store.close()

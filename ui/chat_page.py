@@ -261,14 +261,16 @@ def build_chat_page(service: ConversationService, lang: str = "en",
                 **shown(await state_of(conversation_id))}
 
     async def poll(chat_pass: str | None, shown_upto: int):
-        """Every 2 s: while a human is involved (or an agent has written), show what is new in the store."""
+        """Every 2 s: while a human is involved (or an agent has written, or an operator decided on an action the
+        customer confirmed), show what is new in the store."""
         conversation_id = await opened(chat_pass)
         state = await state_of(conversation_id)
         try:
             new = await service.messages_after(conversation_id, shown_upto) if conversation_id else []
         except ConversationNotFoundError:
             new = []
-        if not new or (state["_state"] == "bot" and not any(m.role == "agent" for m in new)):
+        outside = any(m.role == "agent" or m.metadata.get("reason") == "action_outcome" for m in new)
+        if not new or (state["_state"] == "bot" and not outside):
             return shown(state)  # nothing new, or the bot's own streaming
         return {**await from_store(conversation_id), **shown(state)}
 

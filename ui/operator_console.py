@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from assistant.conversation import ConversationService
 from assistant.privacy import write_export
-from assistant.store import HandoffError
+from assistant.store import ActionStateError, HandoffError
 from assistant.store.records import ConversationSummary, FeedbackSummary, TranscriptEntry
 from ui import operator_auth
 from ui.text import literal, safe_markdown
@@ -99,6 +99,9 @@ def parse_day(text: str, field: str) -> datetime:
         return datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise gr.Error(f"{field}: '{text}' is not a date like 2026-11-28") from None
+
+
+APPROVAL_COLUMNS = ["run", "conversation", "action", "arguments", "confirmed"]
 
 
 def build_operator_console(service: ConversationService) -> gr.Blocks:
@@ -211,6 +214,27 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return {exported: f"[⬇ {path.name}]({operator_auth.PATH}/exports/{path.name}) ({len(rows)} conversations; "
                           f"the file is deleted once downloaded, or after {EXPORT_TTL_S // 60} minutes)"}
 
+    async def approvals(request: gr.Request):
+        if not request.username:
+            return {}
+        queue = await service.approval_queue()
+        rows = [[r.id, r.conversation_id, r.action, ", ".join(f"{k}: {v}" for k, v in r.arguments.items()),
+                 r.created_at.strftime("%Y-%m-%d %H:%M")] for r in queue]
+        return {queued: pd.DataFrame(rows, columns=APPROVAL_COLUMNS),
+                run_pick: gr.Dropdown(choices=[(f"#{r.id} {r.action}", r.id) for r in queue]),
+                approvals_heading: f"Actions waiting for approval ({len(queue)})"}
+
+    async def decide(approve: bool, run_id: int | None, why: str, request: gr.Request):
+        name = operator(request)
+        if not run_id:
+            raise gr.Error("pick an action first")
+        try:
+            reply = await service.decide_action(int(run_id), name, approve, why)
+        except (ActionStateError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        gr.Info(f"The customer reads: {reply.text}")
+        return {**await approvals(request), reason: ""}
+
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     with gr.Blocks(title=f"{service.settings.company_name} — operator console") as page:
         with gr.Row():
@@ -239,6 +263,15 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
                     which = gr.Dropdown(label="bot answer", choices=[], elem_id="answer-pick")
                     better = gr.Textbox(label="the better answer", lines=4, elem_id="better-answer")
                     save = gr.Button("Save as the better answer", elem_id="save-correction")
+                with gr.Accordion("Actions waiting for approval", open=False, elem_id="approvals") as panel:
+                    approvals_heading = gr.Markdown(elem_id="approvals-heading")
+                    queued = gr.Dataframe(headers=APPROVAL_COLUMNS, interactive=False, wrap=True,
+                                          elem_id="approval-queue")
+                    run_pick = gr.Dropdown(label="action", choices=[], elem_id="approval-pick")
+                    reason = gr.Textbox(label="reason if rejected (the customer reads it)", elem_id="reject-reason")
+                    with gr.Row():
+                        approve_button = gr.Button("Approve and run", variant="primary", elem_id="approve-action")
+                        reject_button = gr.Button("Reject", variant="stop", elem_id="reject-action")
                 with gr.Accordion("Export transcripts (align JSONL)", open=False):
                     with gr.Row():
                         first = gr.Textbox(value=today, label="from (YYYY-MM-DD)")
@@ -259,6 +292,11 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         which.change(load_answer, [current, which], better, api_visibility="private")
         save.click(correct, [current, which, better], shown, api_visibility="private")
         export_button.click(export, [first, last], exported, api_visibility="private")
+        listed = [queued, run_pick, approvals_heading]
+        for trigger in (gr.Timer(5).tick, page.load, panel.expand):
+            trigger(approvals, None, listed, api_visibility="private")
+        approve_button.click(decide, [gr.State(True), run_pick, reason], [*listed, reason], api_visibility="private")
+        reject_button.click(decide, [gr.State(False), run_pick, reason], [*listed, reason], api_visibility="private")
     return page
 
 
