@@ -7,6 +7,7 @@ the customer is typing is never lost from view."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import gradio as gr
@@ -59,6 +60,8 @@ TEXT = {
     },
 }
 
+log = logging.getLogger(__name__)
+
 
 def plain(value) -> str:
     """What a caller sent as text, as text a page can show and store (Gradio passes on whatever it got)."""
@@ -100,13 +103,25 @@ def rendered(rows: list[MessageRecord], lang: str, link_domains: list[str] = ())
     return [s for _, s in kept], answers, max((m.id for m in rows), default=0)
 
 
-async def widget_channel(request: gr.Request | None, service: ConversationService) -> tuple[str, dict]:
-    """A chat opened by the widget (`?key=`) is tagged with its key, so operators see where customers came from."""
+async def widget_channel(request: gr.Request | None,
+                         service: ConversationService) -> tuple[str, dict, dict[str, str] | None]:
+    """A chat opened by the widget (`?key=`) is tagged with its key, so operators see where customers came from; with
+    `&identity=` (signed by the website with the key's identity secret, assistant/identity.py) it knows who the
+    customer is. A token that proves nothing is ignored: the chat works, actions that need the customer refuse."""
     key = request.query_params.get("key") if request is not None else None
     record = await service.widget_key(key) if key else None
     if record is None:
-        return "web", {}
-    return "widget", {"widget_key": record.prefix, "widget_name": record.name}
+        return "web", {}, None
+    identity = None
+    token = request.query_params.get("identity")
+    if token:
+        from assistant.identity import IdentityError, deployment_secret, key_secret, verify_identity
+
+        try:
+            identity = verify_identity(token, key_secret(deployment_secret(service.settings.home_dir), record.prefix))
+        except IdentityError as exc:
+            log.warning("widget %s: %s", record.prefix, exc)
+    return "widget", {"widget_key": record.prefix, "widget_name": record.name}, identity
 
 
 def build_chat_page(service: ConversationService, lang: str = "en",
@@ -117,10 +132,10 @@ def build_chat_page(service: ConversationService, lang: str = "en",
 
     async def new_conversation(request: gr.Request | None) -> tuple[str, str]:
         """A conversation owned by this browser: (its id, the pass the browser keeps)."""
-        channel, metadata = await widget_channel(request, service)
+        channel, metadata, identity = await widget_channel(request, service)
         token = new_page_token()
         record = await service.create_conversation(channel=channel, metadata={**metadata, "lang": lang},
-                                                   owner=page_owner(token))
+                                                   owner=page_owner(token), verified_identity=identity)
         return record.id, page_pass(record.id, token)
 
     def too_fast(request: gr.Request) -> str | None:

@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   assistant keys create --scope admin --origin https://dashboard.example.com
   assistant keys list
   assistant keys revoke pk_AbCdEfG
+  assistant keys identity-secret pk_AbCdEfG      # what the website signs signed-in customers with
+  assistant keys identity-token pk_AbCdEfG --customer c-1003   # a token for a test page (1 hour)
 """
 
 
@@ -38,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("list", parents=[common], help="keys with their origins (prefixes only)")
     revoke = actions.add_parser("revoke", parents=[common], help="revoke a key by its prefix")
     revoke.add_argument("prefix")
+    secret = actions.add_parser("identity-secret", parents=[common],
+                                help="the widget key's identity secret: the website signs its signed-in customers "
+                                     "with it (data-identity-token)")
+    secret.add_argument("prefix")
+    token = actions.add_parser("identity-token", parents=[common], help="sign a customer's identity token with a "
+                                                                        "widget key's secret (for tests)")
+    token.add_argument("prefix")
+    token.add_argument("--customer", required=True, help="the customer id the company's systems know")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds it stays valid (at most a day)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
             for k in store.keys.list_keys():
                 state = "revoked" if k.revoked else k.scope
                 print(f"{k.prefix}…\t{state}\t{k.name}\t{' '.join(k.origins)}")
+        elif args.action in ("identity-secret", "identity-token"):
+            from assistant.identity import deployment_secret, key_secret, sign_identity
+
+            known = [k for k in store.keys.list_keys() if k.prefix.startswith(args.prefix) and not k.revoked
+                     and k.scope == "widget"]
+            if len(known) != 1:
+                err.print(f"[red]error:[/red] {len(known)} active widget keys start with {args.prefix}: "
+                          "give the prefix `assistant keys list` shows")
+                return 2
+            secret = key_secret(deployment_secret(settings.home_dir), known[0].prefix)
+            print(secret if args.action == "identity-secret" else sign_identity(secret, args.customer, args.ttl))
         else:
             count = store.keys.revoke_key(args.prefix)
             if not count:

@@ -1,5 +1,6 @@
 /* assistant chat widget: <script src="https://HOST/widget.js" data-key="PUBLIC_KEY" async></script>
-   Optional data attributes: data-color, data-title, data-greeting, data-position (right|left), data-lang (en|zh).
+   Optional data attributes: data-color, data-title, data-greeting, data-position (right|left), data-lang (en|zh),
+   data-identity-token (the signed-in customer, signed by the website's server: assistant/identity.py).
    Everything lives in a shadow root (no CSS leaks either way); the chat itself is an iframe of HOST/chat/.
    The server refuses keys used from origins they were not made for (and the chat frame refuses to be framed there). */
 (function () {
@@ -41,7 +42,8 @@
     var title = data.title || labels.title;
     var greeting = data.greeting || labels.greeting;
     var side = data.position === "left" ? "left" : "right";
-    var chatUrl = base + "/chat/?key=" + encodeURIComponent(key) + "&lang=" + lang + "&embed=1";
+    var chatUrl = base + "/chat/?key=" + encodeURIComponent(key) + "&lang=" + lang + "&embed=1" +
+      (data.identityToken ? "&identity=" + encodeURIComponent(data.identityToken) : "");
     // inline !important beats the page's own !important rules on the host element
     host.setAttribute("style", "all:initial !important;position:fixed !important;bottom:20px !important;" +
       side + ":20px !important;z-index:2147483000 !important;display:block !important");
