@@ -51,7 +51,7 @@ def test_the_widget_chat_opens_a_conversation_that_knows_the_signed_in_customer(
         return asyncio.run(widget_channel(SimpleNamespace(query_params={"key": key, **query}), service))
 
     assert opened(identity=token)[2] == {"customer_id": "c-1003"}
-    channel, metadata, identity = opened(identity=sign_identity("guessed", "c-1001"))
+    channel, _, identity = opened(identity=sign_identity("guessed", "c-1001"))
     assert channel == "widget" and identity is None  # a forged token: the chat works, it knows nobody
     assert opened()[2] is None
     expired = sign_identity(secret, "c-1003", ttl_s=-1)
