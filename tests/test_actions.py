@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from assistant.actions.decision import (
     ActionCall,
@@ -24,8 +21,8 @@ from assistant.actions.decision import (
 )
 from assistant.actions.execution import ActionRefused, ActionRunner, fill_reply
 from assistant.actions.spec import ActionsFileError, load_actions
-from assistant.demo.order_service import OrderBook, order_service_app
-from assistant.ports import free_port
+from assistant.api.background import BackgroundServer
+from assistant.demo.order_service import OrderService
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_ACTIONS = ROOT / "data" / "orders" / "actions.yaml"
@@ -165,31 +162,10 @@ def test_secrets_come_from_the_environment_and_a_missing_one_is_named(tmp_path):
 
 # -- calling the order service ---------------------------------------------------------------------------------------
 
-class Server:
-    """An ASGI app served by uvicorn on a free port in a thread (a real HTTP server)."""
-
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
 def orders(tmp_path):
-    book = OrderBook(tmp_path / "orders.db")
-    with Server(order_service_app(book, TOKEN)) as url:
-        yield book, load_actions(DEMO_ACTIONS, {"ORDER_SERVICE_URL": url, "ORDER_SERVICE_TOKEN": TOKEN})
+    with OrderService(tmp_path / "orders.db", TOKEN) as service:
+        yield service.book, load_actions(DEMO_ACTIONS, service.environment())
 
 
 def run(coro):
@@ -270,7 +246,7 @@ def test_slow_and_failing_services_time_out_retry_reads_only_and_trip_the_breake
         return (f"  - {{name: {name}, description: d, method: {method}, url: '/{name}/{{x}}', kind: {kind}, "
                 f"parameters: {{x: {{type: string}}}}, required: [x], timeout_s: 0.5{extra}}}\n")
 
-    with Server(app) as url:
+    with BackgroundServer(app) as url:
         path = tmp_path / "actions.yaml"
         path.write_text(f"base_url: {url}\nactions:\n" + action("flaky", "GET", "read", ", retries: 2")
                         + action("slow", "GET", "read") + action("down", "GET", "read", ", retries: 1")

@@ -138,37 +138,24 @@ def order_service_app(book: OrderBook, token: str) -> FastAPI:
 
 
 class OrderService:
-    """The service on a free local port in a background thread (`with OrderService(path) as url:`), the way
+    """The service on a free local port in a background thread (`with OrderService(path) as service:`), the way
     `assistant serve` runs it beside the demo company and the action benchmark calls it."""
 
-    def __init__(self, path: Path, token: str | None = None, port: int | None = None):
-        import uvicorn
-
-        from assistant.ports import free_port
+    def __init__(self, path: Path, token: str | None = None):
+        from assistant.api.background import BackgroundServer
 
         self.token = token or secrets.token_urlsafe(24)
         self.book = OrderBook(path)
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(order_service_app(self.book, self.token), host="127.0.0.1",
-                                                     port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, name="order-service", daemon=True)
+        self._server = BackgroundServer(order_service_app(self.book, self.token), startup_timeout_s=30)
+        self.url = self._server.url
 
     def environment(self) -> dict[str, str]:
         """What `data/orders/actions.yaml` reads from the environment to reach this service."""
         return {"ORDER_SERVICE_URL": self.url, "ORDER_SERVICE_TOKEN": self.token}
 
     def __enter__(self) -> OrderService:
-        import time
-
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the demo order service did not start on port {self.port}")
-            time.sleep(0.02)
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._server.__exit__(*exc)
