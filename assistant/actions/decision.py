@@ -47,10 +47,6 @@ class Tool:
     def required(self) -> list[str]:
         return list(self.parameters.get("required") or [])
 
-    def as_openai(self) -> dict:
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}
-
 
 @dataclass(frozen=True)
 class ActionCall:
@@ -176,8 +172,8 @@ def parse_decision(text: str, tools: Sequence[Tool], may_reply: bool = True) -> 
     except jsonschema.ValidationError:
         name = value.get("action") if isinstance(value, dict) else None
         known = {t.name for t in tools}
-        reason = (f"unknown action {name!r}" if isinstance(name, str) and name not in known
-                  else "arguments do not fit the action's parameters" if name in known else "not a decision object")
+        reason = ("not a decision object" if not isinstance(name, str) else
+                  f"unknown action {name!r}" if name not in known else "arguments do not fit the action's parameters")
         raise InvalidDecision(reason) from None
     return None if value["action"] is None else ActionCall(value["action"], dict(value["arguments"]))
 

@@ -97,11 +97,22 @@ class ActionRunner:
     """Runs the calls of one catalog; one breaker per action, one HTTP connection pool for all."""
 
     catalog: ActionCatalog
-    client: httpx.AsyncClient | None = None
+    client: httpx.AsyncClient | None = None  # None: the runner keeps its own, one per event loop
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
     redactor: Redactor = field(default_factory=Redactor)
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    _own_client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        """The given client, else this runner's own for the running loop (made once, not per call: a client's
+        set-up, its TLS context above all, costs more than our whole overhead budget)."""
+        if self.client is not None:
+            return self.client
+        loop = asyncio.get_running_loop()
+        if self._own_client is None or self._own_client[0] is not loop:
+            self._own_client = (loop, httpx.AsyncClient())
+        return self._own_client[1]
 
     def spec(self, call: ActionCall) -> ActionSpec:
         spec = self.catalog.get(call.name)
@@ -138,29 +149,25 @@ class ActionRunner:
         if not breaker.allows(time.monotonic()):
             return ActionOutcome(False, f"{spec.name} is not available right now; please try again in a minute "
                                         "or ask for a person", overhead_ms=_ms(started))
-        client = self.client or httpx.AsyncClient()
+        client = self._client()
         network = 0.0
         response = None
         error = ""
-        try:
-            for attempt in range(1 + (spec.retries if spec.kind == "read" else 0)):
-                if attempt:
-                    await asyncio.sleep(0.2 * attempt)
-                sent = time.perf_counter()
-                try:
-                    response = await client.request(spec.method, url, params=params or None, json=body,
-                                                    headers=headers, timeout=spec.timeout_s)
-                    error = ""
-                except httpx.TimeoutException:
-                    response, error = None, f"{spec.name} did not answer in time"
-                except httpx.HTTPError as exc:
-                    response, error = None, f"{spec.name} could not be reached ({type(exc).__name__})"
-                network += time.perf_counter() - sent
-                if response is not None and response.status_code < 500:
-                    break
-        finally:
-            if self.client is None:
-                await client.aclose()
+        for attempt in range(1 + (spec.retries if spec.kind == "read" else 0)):
+            if attempt:
+                await asyncio.sleep(0.2 * attempt)
+            sent = time.perf_counter()
+            try:
+                response = await client.request(spec.method, url, params=params or None, json=body,
+                                                headers=headers, timeout=spec.timeout_s)
+                error = ""
+            except httpx.TimeoutException:
+                response, error = None, f"{spec.name} did not answer in time"
+            except httpx.HTTPError as exc:
+                response, error = None, f"{spec.name} could not be reached ({type(exc).__name__})"
+            network += time.perf_counter() - sent
+            if response is not None and response.status_code < 500:
+                break
         ok = response is not None and response.is_success
         breaker.record(response is not None and response.status_code < 500, time.monotonic())
         if response is None:

@@ -55,6 +55,7 @@ class ActionService:
         self.catalog = catalog
         self.store = store
         self.runner = runner or ActionRunner(catalog)
+        self.tools = catalog.tools()  # what the model is offered, the same every turn
         self.redactor = Redactor()
         # the unredacted arguments of runs awaiting the customer or an operator, in memory only (the store keeps
         # the redacted ones)
@@ -76,7 +77,7 @@ class ActionService:
             await asyncio.to_thread(self.store.actions.advance, pending.id, [ActionStatus.AWAITING_CONFIRMATION],
                                     ActionStatus.CANCELLED, reason="the customer moved on")
         try:
-            call = await decide(engine, self.catalog.tools(), [t for t in turns if t.role != "system"], params)
+            call = await decide(engine, self.tools, turns, params)
         except InvalidDecision:  # cut short or otherwise unusable: answer in words rather than guess
             return None
         if call is None:
@@ -97,7 +98,7 @@ class ActionService:
         call = self._calls.get(run.id)
         if not yes or spec is None or call is None:
             await asyncio.to_thread(self.store.actions.advance, run.id, [ActionStatus.AWAITING_CONFIRMATION],
-                                    ActionStatus.CANCELLED, confirmed_by=None,
+                                    ActionStatus.CANCELLED,
                                     reason="the customer said no" if not yes else "no longer available")
             self._calls.pop(run.id, None)
             return ActionReply("好的，我不会执行这个操作。" if chinese else "All right, I won't do that.", None)

@@ -122,7 +122,7 @@ async def _tool_call(serving: ChatServing, body: ChatCompletionRequest, turns: l
     tools, required = _offered_tools(body)
     if not tools or turns[-1].role != "user":  # after a tool result, the model answers in words
         return None
-    call = await decide(serving.engine, tools, [t for t in turns if t.role != "system"], params, not required)
+    call = await decide(serving.engine, tools, turns, params, not required)  # the caller's system turns are not read
     if call is None:
         return None
     arguments = json.dumps(call.arguments, ensure_ascii=False)

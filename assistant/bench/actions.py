@@ -48,7 +48,6 @@ async def _measure(runner, calls: int, concurrency: int) -> dict:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    import httpx
     from rich.console import Console
 
     from assistant.actions.execution import ActionRunner
@@ -56,10 +55,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from assistant.demo.order_service import OrderService
 
     async def measure_all(catalog) -> list[dict]:
-        async with httpx.AsyncClient() as client:
-            runner = ActionRunner(catalog, client=client)
-            await _measure(runner, 20, 1)  # warm-up: connections, first imports
-            return [await _measure(runner, args.calls, c) for c in (1, args.concurrency)]
+        runner = ActionRunner(catalog)  # as serving runs it: its own client, kept across calls
+        await _measure(runner, 20, 1)  # warm-up: the client, connections, first imports
+        return [await _measure(runner, args.calls, c) for c in (1, args.concurrency)]
 
     with tempfile.TemporaryDirectory() as scratch, OrderService(Path(scratch) / "orders.db") as service:
         catalog = load_actions(DEMO_ACTIONS, service.environment())
