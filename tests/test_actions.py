@@ -279,9 +279,14 @@ def test_action_runs_are_audited_and_each_step_happens_once(database_url):
     second = store.actions.propose(conversation_id, "request_refund", "write", {"order_id": "1043"},
                                    ActionStatus.AWAITING_CONFIRMATION)
     assert store.actions.get(first.id).status == "cancelled"  # the customer moved on
-    assert store.actions.open_run(conversation_id).id == second.id
+    assert store.actions.awaiting_confirmation(conversation_id).id == second.id
     queued = store.actions.advance(second.id, [ActionStatus.AWAITING_CONFIRMATION], ActionStatus.AWAITING_APPROVAL,
                                    confirmed_by="customer")
+    # a new request while the confirmed one waits for an operator: the confirmed one stays queued
+    third = store.actions.propose(conversation_id, "order_status", "read", {"order_id": "1043"},
+                                  ActionStatus.RUNNING)
+    assert store.actions.get(second.id).status == "awaiting_approval" and store.actions.get(third.id)
+    assert store.actions.awaiting_confirmation(conversation_id) is None
     assert queued.confirmed_by == "customer" and [r.id for r in store.actions.approval_queue()] == [second.id]
     store.actions.advance(second.id, [ActionStatus.AWAITING_APPROVAL], ActionStatus.RUNNING, approved_by="ana")
     with pytest.raises(ActionStateError, match="is running, not awaiting_approval"):
@@ -290,7 +295,7 @@ def test_action_runs_are_audited_and_each_step_happens_once(database_url):
                                  latency_ms=12.5, response_summary='{"refund_id": "R1"}')
     assert done.approved_by == "ana" and done.status == "succeeded" and store.actions.approval_queue() == []
     assert [r.action for r in store.actions.for_conversation(conversation_id)] == ["change_delivery_address",
-                                                                                  "request_refund"]
+                                                                                  "request_refund", "order_status"]
     store.close()
 
 

@@ -69,8 +69,8 @@ class ActionService:
         """Handle the customer's last turn if it answers a pending confirmation or calls for an action; None: the
         assistant answers in words as usual."""
         chinese = bool(turns and CJK.search(turns[-1].content))
-        pending = await asyncio.to_thread(self.store.actions.open_run, conversation_id)
-        if pending is not None and pending.status == ActionStatus.AWAITING_CONFIRMATION:
+        pending = await asyncio.to_thread(self.store.actions.awaiting_confirmation, conversation_id)
+        if pending is not None:
             said = confirmation(turns[-1].content)
             if said is not None:
                 return await self._confirmed(pending, said, identity, chinese)

@@ -17,21 +17,20 @@ from assistant.store.records import ActionRunRecord
 from assistant.store.schema import ActionRun, utcnow
 from assistant.store.statuses import ActionStatus
 
-OPEN = (ActionStatus.AWAITING_CONFIRMATION, ActionStatus.AWAITING_APPROVAL)
-
 
 class ActionRepository(Repository):
     """`store.actions`."""
 
     def propose(self, conversation_id: str, action: str, kind: str, arguments: dict[str, Any],
                 status: ActionStatus) -> ActionRunRecord:
-        """Record a new run (arguments already redacted); an earlier open run of the conversation is cancelled:
-        the customer has moved on to this one."""
+        """Record a new run (arguments already redacted); a run of the conversation still waiting for the customer's
+        yes is cancelled: they have moved on to this one. A run they confirmed stays in the approval queue."""
         with self.session() as session, session.begin():
             find_conversation(session, conversation_id)
-            session.execute(update(ActionRun).where(ActionRun.conversation_id == conversation_id,
-                                                    ActionRun.status.in_([s.value for s in OPEN]))
-                            .values(status=ActionStatus.CANCELLED.value, updated_at=utcnow()))
+            session.execute(update(ActionRun).where(
+                ActionRun.conversation_id == conversation_id,
+                ActionRun.status == ActionStatus.AWAITING_CONFIRMATION.value)
+                .values(status=ActionStatus.CANCELLED.value, updated_at=utcnow()))
             run = ActionRun(conversation_id=conversation_id, action=action, kind=kind, arguments=arguments,
                             status=status.value)
             session.add(run)
@@ -61,12 +60,13 @@ class ActionRepository(Repository):
             session.refresh(run)
             return ActionRunRecord.of(run)
 
-    def open_run(self, conversation_id: str) -> ActionRunRecord | None:
-        """The conversation's run waiting for the customer or an operator, if any."""
+    def awaiting_confirmation(self, conversation_id: str) -> ActionRunRecord | None:
+        """The conversation's run waiting for the customer's yes or no, if any (there is at most one)."""
         with self.session() as session:
-            run = session.scalars(select(ActionRun).where(ActionRun.conversation_id == conversation_id,
-                                                          ActionRun.status.in_([s.value for s in OPEN]))
-                                  .order_by(ActionRun.id.desc()).limit(1)).first()
+            run = session.scalars(select(ActionRun).where(
+                ActionRun.conversation_id == conversation_id,
+                ActionRun.status == ActionStatus.AWAITING_CONFIRMATION.value)
+                .order_by(ActionRun.id.desc()).limit(1)).first()
             return ActionRunRecord.of(run) if run else None
 
     def approval_queue(self, limit: int = 100) -> list[ActionRunRecord]:
