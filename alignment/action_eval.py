@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alignment.action_examples import ActionExample, balanced_subset, load_action_file
-from assistant.actions.decision import ActionCall, InvalidDecision, decision_token_budget, parse_decision
+from assistant.actions.call_classifier import CallClassifier
+from assistant.actions.decision import (
+    ActionCall,
+    InvalidDecision,
+    as_services_take,
+    decision_text,
+    decision_token_budget,
+    parse_decision,
+)
 
 
 def _value(value) -> str:
@@ -57,23 +65,48 @@ def score_actions(examples: Sequence[ActionExample], outputs: Sequence[str]) -> 
     }
 
 
+NO_CALL = '{"action": null}'
+
+
 def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], constrained: bool = True,
-               label: str = "deciding") -> list[str]:
-    """What `model` writes for each example's decision prompt (greedy; JSON-schema constrained unless told not)."""
+               label: str = "deciding", classifier: bool = True) -> list[str]:
+    """What `model` writes for each example's decision prompt (greedy; JSON-schema constrained unless told not).
+    As when serving, the call classifier saved with the model (if any, and unless `classifier` is False) decides
+    call or reply first; the model writes only the calls, constrained to a call."""
     from alignment.answering import answer_prompts
 
-    budget = max(decision_token_budget(e.tools) for e in examples)
-    return answer_prompts(settings, model, engine, [e.prompt() for e in examples], budget, label=label,
-                          schemas=[e.schema() for e in examples] if constrained else None)
+    judge = CallClassifier.load(model.path) if classifier and not model.is_hub_id else None
+    asked = list(examples)
+    if judge is not None:
+        calls = judge.call_probabilities([e.conversation for e in examples]) >= judge.threshold
+        asked = [e for e, call in zip(examples, calls, strict=True) if call]
+    schemas = {id(e): e.schema(judge is None) for e in asked}
+    asked = [e for e in asked if len(schemas[id(e)]["anyOf"]) > int(judge is None)]  # else nothing to call: a reply
+    budget = max((decision_token_budget(e.tools) for e in asked), default=1)
+    written = answer_prompts(settings, model, engine, [e.prompt() for e in asked], budget, label=label,
+                             schemas=[schemas[id(e)] for e in asked] if constrained else None)
+    decided = {id(e): _as_services_take(e, text) for e, text in zip(asked, written, strict=True)}
+    return [decided.get(id(e), NO_CALL) for e in examples]
+
+
+def _as_services_take(example: ActionExample, text: str) -> str:
+    """What the product would send: the decision with its dates and times written as services take them."""
+    try:
+        call = parse_decision(text, example.tools)
+    except InvalidDecision:
+        return text  # counted invalid as written
+    return decision_text(example.tools, call and as_services_take(call, example.tools, example.day))
 
 
 def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit: int | None = None,
-                         constrained: bool = True) -> dict:
+                         constrained: bool = True, classifier: bool = True) -> dict:
     from alignment.evaluation import resolve_model_for_eval
     from assistant.runtime import choose_engine
 
     examples = balanced_subset(load_action_file(file), limit)
     model = resolve_model_for_eval(model_spec, loaded.settings)
     engine = choose_engine(loaded)
-    outputs = decide_all(loaded.settings, model, engine, examples, constrained)
-    return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained}
+    outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
+    used = classifier and not model.is_hub_id and CallClassifier.load(model.path) is not None
+    return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained,
+                                               "call_classifier": used}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 from alignment.transcripts import InvalidLine
@@ -15,12 +17,16 @@ from assistant.actions.decision import (
     ActionCall,
     ActionSchemaError,
     Tool,
+    as_said,
     decision_messages,
     decision_schema,
     decision_text,
+    decision_turns,
     plain_turn,
+    said_values,
     tools_from_openai,
 )
+from assistant.actions.values import parse_date, value_kind
 from assistant.engines.base import ChatMessage
 from retrieval.loaders import BadLine, jsonl_objects
 
@@ -32,15 +38,23 @@ class ActionExample:
     conversation: tuple[ChatMessage, ...]  # ends with the customer's turn
     call: ActionCall | None  # what the agent did next; None: it replied in words
     service: str = ""
+    today: date | None = None  # the day of the conversation ("tomorrow" is relative to it); None: today
+
+    @property
+    def day(self) -> date:
+        return self.today or date.today()
 
     def prompt(self) -> list[dict]:
         return [{"role": m.role, "content": m.content} for m in decision_messages(self.tools, self.conversation)]
 
-    def schema(self) -> dict:
-        return decision_schema(self.tools)
+    def schema(self, may_reply: bool = True) -> dict:
+        """As when serving: free-text values copied from the conversation."""
+        return decision_schema(self.tools, may_reply, said_values(self.conversation))
 
     def target(self) -> str:
-        return decision_text(self.tools, self.call)
+        """The decision as the model should write it: values copied as said (our code writes dates as ISO)."""
+        call = self.call and as_said(self.call, self.tools, self.conversation, self.day)
+        return decision_text(self.tools, call)
 
     def sft_row(self) -> dict:
         """TRL's conversational prompt/completion row: the loss is on the decision only."""
@@ -88,14 +102,45 @@ def load_action_file(path: Path) -> list[ActionExample]:
                 call = _call(row["call"], where)
                 if call is not None and call.name not in {t.name for t in tools}:
                     raise InvalidLine(f"{where}: field call.name: {call.name!r} is not among the row's tools")
+                try:
+                    today = date.fromisoformat(row["today"]) if row.get("today") else None
+                except (TypeError, ValueError):
+                    raise InvalidLine(f"{where}: field today: expected a date YYYY-MM-DD, "
+                                      f"got {row['today']!r}") from None
                 examples.append(ActionExample(str(row.get("id", line_no)), tuple(tools),
                                               tuple(ChatMessage(m.get("role", "user"), m["content"])
-                                                    for m in messages), call, str(row.get("service", ""))))
+                                                    for m in messages), call, str(row.get("service", "")), today))
         except BadLine as exc:
             raise InvalidLine(f"{path}:{exc.line_no}: {exc.reason}") from exc
     if not examples:
         raise InvalidLine(f"{path}: no rows")
-    return examples
+    day = dialogue_date(examples)
+    return [e if e.today or day is None else replace(e, today=day) for e in examples]
+
+
+def dialogue_date(examples: Sequence[ActionExample], most: int = 300) -> date | None:
+    """The day a file's dialogues were held, for rows that do not say (`today`): the day that best explains the
+    dates its calls were made with from what customers said relative to it ("tomorrow", "next Friday"). None when
+    no call says."""
+    votes: Counter[date] = Counter()
+    dated = [e for e in examples if e.call is not None and e.today is None][:most]
+    for example in dated:
+        tool = next(t for t in example.tools if t.name == example.call.name)
+        wanted = set()
+        for name, value in example.call.arguments.items():
+            if value_kind(name, tool.properties.get(name, {})) == "date" and isinstance(value, str):
+                try:
+                    wanted.add(date.fromisoformat(value))
+                except ValueError:
+                    continue
+        said = [m.content for m in decision_turns(example.conversation)]
+        for day in wanted:
+            for text in said:
+                for back in range(14):
+                    ref = day - timedelta(days=back)
+                    if parse_date(text, ref) == day and parse_date(text, ref + timedelta(days=1)) != day:
+                        votes[ref] += 1
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def transcript_action_examples(messages: Sequence[dict], tools: Sequence[Tool], where: str) -> list[ActionExample]:

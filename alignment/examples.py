@@ -95,6 +95,7 @@ class Examples:
     kto: list[KTOExample] = field(default_factory=list)
     actions: list = field(default_factory=list)  # ActionExample decisions (alignment/action_examples.py)
     actions_heldout: list = field(default_factory=list)
+    action_rows: list = field(default_factory=list)  # every decision row not held out: the call classifier's
     duplicates: int = 0
     dropped_system_messages: int = 0
 

@@ -144,7 +144,8 @@ class AlignPipeline:
             replay += from_transcripts(rows.rows, PromptBuilder(self.settings.rendered_system_prompt()),
                                        self.redactor).sft
         examples.sft = mix_replay(train, replay, data.replay_fraction, data.seed)
-        examples.actions, examples.actions_heldout = self._action_examples(request, transcripts)
+        examples.actions, examples.actions_heldout, examples.action_rows = self._action_examples(request,
+                                                                                                 transcripts)
         report.data.update({
             "transcripts": len(transcripts), "preference_rows": len(preferences),
             "invalid_lines": len(report.errors), "sft_examples": len(examples.sft), "heldout_examples": len(heldout),
@@ -163,10 +164,11 @@ class AlignPipeline:
                              f"from; nothing was trained{shown}")
         return examples, heldout, builder
 
-    def _action_examples(self, request: AlignRequest, transcripts: list) -> tuple[list, list]:
-        """Decision rows to train on and to hold out: every `--actions` file (a bad row stops the run), and, when
-        the deployment declares actions (`actions.file`), every agent turn of the transcripts (it called an action
-        or it replied in words)."""
+    def _action_examples(self, request: AlignRequest, transcripts: list) -> tuple[list, list, list]:
+        """Decision rows for the chat model to train on (the calls, when there are replies too for the call
+        classifier), to hold out, and every row not held out (the classifier's): every `--actions` file (a bad row
+        stops the run), and, when the deployment declares actions (`actions.file`), every agent turn of the
+        transcripts (it called an action or it replied in words)."""
         from alignment.action_examples import balanced_subset, load_action_file, transcript_action_examples
 
         rows = [e for path in request.actions for e in load_action_file(path)]
@@ -176,14 +178,28 @@ class AlignPipeline:
             tools = load_actions(Path(self.settings.actions.file), Unexpanded()).tools()
             rows += [e for t in transcripts for e in transcript_action_examples(t.messages, tools, t.where)]
         if not rows:
-            return [], []
+            return [], [], []
         settings = self.config.actions
         rng = random.Random(self.config.data.seed)
         rng.shuffle(rows)
         heldout = balanced_subset(rows, settings.heldout, self.config.data.seed) if settings.heldout else []
         kept = {id(e) for e in heldout}
-        train = balanced_subset([e for e in rows if id(e) not in kept], settings.max_examples, self.config.data.seed)
-        return train, heldout
+        rest = [e for e in rows if id(e) not in kept]
+        calls = [e for e in rest if e.call is not None]
+        if calls and len(calls) < len(rest):  # the call classifier learns when; the chat model, which call
+            return calls[:settings.max_examples], heldout, rest
+        return balanced_subset(rest, settings.max_examples, self.config.data.seed), heldout, rest
+
+    def _fit_call_classifier(self, rows: list, model_dir: Path) -> str:
+        """Train the call classifier on every decision row and save it in the new model's folder (it travels with
+        the version); the chat model then only picks a call's action and arguments."""
+        from assistant.actions.call_classifier import CallClassifier
+
+        calls = [e.call is not None for e in rows]
+        if len(set(calls)) < 2:
+            return "not trained: the decision rows are all calls or all replies"
+        CallClassifier.fit([e.conversation for e in rows], calls).save(model_dir)
+        return f"trained on {len(rows)} decisions ({sum(calls)} calls)"
 
     def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:
         """The decisions of `model` on the held-out rows, prefixed `action_` beside the answer metrics."""
@@ -268,6 +284,8 @@ class AlignPipeline:
             model_dir, adapters[stage] = result.model_dir, result.adapter_dir
         if not adapters:
             raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
+        if examples.action_rows:
+            report.data["call_classifier"] = self._fit_call_classifier(examples.action_rows, model_dir)
         if int(os.environ.get("RANK", "0")) != 0:
             report.decision = "training process of a distributed run: evaluation and registry are done by rank 0"
             return report

@@ -19,6 +19,8 @@ async def switch_to_active(service: ConversationService, model) -> None:
     from assistant.runtime import with_private_vllm_port
 
     await service.engine.swap(build_engine(with_private_vllm_port(service.settings), model))
+    if service.actions is not None:
+        service.actions.use_model(None if model.is_hub_id else model.path)
 
 
 async def follow_registry(registry, switch: Callable[[str | None], Awaitable[None]], what: str,

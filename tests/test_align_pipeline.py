@@ -251,7 +251,8 @@ def test_gate_decision(current, candidate, margin, passes):
 
 ORDER_TOOLS = [{"type": "function", "function": {"name": "order_status", "description": "Look up an order",
                                                  "parameters": {"type": "object", "properties": {
-                                                     "order_id": {"type": "string"}}, "required": ["order_id"]}}}]
+                                                     "order_id": {"type": "string", "pattern": "^[0-9]{4}$"}},
+                                                     "required": ["order_id"]}}}]
 
 
 def action_rows(n: int) -> list[dict]:
@@ -274,12 +275,18 @@ def test_align_on_action_decisions_trains_gates_on_them_and_decodes_valid_calls(
     loaded = make_settings()
     report = run_align(loaded, AlignRequest(actions=[path], progress=False),
                        **{"dpo.enabled": False, "actions.heldout": 6, "actions.max_examples": 12})
-    assert report.data["action_examples"] == "12 (6 calls)" and report.data["action_heldout"] == 6
-    assert report.stages["sft"]["examples"] == 12 and report.version.id == "v1"
+    # the chat model learns the calls; the call classifier, from every row, when to call
+    assert report.data["action_examples"] == "9 (9 calls)" and report.data["action_heldout"] == 6
+    assert report.data["call_classifier"] == "trained on 18 decisions (9 calls)"
+    assert report.stages["sft"]["examples"] == 9 and report.version.id == "v1"
+    assert (report.version.model_dir / "call_classifier.npz").is_file()  # it travels with the version
     for side in ("current", "candidate"):
         metrics = report.metrics[side]
         assert metrics["action_invalid_rate"] == 0.0  # constrained decoding: even a random model writes valid calls
         assert 0.0 <= metrics["action_call_accuracy"] <= 1.0 and "token_f1" not in metrics
+    # the tiny random model calls when the classifier says so, and can only copy the order number it was given
+    assert report.metrics["candidate"]["action_call_accuracy"] == 1.0
+    assert report.metrics["candidate"]["action_exact_match"] == 1.0
     assert "action_call_accuracy" in report.decision and "action_exact_match" in report.decision
 
     bad = tmp_path / "bad.jsonl"
@@ -310,8 +317,9 @@ def test_transcripts_that_used_actions_teach_decisions_and_replies_grounded_in_r
     report = AlignReport()
     examples, heldout, _ = pipeline.build(AlignRequest([DEMO / "lumen-actions.jsonl"], progress=False), report,
                                           ResolvedModel("tiny", loaded.settings.model))
-    decisions = examples.actions + examples.actions_heldout
+    decisions = examples.action_rows + examples.actions_heldout  # the classifier learns from all of them
     assert len(decisions) == 29 and sum(d.call is not None for d in decisions) == 8
+    assert all(d.call is not None for d in examples.actions)  # the chat model, from the calls
     assert {d.call.name for d in decisions if d.call} == {"order_status", "change_delivery_address",
                                                          "request_refund"}
     answers = examples.sft + heldout

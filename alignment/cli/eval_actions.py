@@ -3,7 +3,8 @@ the model call when the human agent called, with the same action and arguments? 
 accuracy, exact match of name + all arguments, argument-value F1, unneeded calls, invalid calls.
 
 FILE is JSONL {"id", "tools": [OpenAI tools], "messages": [...], "call": {"name", "arguments"} | null} (the
-`sgd_actions` contract). Decoding is constrained by each row's decision schema, as when serving."""
+`sgd_actions` contract). Decoding is constrained by each row's decision schema, as when serving; a model trained by
+`assistant align --actions` brings a call classifier that decides call or reply first, as when serving."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ EXAMPLES = """examples:
   assistant eval actions ../shared/data/sgd_actions/dev.jsonl --model base --limit 200 --json
   assistant eval actions ../shared/data/sgd_actions/dev.jsonl --model v3      # a registered version
   assistant eval actions dev.jsonl --unconstrained     # free decoding: how often would the model write nonsense?
+  assistant eval actions dev.jsonl --model v3 --model-alone   # without the version's call classifier
 """
 
 
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only N rows, half calls and half replies where the file allows (a seeded sample)")
     parser.add_argument("--unconstrained", action="store_true",
                         help="let the model write freely instead of constraining it to the decision schema")
+    parser.add_argument("--model-alone", action="store_true",
+                        help="ignore the call classifier saved with the model: the chat model decides call or reply "
+                             "itself (to measure what the classifier adds)")
     parser.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
 
 
@@ -38,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from assistant.cli.options import load_from_args, print_metrics
 
     metrics = evaluate_action_file(load_from_args(args), Path(args.file), args.model, args.limit,
-                                   constrained=not args.unconstrained)
+                                   constrained=not args.unconstrained, classifier=not args.model_alone)
     print_metrics(metrics, f"actions in {args.file} ({metrics['model']})", args.json)
     return 0

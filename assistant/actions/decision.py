@@ -8,12 +8,16 @@ transformers engine), the training target and the parser, so serving, evaluation
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
+from assistant.actions.values import normalise_arguments, parse_date, parse_time, reads_as, value_kind
 from assistant.engines.base import ChatMessage, GenerationParams
 from assistant.errors import AssistantError
+from assistant.prompt import CJK
 
 INSTRUCTIONS = (
     "Decide the next step. Write JSON only: {\"action\": null} to reply in words (a required detail is missing, "
@@ -21,6 +25,7 @@ INSTRUCTIONS = (
     "\"arguments\": {...}} with values the customer gave. Actions (* required):")
 MAX_VALUE_CHARS = 80  # a free-text argument longer than this is a model rambling, not a value
 MAX_TURNS = 8  # the last messages a decision reads: details are usually restated near the end (and every token costs)
+MAX_VALUE_WORDS = 8  # the longest run of words a copied argument value may be
 
 
 class ActionSchemaError(AssistantError, ValueError):
@@ -103,13 +108,48 @@ def plain_turn(role: str, content: str, tool_calls: Sequence[dict] | None = None
     return role, content
 
 
+def decision_turns(conversation: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The turns a decision reads: the last MAX_TURNS said by the customer and the agent."""
+    return [m for m in conversation if m.role in ("user", "assistant")][-MAX_TURNS:]
+
+
 def decision_messages(tools: Sequence[Tool], conversation: Sequence[ChatMessage]) -> list[ChatMessage]:
     """The prompt of one decision: the instructions with the actions, then the last turns of the conversation."""
-    turns = [m for m in conversation if m.role in ("user", "assistant")][-MAX_TURNS:]
-    return [ChatMessage("system", f"{INSTRUCTIONS}\n{render_tools(tools)}"), *turns]
+    return [ChatMessage("system", f"{INSTRUCTIONS}\n{render_tools(tools)}"), *decision_turns(conversation)]
 
 
-def _arguments_schema(tool: Tool) -> dict:
+_CLAUSE = re.compile(r"[.!?;。！？；]\s+|[.!?;]$|[。！？；，、]")
+_EDGE = ".,!?;:\"'()[]“”‘’。，！？；：（）"
+
+
+def said_values(conversation: Sequence[ChatMessage]) -> list[str]:
+    """Every run of up to MAX_VALUE_WORDS words (Chinese: up to MAX_VALUE_CHARS characters of a clause) said in the
+    turns a decision reads: the values a copied argument may take."""
+    found: dict[str, None] = {}
+    for turn in decision_turns(conversation):
+        for clause in _CLAUSE.split(turn.content):
+            words = clause.split()
+            if len(words) == 1 and CJK.search(clause):  # no spaces between Chinese words: every substring
+                text = clause.strip(_EDGE)[:MAX_VALUE_CHARS]
+                spans = (text[i:j] for i in range(len(text)) for j in range(i + 1, min(len(text), i + 12) + 1))
+            else:
+                spans = (" ".join(words[i:j]) for i in range(len(words))
+                         for j in range(i + 1, min(len(words), i + MAX_VALUE_WORDS) + 1))
+            for span in spans:
+                value = span.strip(_EDGE)
+                if value and len(value) <= MAX_VALUE_CHARS:
+                    found.setdefault(value)
+    return list(found)
+
+
+def _fits(value: str, schema: dict) -> bool:
+    return (schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", MAX_VALUE_CHARS)
+            and ("pattern" not in schema or re.search(schema["pattern"], value) is not None))
+
+
+def _arguments_schema(tool: Tool, values: Sequence[str] | None = None) -> dict | None:
+    """The schema of `tool`'s arguments; with `values`, free-text ones must be one of the values that fit them, and
+    None when a required one has no such value (the detail was not given: the action cannot be called yet)."""
     properties = {}
     for name, schema in tool.properties.items():
         kept = {k: v for k, v in schema.items() if k in ("type", "enum", "minimum", "maximum", "items", "format",
@@ -117,19 +157,30 @@ def _arguments_schema(tool: Tool) -> dict:
         kept = kept or {"type": "string"}
         if kept.get("type", "string") == "string" and "enum" not in kept:
             kept = {"maxLength": MAX_VALUE_CHARS} | kept
+            if values is not None:  # copied from the conversation: a value nobody said cannot be written
+                kind = value_kind(name, schema)
+                said = [v for v in values if _fits(v, kept) and reads_as(kind, v)]
+                if not said:
+                    if name in tool.required:
+                        return None
+                    continue
+                kept = {"type": "string", "enum": said}
         properties[name] = kept
-    return {"type": "object", "properties": properties, "required": tool.required, "additionalProperties": False}
+    required = [r for r in tool.required if r in properties]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-def decision_schema(tools: Sequence[Tool], may_reply: bool = True) -> dict:
+def decision_schema(tools: Sequence[Tool], may_reply: bool = True, values: Sequence[str] | None = None) -> dict:
     """The JSON schema every decision satisfies: decoding constrained by it cannot name an unknown action, leave out
-    a required argument or invent a parameter. `may_reply` False: an action must be called."""
+    a required argument or invent a parameter. `may_reply` False: an action must be called. `values` (see
+    `said_values`): free-text arguments must be one of them, words the conversation said."""
     choices: list[dict] = [{"type": "object", "properties": {"action": {"type": "null"}}, "required": ["action"],
                             "additionalProperties": False}] if may_reply else []
     for tool in tools:
-        choices.append({"type": "object",
-                        "properties": {"action": {"const": tool.name}, "arguments": _arguments_schema(tool)},
-                        "required": ["action", "arguments"], "additionalProperties": False})
+        arguments = _arguments_schema(tool, values)
+        if arguments is not None:
+            choices.append({"type": "object", "properties": {"action": {"const": tool.name}, "arguments": arguments},
+                            "required": ["action", "arguments"], "additionalProperties": False})
     return {"anyOf": choices}
 
 
@@ -178,11 +229,52 @@ def parse_decision(text: str, tools: Sequence[Tool], may_reply: bool = True) -> 
     return None if value["action"] is None else ActionCall(value["action"], dict(value["arguments"]))
 
 
+def as_said(call: ActionCall, tools: Sequence[Tool], conversation: Sequence[ChatMessage], today: date) -> ActionCall:
+    """`call` with its values written as the conversation said them (the training target of a model that copies):
+    the said casing, and for a date or time the shortest said words that `as_services_take` turns into it. A value
+    nothing said gives stays as it is."""
+    tool = next(t for t in tools if t.name == call.name)
+    said = said_values(conversation)
+    folded = {v.casefold(): v for v in reversed(said)}  # the latest turn's casing wins
+    out = dict(call.arguments)
+    for name, value in call.arguments.items():
+        if not isinstance(value, str) or value in said:
+            continue
+        kind = value_kind(name, tool.properties.get(name, {}))
+        if kind is None:
+            out[name] = folded.get(value.casefold(), value)
+            continue
+        read = (lambda v: (parse_date(v, today) or date.min).isoformat()) if kind == "date" else parse_time
+        matches = [v for v in said if read(v) == value]
+        if matches:
+            out[name] = min(matches, key=len)
+    return ActionCall(call.name, out)
+
+
+def as_services_take(call: ActionCall, tools: Sequence[Tool], today: date) -> ActionCall:
+    """`call` with the dates and times the customer said written as services take them (see `values`)."""
+    tool = next(t for t in tools if t.name == call.name)
+    return ActionCall(call.name, normalise_arguments(tool.properties, call.arguments, today))
+
+
 async def decide(engine, tools: Sequence[Tool], conversation: Sequence[ChatMessage], params: GenerationParams,
-                 may_reply: bool = True) -> ActionCall | None:
+                 may_reply: bool = True, classifier=None, copy_values: bool = False,
+                 today: date | None = None) -> ActionCall | None:
     """Ask `engine` for the next step of `conversation`: greedy, constrained to the decision schema, so what comes
-    back is a valid call of one of `tools` or None (reply in words)."""
+    back is a valid call of one of `tools` or None (reply in words).
+
+    With a `classifier` (CallClassifier) it decides call or reply first, and the model is asked only for a call's
+    action and arguments. `copy_values`: free-text arguments are copied from what was said (`said_values`);
+    `today`: the dates and times in them are then written as services take them, relative to that day."""
+    if classifier is not None and may_reply:
+        if not classifier.calls(conversation):
+            return None
+        may_reply = False
+    schema = decision_schema(tools, may_reply, said_values(conversation) if copy_values else None)
+    if len(schema["anyOf"]) == int(may_reply):  # no action has its required details yet: the reply asks for them
+        return None
     asked = replace(params, max_new_tokens=decision_token_budget(tools), temperature=0.0, top_p=1.0, stop=[],
-                    json_schema=decision_schema(tools, may_reply))
+                    json_schema=schema)
     text = "".join([delta.text async for delta in engine.stream_chat(decision_messages(tools, conversation), asked)])
-    return parse_decision(text, tools, may_reply)
+    call = parse_decision(text, tools, may_reply)
+    return as_services_take(call, tools, today) if call is not None and today is not None else call

@@ -9,7 +9,9 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from assistant.actions.call_classifier import CallClassifier
 from assistant.actions.decision import ActionCall, InvalidDecision, decide
 from assistant.actions.execution import ActionOutcome, ActionRefused, ActionRunner
 from assistant.actions.spec import ActionCatalog, ActionSpec
@@ -60,6 +62,11 @@ class ActionService:
         # the unredacted arguments of runs awaiting the customer or an operator, in memory only (the store keeps
         # the redacted ones)
         self._calls: dict[int, ActionCall] = {}
+        self.classifier: CallClassifier | None = None  # the serving model's, when it brought one
+
+    def use_model(self, model_path: str | None) -> None:
+        """Decide with the call classifier saved beside the model now serving (none: the model decides alone)."""
+        self.classifier = CallClassifier.load(model_path) if model_path else None
 
     def _audited(self, arguments: Mapping) -> dict:
         return {k: self.redactor.redact(v) if isinstance(v, str) else v for k, v in arguments.items()}
@@ -77,7 +84,8 @@ class ActionService:
             await asyncio.to_thread(self.store.actions.advance, pending.id, [ActionStatus.AWAITING_CONFIRMATION],
                                     ActionStatus.CANCELLED, reason="the customer moved on")
         try:
-            call = await decide(engine, self.tools, turns, params)
+            call = await decide(engine, self.tools, turns, params, classifier=self.classifier, copy_values=True,
+                                today=datetime.now(UTC).date())
         except InvalidDecision:  # cut short or otherwise unusable: answer in words rather than guess
             return None
         if call is None:

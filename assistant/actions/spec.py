@@ -20,6 +20,10 @@ actions:
     confirm: true                          # the customer says yes first
     approval: true                         # then an operator approves in the console
 ```
+Or take actions from an OpenAPI 3 document (`assistant/actions/openapi.py`): `openapi: orders-openapi.yaml` at the
+top (relative to this file; its first server is the base_url unless one is given), and `operation: getOrder` in an
+action instead of its name, description, method, url, kind and parameters (which it may still override).
+
 Any problem stops the load with `file:line: actions[i].field: what is wrong`; nothing is half-loaded.
 """
 
@@ -34,15 +38,16 @@ from typing import Any
 import yaml
 
 from assistant.actions.decision import Tool
+from assistant.actions.openapi import OpenAPIError, load_document, operation_fields, server_url
 from assistant.errors import AssistantError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TOP_FIELDS = {"base_url", "headers", "timeout_s", "actions"}
+TOP_FIELDS = {"base_url", "headers", "timeout_s", "actions", "openapi"}
 ACTION_FIELDS = {"name", "description", "method", "url", "kind", "parameters", "required", "identity", "confirm",
-                 "approval", "reply", "timeout_s", "retries", "headers"}
+                 "approval", "reply", "timeout_s", "retries", "headers", "operation"}
 
 
 class ActionsFileError(AssistantError, ValueError):
@@ -148,7 +153,7 @@ def _check_schema(schema: Any, where: str) -> None:
 
 
 def _action(raw: dict, index: int, path: Path, base_url: str, headers: dict[str, str], timeout_s: float,
-            environ: dict[str, str] | None) -> ActionSpec:
+            environ: dict[str, str] | None, document: dict | None = None) -> ActionSpec:
     lines = raw.get("__lines__", {})
 
     def where(key: str | None = None) -> str:
@@ -158,6 +163,16 @@ def _action(raw: dict, index: int, path: Path, base_url: str, headers: dict[str,
     unknown = sorted(set(raw) - ACTION_FIELDS - {"__lines__", "__line__"})
     if unknown:
         raise ActionsFileError(f"{where(unknown[0])}: unknown field (known: {', '.join(sorted(ACTION_FIELDS))})")
+    if "operation" in raw:
+        if document is None:
+            raise ActionsFileError(f"{where('operation')}: an operation needs `openapi: FILE` at the top of the file")
+        identity = _plain(raw.get("identity") or {})
+        try:
+            imported = operation_fields(document, str(raw["operation"]), identity if isinstance(identity, dict)
+                                        else {}, where("operation"))
+        except OpenAPIError as exc:
+            raise ActionsFileError(str(exc)) from None
+        raw = imported | {k: v for k, v in raw.items() if k != "operation"}
     for key in ("name", "description", "method", "url", "kind"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise ActionsFileError(f"{where(key if key in raw else None)}: field {key} is required (a text)")
@@ -237,8 +252,14 @@ def load_actions(path: Path, environ: dict[str, str] | None = None) -> ActionCat
     if unknown:
         raise ActionsFileError(f"{path}:{lines.get(unknown[0], 1)}: {unknown[0]}: unknown field "
                                f"(known: {', '.join(sorted(TOP_FIELDS))})")
-    base_url = expand_environment(str(raw.get("base_url") or ""), f"{path}:{lines.get('base_url', 1)}: base_url",
-                                  environ)
+    document = None
+    if raw.get("openapi"):
+        try:
+            document = load_document(path.parent / str(raw["openapi"]))
+        except OpenAPIError as exc:
+            raise ActionsFileError(f"{path}:{lines.get('openapi', 1)}: openapi: {exc}") from None
+    base_url = expand_environment(str(raw.get("base_url") or (server_url(document) if document else "")),
+                                  f"{path}:{lines.get('base_url', 1)}: base_url", environ)
     headers = {k: expand_environment(str(v), f"{path}:{lines.get('headers', 1)}: headers.{k}", environ)
                for k, v in _plain(raw.get("headers") or {}).items()}
     timeout_s = raw.get("timeout_s", 10.0)
@@ -249,9 +270,10 @@ def load_actions(path: Path, environ: dict[str, str] | None = None) -> ActionCat
     for index, item in enumerate(actions):
         if not isinstance(item, dict):
             raise ActionsFileError(f"{path}:{lines.get('actions', 1)}: actions[{index}]: expected a mapping")
-        spec = _action(item, index, path, base_url, headers, timeout_s, environ)
+        spec = _action(item, index, path, base_url, headers, timeout_s, environ, document)
         if any(s.name == spec.name for s in specs):
-            raise ActionsFileError(f"{path}:{item['__lines__'].get('name')}: actions[{index}].name: "
+            line = item["__lines__"].get("name", item["__line__"])
+            raise ActionsFileError(f"{path}:{line}: actions[{index}].name: "
                                    f"{spec.name!r} is declared twice")
         specs.append(spec)
     return ActionCatalog(tuple(specs), str(path))

@@ -47,6 +47,62 @@ async def _measure(runner, calls: int, concurrency: int) -> dict:
             "overhead_ms": _percentiles(overhead), "http_ms": _percentiles(network), "call_ms": _percentiles(whole)}
 
 
+ASKED = ["Where is my order {order}?", "Has order {order} shipped yet?", "我的订单{order}到哪里了？",
+         "Can you check order {order} for me?"]
+
+
+async def _turns(service, engine, params, turns: int) -> dict:
+    """Whole customer turns as serving runs them, one at a time: the answer is the action's reply, or None when
+    the decision was to reply in words (counted as a miss)."""
+    from assistant.engines.base import ChatMessage
+
+    orders = [("1040", "c-1001"), ("1041", "c-1002"), ("1042", "c-1003"), ("1043", "c-1004")]
+    timings, acted = [], 0
+    for i in range(turns):
+        order, customer = orders[i % len(orders)]
+        conversation = service.store.conversations.create_conversation(customer_id=customer).id
+        said = ChatMessage("user", ASKED[i % len(ASKED)].format(order=order))
+        started = time.perf_counter()
+        reply = await service.turn(conversation, [said], {"customer_id": customer}, engine, params)
+        timings.append((time.perf_counter() - started) * 1000)
+        acted += reply is not None and reply.run is not None and reply.run.status == "succeeded" and order in reply.text
+    return {"turns": turns, "looked_up": acted, "turn_ms": _percentiles(timings)}
+
+
+def _measure_turns(args, catalog, scratch: Path) -> dict:
+    from alignment.evaluation import resolve_model_for_eval
+    from assistant.actions.service import ActionService
+    from assistant.cli.options import load_from_args
+    from assistant.engines import build_engine
+    from assistant.engines.base import GenerationParams
+    from assistant.runtime import choose_engine, with_private_vllm_port
+    from assistant.store import Store
+
+    loaded = load_from_args(args)
+    model = resolve_model_for_eval(args.model, loaded.settings)
+    settings = with_private_vllm_port(loaded.settings).model_copy(update={"engine": choose_engine(loaded),
+                                                                          "llm_url": None})
+    store = Store(f"sqlite:///{scratch}/bench.db")
+    service = ActionService(catalog, store)
+    service.use_model(model.path)
+
+    async def measure() -> dict:
+        engine = build_engine(settings, model)
+        await engine.start()
+        try:
+            params = GenerationParams.from_settings(settings.generation)
+            await _turns(service, engine, params, 2)  # warm-up
+            return await _turns(service, engine, params, args.turns)
+        finally:
+            await engine.stop()
+
+    try:
+        return asyncio.run(measure()) | {"model": model.name, "engine": settings.engine,
+                                         "call_classifier": service.classifier is not None}
+    finally:
+        store.close()
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -62,7 +118,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch, OrderService(Path(scratch) / "orders.db") as service:
         catalog = load_actions(DEMO_ACTIONS, service.environment())
         runs = asyncio.run(measure_all(catalog))
+        turns = _measure_turns(args, catalog, Path(scratch)) if getattr(args, "turns", 0) else None
     result = {"machine": {"cpu": platform.processor() or platform.machine()}, "action": "order_status", "runs": runs}
+    if turns:
+        result["turns"] = turns
     lines = ["# bench actions (demo order service, order_status)", "",
              "| concurrency | calls | calls/s | our overhead p50 / p95 ms | HTTP p50 / p95 ms "
              "| whole call p50 / p95 ms |",
@@ -71,6 +130,11 @@ def run_benchmark(args: argparse.Namespace) -> int:
         lines.append(f"| {r['concurrency']} | {r['calls']} | {r['calls_per_s']} | {r['overhead_ms']['p50']} / "
                      f"{r['overhead_ms']['p95']} | {r['http_ms']['p50']} / {r['http_ms']['p95']} | "
                      f"{r['call_ms']['p50']} / {r['call_ms']['p95']} |")
+    if turns:
+        lines += ["", f"whole turns ({turns['model']}, {turns['engine']}, call classifier: "
+                      f"{'yes' if turns['call_classifier'] else 'no'}): {turns['turns']} turns, "
+                      f"{turns['looked_up']} answered from the order service; turn p50 / p95: "
+                      f"{turns['turn_ms']['p50']} / {turns['turn_ms']['p95']} ms"]
     path = write_results(args.out, "actions", result, "\n".join(lines) + "\n")
     Console(stderr=True).print("\n".join(lines) + f"\n\nwritten: {path}")
     if args.json:

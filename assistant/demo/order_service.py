@@ -116,20 +116,23 @@ def order_service_app(book: OrderBook, token: str) -> FastAPI:
 
     app = FastAPI(title="Lumen Outfitters orders (demo)", dependencies=[Depends(authorised)])
 
-    @app.get("/orders")
+    @app.get("/orders", operation_id="list_orders", summary="List a customer's orders")
     def list_orders(customer_id: str) -> dict:
         return {"orders": [{k: o[k] for k in ("order_id", "status", "placed_on", "total_eur")}
                            for o in book.orders(customer_id)]}
 
-    @app.get("/orders/{order_id}")
+    @app.get("/orders/{order_id}", operation_id="order_status",
+             summary="Look up an order's status, carrier and expected delivery date")
     def get_order(order_id: str, customer_id: str) -> dict:
         return book.order(order_id, customer_id)
 
-    @app.post("/orders/{order_id}/address")
+    @app.post("/orders/{order_id}/address", operation_id="change_delivery_address",
+              summary="Change the delivery address of an order that has not been packed yet")
     def change_address(order_id: str, change: AddressChange) -> dict:
         return book.change_address(order_id, change)
 
-    @app.post("/orders/{order_id}/refund")
+    @app.post("/orders/{order_id}/refund", operation_id="request_refund",
+              summary="Ask for a refund of a delivered order")
     def refund(order_id: str, request: RefundRequest,
                idempotency_key: str | None = Header(default=None)) -> dict:
         return book.request_refund(order_id, request, idempotency_key)

@@ -51,7 +51,7 @@ def _counts(texts: list[str]) -> sp.csr_matrix:
     return sp.hstack([char.transform(texts), word.transform(texts)]).tocsr()
 
 
-def _weigh(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+def weigh_tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear tf times idf, rows L2-normalised (sklearn's TfidfTransformer, written out)."""
     from sklearn.preprocessing import normalize
 
@@ -71,11 +71,11 @@ class NgramHead:
         counts = _counts(texts)
         df = np.bincount(counts.indices, minlength=counts.shape[1])
         idf = np.where(df > 0, np.log((1 + len(texts)) / (1 + df)) + 1, 0.0)  # unseen n-grams weigh nothing
-        coef, intercept = fit_linear(_weigh(counts, idf), labels, classes, c)
+        coef, intercept = fit_linear(weigh_tfidf(counts, idf), labels, classes, c)
         return cls(list(classes), idf.astype(np.float32), coef, intercept)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        logits = _weigh(_counts(texts), self.idf) @ self.coef.T + self.intercept
+        logits = weigh_tfidf(_counts(texts), self.idf) @ self.coef.T + self.intercept
         return softmax(np.asarray(logits))
 
     def save(self, path: Path) -> None:
