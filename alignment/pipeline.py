@@ -299,6 +299,10 @@ class AlignPipeline:
             | self._action_metrics(candidate, actions, "candidate: held-out action decisions")}
         gate = self.config.gate
         passed, report.decision = gate_decision(gate, report.metrics["current"], report.metrics["candidate"])
+        if passed and not heldout:  # trained on decisions alone: a model that now answers "hello" in JSON passes
+            passed = False
+            report.decision += ("; not promoted: no held-out answers checked that it still answers customers in "
+                                "words (align with transcripts too; `assistant models promote` overrides)")
         version = ModelVersion(
             id="", parent=parent, base_model=base.name.split("@")[0], created_at="", data_hash=data_hash(examples),
             config=self.config.model_dump(mode="json"), metrics=report.metrics,

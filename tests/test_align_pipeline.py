@@ -288,12 +288,14 @@ def test_align_on_action_decisions_trains_gates_on_them_and_decodes_valid_calls(
     assert report.metrics["candidate"]["action_call_accuracy"] == 1.0
     assert report.metrics["candidate"]["action_exact_match"] == 1.0
     assert "action_call_accuracy" in report.decision and "action_exact_match" in report.decision
+    # trained on decisions alone, nothing checked it still answers in words: registered, never promoted
+    assert not report.promoted and "no held-out answers checked" in report.decision
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(action_rows(1)[0] | {"call": {"name": "refund_everything", "arguments": {}}}) + "\n")
     with pytest.raises(InvalidLine, match=r"bad.jsonl:1: field call.name: 'refund_everything' is not among"):
         run_align(loaded, AlignRequest(actions=[bad], progress=False), **{"dpo.enabled": False})
-    assert registry_of(loaded).active_id() == report.version.id or not report.promoted
+    assert registry_of(loaded).active_id() is None
 
 
 def test_the_gate_also_refuses_a_model_that_acts_worse():
