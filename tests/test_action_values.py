@@ -83,3 +83,31 @@ def test_an_action_whose_required_detail_was_not_said_cannot_be_chosen():
     assert schema["anyOf"] == [{"type": "object", "properties": {"action": {"type": "null"}},
                                 "required": ["action"], "additionalProperties": False}]
     assert "订餐厅" in said_values(conversation)  # Chinese without spaces: its substrings are the values
+
+
+def test_a_file_of_dialogues_is_dated_by_its_calls_unless_rows_say(tmp_path):
+    import json
+
+    from alignment.action_examples import load_action_file
+    from alignment.transcripts import InvalidLine
+
+    tool = {"type": "function", "function": {"name": "GetWeather", "description": "Weather",
+                                             "parameters": {"type": "object", "properties": {
+                                                 "city": {"type": "string"}, "date": {"type": "string"}},
+                                                 "required": ["city"]}}}
+
+    def row(text, day, **extra):
+        return json.dumps({"tools": [tool], "messages": [{"role": "user", "content": text}],
+                           "call": {"name": "GetWeather", "arguments": {"city": "Oslo", "date": day}}} | extra)
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join([row("Weather in Oslo tomorrow?", "2019-03-02"),
+                               row("And the day after tomorrow in Oslo?", "2019-03-03"),
+                               row("Oslo next Monday?", "2019-03-04"),
+                               row("Oslo today?", "2026-12-02", today="2026-12-02")]) + "\n")
+    rows = load_action_file(path)
+    assert [r.today.isoformat() for r in rows] == ["2019-03-01"] * 3 + ["2026-12-02"]
+    assert rows[0].target() == '{"action": "GetWeather", "arguments": {"city": "Oslo", "date": "tomorrow"}}'
+    path.write_text(row("Oslo?", "2019-03-02", today="yesterday") + "\n")
+    with pytest.raises(InvalidLine, match=r"rows.jsonl:1: field today: expected a date YYYY-MM-DD"):
+        load_action_file(path)

@@ -4,7 +4,10 @@ accuracy, exact match of name + all arguments, argument-value F1, unneeded calls
 
 FILE is JSONL {"id", "tools": [OpenAI tools], "messages": [...], "call": {"name", "arguments"} | null} (the
 `sgd_actions` contract). Decoding is constrained by each row's decision schema, as when serving; a model trained by
-`assistant align --actions` brings a call classifier that decides call or reply first, as when serving."""
+`assistant align --actions` brings a call classifier that decides call or reply first, as when serving. Free-text
+values are copied from the conversation and dates/times written as services take them, relative to the row's
+`today` (YYYY-MM-DD); rows without it are dated by the file: the day that best explains its calls' relative dates
+("tomorrow" in a call made on 2019-03-02 dates the SGD dialogues 2019-03-01)."""
 
 from __future__ import annotations
 
