@@ -100,11 +100,10 @@ def _as_services_take(example: ActionExample, text: str) -> str:
 
 def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit: int | None = None,
                          constrained: bool = True, classifier: bool = True) -> dict:
-    from alignment.evaluation import resolve_model_for_eval
-    from assistant.runtime import choose_engine
+    from assistant.runtime import choose_engine, model_by_spec
 
     examples = balanced_subset(load_action_file(file), limit)
-    model = resolve_model_for_eval(model_spec, loaded.settings)
+    model = model_by_spec(model_spec, loaded.settings)
     engine = choose_engine(loaded)
     outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
     used = classifier and not model.is_hub_id and CallClassifier.load(model.path) is not None

@@ -254,23 +254,6 @@ def corpus_knowledge_dir(home: Path, corpus: Path, encoder: str) -> Path:
     return home / "eval-knowledge" / key[:12]
 
 
-def resolve_model_for_eval(spec: str, settings):
-    """'current' (what serves now), 'base' (the configured model), a registered version id, or a model spec."""
-    from assistant.model_files import ResolvedModel, resolve_model
-    from assistant.runtime import model_registry, serving_model
-
-    if spec == "current":
-        return serving_model(settings)[0]
-    if spec == "base":
-        return resolve_model(settings.model, settings.models_dir)
-    if spec.startswith("v") and spec[1:].isdigit():
-        registry = model_registry(settings)
-        version = registry.get(spec)
-        registry.verify(version)
-        return ResolvedModel(version.served_name, str(version.model_dir))
-    return resolve_model(spec, settings.models_dir)
-
-
 @dataclass(frozen=True)
 class _PlannedEngine:
     """The model to evaluate as the serving layer sees it before it runs: its name and context window."""
@@ -313,11 +296,11 @@ def evaluate_answer_file(loaded, file: Path, corpus: Path | None, model_spec: st
     from assistant.chat_serving import ChatServing
     from assistant.engines import served_window
     from assistant.engines.base import ChatMessage
-    from assistant.runtime import choose_engine
+    from assistant.runtime import choose_engine, model_by_spec
 
     settings = loaded.settings
     rows = load_answer_file(file)[:limit]
-    model = resolve_model_for_eval(model_spec, settings)
+    model = model_by_spec(model_spec, settings)
     grounder = _knowledge(settings, corpus, progress)
     engine = choose_engine(loaded)
     window = served_window(settings.model_copy(update={"engine": engine}), model)

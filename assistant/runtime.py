@@ -93,6 +93,22 @@ def actions_environment(settings: Settings) -> dict[str, str]:
     return environ
 
 
+def model_by_spec(spec: str, settings: Settings):
+    """'current' (what serves now), 'base' (the configured model), a registered version id, or a model spec."""
+    from assistant.model_files import ResolvedModel, resolve_model
+
+    if spec == "current":
+        return serving_model(settings)[0]
+    if spec == "base":
+        return resolve_model(settings.model, settings.models_dir)
+    if spec.startswith("v") and spec[1:].isdigit():
+        registry = model_registry(settings)
+        version = registry.get(spec)
+        registry.verify(version)
+        return ResolvedModel(version.served_name, str(version.model_dir))
+    return resolve_model(spec, settings.models_dir)
+
+
 def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> ConversationService:
     """`make_engine(settings, model)`: builds the engine in place of `assistant.engines.build_engine` (the tests'
     fake engine)."""

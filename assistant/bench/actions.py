@@ -70,16 +70,15 @@ async def _turns(service, engine, params, turns: int) -> dict:
 
 
 def _measure_turns(args, catalog, scratch: Path) -> dict:
-    from alignment.evaluation import resolve_model_for_eval
     from assistant.actions.service import ActionService
     from assistant.cli.options import load_from_args
     from assistant.engines import build_engine
     from assistant.engines.base import GenerationParams
-    from assistant.runtime import choose_engine, with_private_vllm_port
+    from assistant.runtime import choose_engine, model_by_spec, with_private_vllm_port
     from assistant.store import Store
 
     loaded = load_from_args(args)
-    model = resolve_model_for_eval(args.model, loaded.settings)
+    model = model_by_spec(args.model, loaded.settings)
     settings = with_private_vllm_port(loaded.settings).model_copy(update={"engine": choose_engine(loaded),
                                                                           "llm_url": None})
     store = Store(f"sqlite:///{scratch}/bench.db")
