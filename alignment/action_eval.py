@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alignment.action_examples import ActionExample, balanced_subset, load_action_file
+from assistant.actions.call_classifier import FILE_NAME as CALL_CLASSIFIER_FILE
 from assistant.actions.call_classifier import CallClassifier
 from assistant.actions.decision import (
     ActionCall,
@@ -19,6 +20,7 @@ from assistant.actions.decision import (
     as_services_take,
     decision_text,
     decision_token_budget,
+    offers_a_call,
     parse_decision,
 )
 
@@ -75,13 +77,13 @@ def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], 
     call or reply first; the model writes only the calls, constrained to a call."""
     from alignment.answering import answer_prompts
 
-    judge = CallClassifier.load(model.path) if classifier and not model.is_hub_id else None
+    judge = CallClassifier.of(model) if classifier else None
     asked = list(examples)
     if judge is not None:
         calls = judge.call_probabilities([e.conversation for e in examples]) >= judge.threshold
         asked = [e for e, call in zip(examples, calls, strict=True) if call]
     schemas = {id(e): e.schema(judge is None) for e in asked}
-    asked = [e for e in asked if len(schemas[id(e)]["anyOf"]) > int(judge is None)]  # else nothing to call: a reply
+    asked = [e for e in asked if offers_a_call(schemas[id(e)])]  # else nothing can be called yet: a reply
     budget = max((decision_token_budget(e.tools) for e in asked), default=1)
     written = answer_prompts(settings, model, engine, [e.prompt() for e in asked], budget, label=label,
                              schemas=[schemas[id(e)] for e in asked] if constrained else None)
@@ -106,6 +108,6 @@ def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit:
     model = model_by_spec(model_spec, loaded.settings)
     engine = choose_engine(loaded)
     outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
-    used = classifier and not model.is_hub_id and CallClassifier.load(model.path) is not None
+    used = classifier and not model.is_hub_id and (Path(model.path) / CALL_CLASSIFIER_FILE).is_file()
     return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained,
                                                "call_classifier": used}

@@ -196,9 +196,10 @@ class AlignPipeline:
         from assistant.actions.call_classifier import CallClassifier
 
         calls = [e.call is not None for e in rows]
-        if len(set(calls)) < 2:
-            return "not trained: the decision rows are all calls or all replies"
-        CallClassifier.fit([e.conversation for e in rows], calls).save(model_dir)
+        try:
+            CallClassifier.fit([e.conversation for e in rows], calls).save(model_dir)
+        except ValueError as exc:  # all calls or all replies
+            return f"not trained: {exc}"
         return f"trained on {len(rows)} decisions ({sum(calls)} calls)"
 
     def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:

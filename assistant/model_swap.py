@@ -20,7 +20,7 @@ async def switch_to_active(service: ConversationService, model) -> None:
 
     await service.engine.swap(build_engine(with_private_vllm_port(service.settings), model))
     if service.actions is not None:
-        service.actions.use_model(None if model.is_hub_id else model.path)
+        service.actions.use_model(model)
 
 
 async def follow_registry(registry, switch: Callable[[str | None], Awaitable[None]], what: str,

@@ -137,5 +137,5 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
         from assistant.actions.spec import load_actions
 
         actions = ActionService(load_actions(Path(settings.actions.file), actions_environment(settings)), store)
-        actions.use_model(model.path if model is not None and not model.is_hub_id else None)
+        actions.use_model(model)
     return ConversationService(settings, store, engine, grounder, actions)

@@ -88,6 +88,11 @@ class CallClassifier:
         return path
 
     @classmethod
+    def of(cls, model) -> CallClassifier | None:
+        """The classifier saved with a resolved model (`ResolvedModel`); None for no model or a hub id."""
+        return cls.load(model.path) if model is not None and not model.is_hub_id else None
+
+    @classmethod
     def load(cls, folder: Path | str) -> CallClassifier | None:
         """The classifier saved in a model folder, or None when the model decides alone."""
         path = Path(folder) / FILE_NAME

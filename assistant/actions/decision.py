@@ -184,6 +184,11 @@ def decision_schema(tools: Sequence[Tool], may_reply: bool = True, values: Seque
     return {"anyOf": choices}
 
 
+def offers_a_call(schema: dict) -> bool:
+    """Whether a decision schema lets any action be called (copying values can leave only the reply)."""
+    return any("const" in choice["properties"]["action"] for choice in schema["anyOf"])
+
+
 def decision_token_budget(tools: Sequence[Tool]) -> int:
     """Tokens enough for the longest decision the schema allows (a token is at least one character), so a
     constrained decision is never cut short into invalid JSON."""
@@ -271,7 +276,7 @@ async def decide(engine, tools: Sequence[Tool], conversation: Sequence[ChatMessa
             return None
         may_reply = False
     schema = decision_schema(tools, may_reply, said_values(conversation) if copy_values else None)
-    if len(schema["anyOf"]) == int(may_reply):  # no action has its required details yet: the reply asks for them
+    if not offers_a_call(schema):  # no action has its required details yet: the reply asks for them
         return None
     asked = replace(params, max_new_tokens=decision_token_budget(tools), temperature=0.0, top_p=1.0, stop=[],
                     json_schema=schema)

@@ -64,9 +64,10 @@ class ActionService:
         self._calls: dict[int, ActionCall] = {}
         self.classifier: CallClassifier | None = None  # the serving model's, when it brought one
 
-    def use_model(self, model_path: str | None) -> None:
-        """Decide with the call classifier saved beside the model now serving (none: the model decides alone)."""
-        self.classifier = CallClassifier.load(model_path) if model_path else None
+    def use_model(self, model) -> None:
+        """Decide with the call classifier saved beside the model now serving (a `ResolvedModel`; without one, or
+        for an external server, the model decides alone)."""
+        self.classifier = CallClassifier.of(model)
 
     def _audited(self, arguments: Mapping) -> dict:
         return {k: self.redactor.redact(v) if isinstance(v, str) else v for k, v in arguments.items()}

@@ -83,7 +83,7 @@ def _measure_turns(args, catalog, scratch: Path) -> dict:
                                                                           "llm_url": None})
     store = Store(f"sqlite:///{scratch}/bench.db")
     service = ActionService(catalog, store)
-    service.use_model(model.path)
+    service.use_model(model)
 
     async def measure() -> dict:
         engine = build_engine(settings, model)
