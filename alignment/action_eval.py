@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alignment.action_examples import ActionExample, balanced_subset, load_action_file
-from assistant.actions.call_classifier import FILE_NAME as CALL_CLASSIFIER_FILE
-from assistant.actions.call_classifier import CallClassifier
+from assistant.actions.call_classifier import call_classifier_of, saved_body
 from assistant.actions.decision import (
     ActionCall,
     InvalidDecision,
@@ -77,7 +76,7 @@ def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], 
     call or reply first; the model writes only the calls, constrained to a call."""
     from alignment.answering import answer_prompts
 
-    judge = CallClassifier.of(model) if classifier else None
+    judge = call_classifier_of(model) if classifier else None
     asked = list(examples)
     if judge is not None:
         calls = judge.call_probabilities([e.conversation for e in examples]) >= judge.threshold
@@ -108,6 +107,6 @@ def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit:
     model = model_by_spec(model_spec, loaded.settings)
     engine = choose_engine(loaded)
     outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
-    used = classifier and not model.is_hub_id and (Path(model.path) / CALL_CLASSIFIER_FILE).is_file()
+    used = saved_body(model.path) if classifier and not model.is_hub_id else None
     return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained,
                                                "call_classifier": used}

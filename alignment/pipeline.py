@@ -193,14 +193,15 @@ class AlignPipeline:
     def _fit_call_classifier(self, rows: list, model_dir: Path) -> str:
         """Train the call classifier on every decision row and save it in the new model's folder (it travels with
         the version); the chat model then only picks a call's action and arguments."""
-        from assistant.actions.call_classifier import CallClassifier
+        from assistant.actions.call_classifier import fit_call_classifier
 
         calls = [e.call is not None for e in rows]
         try:
-            CallClassifier.fit([e.conversation for e in rows], calls).save(model_dir)
+            judge = fit_call_classifier([e.conversation for e in rows], calls)
         except ValueError as exc:  # all calls or all replies
             return f"not trained: {exc}"
-        return f"trained on {len(rows)} decisions ({sum(calls)} calls)"
+        judge.save(model_dir)
+        return f"{type(judge).__name__} trained on {len(rows)} decisions ({sum(calls)} calls)"
 
     def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:
         """The decisions of `model` on the held-out rows, prefixed `action_` beside the answer metrics."""

@@ -340,23 +340,23 @@ SGD = ROOT.parent / "shared" / "data" / "sgd_actions"
 @pytest.mark.skipif(not SGD.is_dir(), reason="../shared/data/sgd_actions is missing")
 def test_the_call_classifier_learns_when_to_act_from_real_dialogues(tmp_path):
     from alignment.action_examples import load_action_file
-    from assistant.actions.call_classifier import CallClassifier
+    from assistant.actions.call_classifier import NgramCallClassifier, load_call_classifier
 
     train, dev = load_action_file(SGD / "train.jsonl"), load_action_file(SGD / "dev.jsonl")
-    classifier = CallClassifier.fit([e.conversation for e in train], [e.call is not None for e in train])
+    classifier = NgramCallClassifier.fit([e.conversation for e in train], [e.call is not None for e in train])
     said = classifier.call_probabilities([e.conversation for e in dev]) >= classifier.threshold
     accuracy = sum(bool(s) == (e.call is not None) for s, e in zip(said, dev, strict=True)) / len(dev)
     assert accuracy >= 0.82  # other services' dialogues, never seen; the 135M chat model alone: about 0.5
     classifier.save(tmp_path)
-    again = CallClassifier.load(tmp_path)
+    again = load_call_classifier(tmp_path)
     assert (again.call_probabilities([e.conversation for e in dev[:50]]) >= 0.5).tolist() == said[:50].tolist()
-    assert CallClassifier.load(tmp_path / "no-model-here") is None
+    assert load_call_classifier(tmp_path / "no-model-here") is None
     with pytest.raises(ValueError, match="both kinds"):
-        CallClassifier.fit([e.conversation for e in train[:5]], [True] * 5)
+        NgramCallClassifier.fit([e.conversation for e in train[:5]], [True] * 5)
 
 
 def test_with_a_call_classifier_the_model_is_asked_only_for_the_call():
-    from assistant.actions.call_classifier import CallClassifier
+    from assistant.actions.call_classifier import NgramCallClassifier
     from assistant.actions.decision import decide
     from assistant.engines.base import ChatMessage, GenerationParams
 
@@ -367,7 +367,7 @@ def test_with_a_call_classifier_the_model_is_asked_only_for_the_call():
             (conversation("Shall I book it?", "Yes, book it"), True),
             (conversation("Here is one: Pizza Place.", "What is their address?"), False),
             (conversation("Anything else?", "No thanks, bye"), False)] * 4
-    classifier = CallClassifier.fit([c for c, _ in rows], [call for _, call in rows], c=100.0)
+    classifier = NgramCallClassifier.fit([c for c, _ in rows], [call for _, call in rows], c=100.0)
     engine = ScriptedEngine()
     tools = tools_from_openai(SGD_LIKE_TOOLS)
     params = GenerationParams(max_new_tokens=64, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
@@ -380,6 +380,27 @@ def test_with_a_call_classifier_the_model_is_asked_only_for_the_call():
     assert call == ActionCall("FindRestaurants", {"city": "San Jose"})
     assert engine.schemas == [decision_schema(tools, may_reply=False)]  # the model may not decide to reply
 
+
+
+def test_the_encoder_call_classifier_is_fine_tuned_saved_and_brought_by_its_model(tmp_path):
+    from assistant.actions.call_classifier import EncoderCallClassifier, classifier_encoder, load_call_classifier
+    from assistant.engines.base import ChatMessage
+
+    def conversation(agent, customer):
+        return [ChatMessage("user", "I need a table"), ChatMessage("assistant", agent), ChatMessage("user", customer)]
+
+    rows = [(conversation("Shall I book it?", "Yes, book it"), True),
+            (conversation("Anything else?", "No thanks, bye"), False)] * 12
+    encoder = classifier_encoder([c for c, _ in rows])
+    assert encoder.name != "multilingual-e5-small"  # English rows: the packaged English encoder
+    judge = EncoderCallClassifier.fit([c for c, _ in rows], [call for _, call in rows], encoder, epochs=3)
+    assert judge.calls(conversation("Shall I book it?", "Yes, book it"))
+    assert not judge.calls(conversation("Anything else?", "No thanks, bye"))
+    judge.save(tmp_path)
+    again = load_call_classifier(tmp_path)
+    assert isinstance(again, EncoderCallClassifier)
+    probe = [conversation("Shall I book it?", "Yes, book it"), conversation("Anything else?", "No thanks, bye")]
+    assert again.call_probabilities(probe) == pytest.approx(judge.call_probabilities(probe), abs=1e-5)
 
 # -- actions in a conversation ---------------------------------------------------------------------------------------
 

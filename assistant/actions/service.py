@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from assistant.actions.call_classifier import CallClassifier
+from assistant.actions.call_classifier import CallClassifier, call_classifier_of
 from assistant.actions.decision import ActionCall, InvalidDecision, decide
 from assistant.actions.execution import ActionOutcome, ActionRefused, ActionRunner
 from assistant.actions.spec import ActionCatalog, ActionSpec
@@ -67,7 +67,7 @@ class ActionService:
     def use_model(self, model) -> None:
         """Decide with the call classifier saved beside the model now serving (a `ResolvedModel`; without one, or
         for an external server, the model decides alone)."""
-        self.classifier = CallClassifier.of(model)
+        self.classifier = call_classifier_of(model)
 
     def _audited(self, arguments: Mapping) -> dict:
         return {k: self.redactor.redact(v) if isinstance(v, str) else v for k, v in arguments.items()}

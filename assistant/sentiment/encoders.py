@@ -81,7 +81,7 @@ class SentenceEncoder:
             truth = torch.tensor([targets[i] for i in batch])
             return torch.nn.functional.cross_entropy(head(self._embed([texts[i] for i in batch])), truth)
 
-        _train(list(range(len(texts))), loss, optimizer, epochs, batch_size, seed, "fine-tuning encoder")
+        train_in_batches(list(range(len(texts))), loss, optimizer, epochs, batch_size, seed, "fine-tuning encoder")
         self.model.eval()
         return head.weight.detach().numpy().astype(np.float32), head.bias.detach().numpy().astype(np.float32)
 
@@ -112,7 +112,7 @@ class SentenceEncoder:
             return torch.nn.functional.mse_loss(cosine, torch.tensor([y for _, _, y in batch]))
 
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=learning_rate)
-        _train(pairs, loss, optimizer, epochs, batch_size, seed, "contrastive pairs (few-shot)")
+        train_in_batches(pairs, loss, optimizer, epochs, batch_size, seed, "contrastive pairs (few-shot)")
         self.model.eval()
 
     def save(self, folder: Path) -> str:
@@ -120,7 +120,8 @@ class SentenceEncoder:
         return "encoder"
 
 
-def _train(items: list, loss_of, optimizer, epochs: int, batch_size: int, seed: int, description: str) -> None:
+def train_in_batches(items: list, loss_of, optimizer, epochs: int, batch_size: int, seed: int, description: str
+                     ) -> None:
     """Shuffled mini-batches for `epochs`, one optimizer step per batch, with a progress bar showing the loss."""
     rng = random.Random(seed)
     items = list(items)
