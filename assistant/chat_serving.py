@@ -25,6 +25,7 @@ from assistant.errors import AssistantError
 from assistant.grounded_answer import compose_answer
 from assistant.grounding import Grounder, Grounding, Source
 from assistant.guard import InstructionLeak, refusal, without_instructions
+from assistant.insights.curated import CuratedAnswers
 from assistant.prompt import (
     CJK,
     GROUNDING_RULES,
@@ -97,6 +98,7 @@ class PreparedChat:
     style: str = "generative"  # "grounded": the answer is `composed` from the sources, the model is not asked
     composed: str | None = None  # the answer composed from the sources (also the fallback of a written one)
     relevance: float | None = None  # of the best passage found (None: retrieval did not run)
+    curated: dict | None = None  # the curated answer served (`canned`), its id, version and similarity
 
     @property
     def source_dicts(self) -> list[dict]:
@@ -211,10 +213,12 @@ class AnswerCounts:
 class ChatServing:
     """Prepares and streams answers for one deployment (settings, engine, knowledge base)."""
 
-    def __init__(self, settings: Settings, engine: LLMEngine, grounder: Grounder | None = None):
+    def __init__(self, settings: Settings, engine: LLMEngine, grounder: Grounder | None = None,
+                 curated: CuratedAnswers | None = None):
         self.settings = settings
         self.engine = engine
         self.grounder = grounder
+        self.curated = curated
         self.counts = AnswerCounts()
 
     def answer_style(self) -> str:
@@ -254,6 +258,11 @@ class ChatServing:
         system_prompt = self.settings.rendered_system_prompt() if system_prompt is None else system_prompt
         params = params or self.default_params()
         question = last_question(turns)
+        if self.curated is not None:  # an answer the support team approved comes first
+            found = await asyncio.to_thread(self.curated.match, question)
+            if found is not None:
+                return PreparedChat([], params, question, canned=found.answer.answer, canned_reason="curated",
+                                    curated=found.as_dict())
         sources: list[Source] = []
         composed, relevance = None, None
         grounded = grounding and self.grounder is not None

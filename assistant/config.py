@@ -163,6 +163,17 @@ class ConsoleSettings(SettingsSection):
                                                "before each further one waits (30 s, doubling up to 15 min)")
 
 
+class InsightsSettings(SettingsSection):
+    """What the support lead's Insights act on: curated answers served before the model."""
+
+    curated_min_similarity: float = Field(
+        0.9, ge=0, le=1, description="cosine similarity of a new question to a curated one from which the curated "
+                                     "answer is served (measured: `assistant eval curated`)")
+    curated_min_similarity_zh: float = Field(
+        0.8, ge=0, le=1, description="the same for questions the encoder does not understand (Chinese with the "
+                                     "default encoder): Dice similarity of their character pairs")
+
+
 CHURN_WORDS = [
     "cancel my", "close my account", "switch to another", "unsubscribe", "complaint", "complain", "lawyer",
     "chargeback", "never again", "worst service", "report you", "scam",
@@ -234,6 +245,7 @@ class Settings(SettingsSection):
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 

@@ -15,6 +15,7 @@ from assistant.config import Settings
 from assistant.engines.base import LLMEngine
 from assistant.errors import AssistantError
 from assistant.grounding import Grounder
+from assistant.insights.curated import curated_answers
 from assistant.operators import OperatorService
 from assistant.ownership import Caller
 from assistant.prompt import CJK, history_turns
@@ -69,7 +70,8 @@ class ConversationService:
                  actions: ActionService | None = None):
         self.settings = settings
         self.store = store
-        self.serving = ChatServing(settings, engine, grounder)
+        self.curated = curated_answers(store, settings)
+        self.serving = ChatServing(settings, engine, grounder, self.curated)
         self.actions = actions
         self.operators = OperatorService(settings, store)
         self.sentiment = SentimentService(store)
@@ -195,6 +197,10 @@ class ConversationService:
                     yield event
                 return
         prepared = await self.serving.prepare(turns)
+        if prepared.canned_reason == "curated":
+            async for event in self._curated(conversation_id, user_id, prepared):
+                yield event
+            return
         if prepared.canned is not None:
             async for event in self._dont_know(conversation_id, user_id, prepared):
                 yield event
@@ -294,6 +300,18 @@ class ConversationService:
                                            "handoff_offered": True})
             else:
                 yield AnswerEvent(event.type, event.data)
+
+    async def _curated(self, conversation_id: str, user_id: int,
+                       prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
+        """The answer the support team approved for this question, served as written and marked as curated."""
+        answer_id = await asyncio.to_thread(
+            self.store.conversations.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
+            {"sources": [], "grounded": False, "reason": "curated", "curated": prepared.curated})
+        await asyncio.to_thread(self.store.curated.count_served, prepared.curated["id"])
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
+        yield AnswerEvent("delta", {"text": prepared.canned})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "curated",
+                                   "curated": prepared.curated})
 
     async def _stream_and_store(self, answer_id: int, prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
         """The serving layer's events for the client; the answer stored when it ends (or breaks)."""

@@ -19,7 +19,7 @@ from assistant.api.rate_limit import RateLimiter
 from assistant.store.records import KeyRecord
 
 KEYED = ("/v1/", "/api/conversations", "/api/messages")
-ADMIN = ("/api/sentiment",)
+ADMIN = ("/api/sentiment", "/api/insights")
 LIMITED = ("/v1/", "/api/", "/sources/")
 KEY_HINT = "make one with `assistant keys create --scope api`"
 UPLOADS = ("/gradio_api/upload", "/gradio_api/process_recording")  # Gradio's routes that take files

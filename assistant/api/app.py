@@ -13,7 +13,15 @@ from importlib.metadata import entry_points
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from assistant.api import access, conversation_routes, openai_routes, sentiment_routes, source_routes, widget_routes
+from assistant.api import (
+    access,
+    conversation_routes,
+    insights_routes,
+    openai_routes,
+    sentiment_routes,
+    source_routes,
+    widget_routes,
+)
 from assistant.api.errors import install_error_handlers
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
@@ -89,6 +97,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
     app.include_router(conversation_routes.router)
     app.include_router(conversation_routes.feedback_router)
     app.include_router(sentiment_routes.router)
+    app.include_router(insights_routes.router)
     app.include_router(widget_routes.router)
     app.include_router(source_routes.router)
     widget_routes.install_frame_policy(app)

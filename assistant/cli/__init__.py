@@ -28,12 +28,15 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("operators",), "assistant.cli.operators", "operator accounts for the operator console"),
     (("keys",), "assistant.cli.keys", "widget keys (public, per website) and API keys (secret, scoped)"),
     (("gdpr",), "assistant.cli.gdpr", "erase a customer's data everywhere; apply the retention period"),
+    (("curated",), "assistant.cli.curated", "answers the support team approved, served before the model"),
     (("models",), "assistant.cli.models", "list, show, promote and roll back model versions"),
     (("eval", "retrieval"), "assistant.cli.eval_retrieval", "evaluate retrieval on a BEIR folder"),
     (("eval", "answers"), "alignment.cli.eval_answers", "evaluate answers end to end against references"),
     (("eval", "actions"), "alignment.cli.eval_actions", "evaluate action calling: when to act, which action, "
                                                          "which arguments"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
+    (("eval", "topics"), "assistant.cli.eval_topics", "group labelled questions into topics as Insights does: NMI, "
+                                                      "ARI, seconds"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),
     (("bench", "actions"), "assistant.cli.bench_actions", "measure our overhead around an action's HTTP call"),

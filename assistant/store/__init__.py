@@ -1,6 +1,6 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
-`store.privacy`, `store.actions`."""
+`store.privacy`, `store.actions`, `store.curated`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from sqlalchemy.orm import Session
 
 from assistant.store.actions import ActionRepository
 from assistant.store.conversations import ConversationRepository
+from assistant.store.curated import CuratedAnswerRepository
 from assistant.store.database import Database
 from assistant.store.erasure import PrivacyRepository
 from assistant.store.errors import (
     ActionStateError,
     ConversationNotFoundError,
+    CuratedAnswerError,
     HandoffError,
     KeyProblem,
     MessageNotFoundError,
@@ -23,8 +25,8 @@ from assistant.store.keys import KeyRepository
 from assistant.store.operators import OperatorRepository
 from assistant.store.sentiment import SentimentRepository
 
-__all__ = ["ActionStateError", "ConversationNotFoundError", "HandoffError", "KeyProblem", "MessageNotFoundError",
-           "OperatorError", "Store"]
+__all__ = ["ActionStateError", "ConversationNotFoundError", "CuratedAnswerError", "HandoffError", "KeyProblem",
+           "MessageNotFoundError", "OperatorError", "Store"]
 
 
 class Store:
@@ -39,6 +41,7 @@ class Store:
         self.sentiment = SentimentRepository(self.database)
         self.privacy = PrivacyRepository(self.database)
         self.actions = ActionRepository(self.database)
+        self.curated = CuratedAnswerRepository(self.database)
 
     @property
     def engine(self):

@@ -31,3 +31,7 @@ class OperatorError(AssistantError, ValueError):
 
 class ActionStateError(AssistantError, ValueError):
     """An action run is not in a state that allows this step (already approved, rejected or run)."""
+
+
+class CuratedAnswerError(AssistantError, ValueError):
+    """A curated answer that cannot be added, edited or withdrawn (empty, unknown, already withdrawn, conflicting)."""

@@ -241,3 +241,30 @@ class ActionRunRecord:
         return cls(row.id, row.conversation_id, row.action, row.kind, dict(row.arguments or {}), row.status,
                    row.confirmed_by, row.approved_by, row.reason, row.http_status, row.latency_ms,
                    row.response_summary, row.idempotency_key, utc(row.created_at), utc(row.updated_at))
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedAnswerRecord:
+    """An approved answer for a question (withdrawn_at set: no longer served)."""
+
+    id: int
+    question: str
+    answer: str
+    version: int
+    previous_id: int | None
+    source: str
+    created_by: str
+    created_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    served: int
+
+    @property
+    def active(self) -> bool:
+        return self.withdrawn_at is None
+
+    @classmethod
+    def of(cls, row) -> CuratedAnswerRecord:
+        return cls(row.id, row.question, row.answer, row.version, row.previous_id, row.source, row.created_by,
+                   utc(row.created_at), utc(row.withdrawn_at), row.withdrawn_by,
+                   row.served or 0)

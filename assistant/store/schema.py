@@ -203,3 +203,23 @@ class ActionRun(Base):
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CuratedAnswer(Base):
+    """An answer an operator approved for a question: served before the model to the questions that match it.
+    Editing makes a new version (the old one is withdrawn and points to it); withdrawn versions stay for the record."""
+
+    __tablename__ = "curated_answers"
+    __table_args__ = (Index("ix_curated_answers_withdrawn_at", "withdrawn_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("curated_answers.id"))  # the version it replaces
+    source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | correction | gap | import
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(128))
+    served: Mapped[int] = mapped_column(Integer, default=0)  # how many times customers got it

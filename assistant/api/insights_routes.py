@@ -1,0 +1,74 @@
+"""Insights API (admin key): the outcomes of a period, as JSON or CSV, and the curated answers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from assistant.api.errors import APIError
+from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, outcomes, series_csv
+from assistant.store import CuratedAnswerError
+
+router = APIRouter(prefix="/api/insights", tags=["insights"])
+
+
+@router.get("/outcomes")
+async def outcome_report(request: Request, days: int = Query(30, ge=1, le=3660),
+                         until: datetime | None = None,
+                         bucket: str = Query("day", pattern="^(day|week)$"), channel: str | None = None,
+                         language: str | None = Query(None, pattern="^(en|zh)$"), widget_key: int | None = None,
+                         format: str = Query("json", pattern="^(json|csv)$")):
+    """Conversations of the last `days` (to `until`, default now): resolved alone, handed off (by reason), open,
+    CSAT, thumbs, response and resolution times, sentiment; per day or week. Definitions:
+    `assistant/insights/outcomes.py`."""
+    end = (until or datetime.now(UTC)).astimezone(UTC)
+    wanted = OutcomeFilter(end - timedelta(days=days), end, channel, language, widget_key, bucket)
+    try:
+        result = await asyncio.to_thread(outcomes, request.app.state.service.store, wanted)
+    except OutcomeQueryError as exc:
+        raise APIError(400, str(exc)) from exc
+    if format == "csv":
+        return PlainTextResponse(series_csv(result), media_type="text/csv",
+                                 headers={"Content-Disposition": 'attachment; filename="outcomes.csv"'})
+    return result
+
+
+class CuratedAnswerIn(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=8000)
+    author: str = Field(min_length=1, max_length=128)
+    replaces: int | None = None
+    source: str = "manual"
+
+
+@router.get("/curated")
+async def curated_list(request: Request, include_withdrawn: bool = False) -> dict:
+    store = request.app.state.service.store
+    answers = await asyncio.to_thread(store.curated.listed, include_withdrawn)
+    return {"curated": [asdict(a) for a in answers]}
+
+
+@router.post("/curated", status_code=201)
+async def curated_add(request: Request, body: CuratedAnswerIn) -> dict:
+    """Serve `answer` to the questions that match `question` from now on (`replaces`: as a new version)."""
+    curated = request.app.state.service.curated
+    try:
+        record = await asyncio.to_thread(curated.add, body.question, body.answer, body.author, body.source,
+                                         body.replaces)
+    except CuratedAnswerError as exc:
+        raise APIError(409 if "already answers" in str(exc) else 400, str(exc)) from exc
+    return asdict(record)
+
+
+@router.delete("/curated/{answer_id}")
+async def curated_withdraw(request: Request, answer_id: int, author: str = Query(..., min_length=1)) -> dict:
+    try:
+        record = await asyncio.to_thread(request.app.state.service.curated.withdraw, answer_id, author)
+    except CuratedAnswerError as exc:
+        raise APIError(404 if "no curated answer" in str(exc) else 409, str(exc)) from exc
+    return asdict(record)

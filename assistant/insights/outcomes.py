@@ -1,0 +1,199 @@
+"""Outcomes: what happened to the conversations of a period, defined once here (and in the README):
+
+- conversations: started (created) in the period, after the filters (channel, language, widget key).
+- handed_off: asked for a human at least once (a handoff row), by the first handoff's reason.
+- resolved_alone: closed without a handoff, and the same customer did not start another conversation within
+  `REOPEN_HOURS` of the close (had they, the question was not settled).
+- open: neither (still with the bot, or abandoned).
+- resolution_rate: resolved_alone / conversations.
+- csat: the customers' 1-5 ratings at the end (mean, how many rated); thumbs: up/down on the assistant's answers.
+- first response: bot = first assistant answer - first customer message; human = handoff accepted - requested.
+- resolution time: closed - started, for closed conversations.
+- sentiment: the customer messages' sentiment labels.
+- language: `zh` when the first customer message is mostly Chinese, else `en`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import DateTime, case, func, select, type_coerce
+
+from assistant.errors import AssistantError
+from assistant.store.schema import Conversation, Feedback, Handoff, Message
+
+REOPEN_HOURS = 24
+BUCKETS = {"day": "D", "week": "W-SUN"}  # weeks start on Monday
+
+
+class OutcomeQueryError(AssistantError, ValueError):
+    """A period or filter that cannot be used; the message says which."""
+
+
+@dataclass(frozen=True)
+class OutcomeFilter:
+    since: datetime
+    until: datetime
+    channel: str | None = None
+    language: str | None = None  # en | zh
+    widget_key: int | None = None  # the id of the widget key the conversations came through
+    bucket: str = "day"
+
+    def check(self) -> OutcomeFilter:
+        if self.since >= self.until:
+            raise OutcomeQueryError(f"the period is empty: since {self.since:%Y-%m-%d %H:%M} is not before until "
+                                    f"{self.until:%Y-%m-%d %H:%M}")
+        if self.bucket not in BUCKETS:
+            raise OutcomeQueryError(f"bucket must be one of {', '.join(BUCKETS)}, not '{self.bucket}'")
+        if self.language not in (None, "en", "zh"):
+            raise OutcomeQueryError(f"language must be 'en' or 'zh', not '{self.language}'")
+        return self
+
+
+def last_days(days: int, **filters) -> OutcomeFilter:
+    until = datetime.now(UTC)
+    return OutcomeFilter(until - timedelta(days=days), until, **filters)
+
+
+def _in_period(query, f: OutcomeFilter):
+    query = query.where(Conversation.created_at >= f.since, Conversation.created_at < f.until)
+    if f.channel:
+        query = query.where(Conversation.channel == f.channel)
+    if f.widget_key is not None:
+        query = query.where(Conversation.owner == f"key:{f.widget_key}")
+    return query
+
+
+def _conversation_rows(session, f: OutcomeFilter) -> pd.DataFrame:
+    first_user = (select(Message.conversation_id, func.min(Message.id).label("message_id"))
+                  .where(Message.role == "user").group_by(Message.conversation_id).subquery())
+    firsts = (select(Message.conversation_id,
+                     type_coerce(func.min(case((Message.role == "user", Message.created_at))),
+                                 DateTime(timezone=True)).label("first_user_at"),
+                     type_coerce(func.min(case((Message.role == "assistant", Message.created_at))),
+                                 DateTime(timezone=True)).label("first_answer_at"))
+              .group_by(Message.conversation_id).subquery())
+    query = (select(Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.owner,
+                    Conversation.status, Conversation.created_at, Conversation.closed_at, Conversation.csat,
+                    firsts.c.first_user_at, firsts.c.first_answer_at,
+                    func.substr(Message.content, 1, 200).label("first_text"))
+             .outerjoin(firsts, firsts.c.conversation_id == Conversation.id)
+             .outerjoin(first_user, first_user.c.conversation_id == Conversation.id)
+             .outerjoin(Message, Message.id == first_user.c.message_id))
+    query = _in_period(query, f)
+    frame = pd.DataFrame(session.execute(query).all(),
+                         columns=["id", "customer_id", "channel", "owner", "status", "created_at", "closed_at", "csat",
+                                  "first_user_at", "first_answer_at", "first_text"])
+    for column in ("created_at", "closed_at", "first_user_at", "first_answer_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
+    frame["language"] = [_language(t) for t in frame["first_text"]]
+    if f.language:
+        frame = frame[frame["language"] == f.language]
+    return frame.reset_index(drop=True)
+
+
+def _language(text) -> str:
+    if not isinstance(text, str):
+        return "en"
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+    return "zh" if cjk * 2 >= len(text.strip()) > 0 else "en"
+
+
+def _reopened(session, frame: pd.DataFrame) -> pd.Series:
+    """Whether the customer of each closed conversation started another one within REOPEN_HOURS of its close."""
+    closed = frame[frame["closed_at"].notna() & frame["customer_id"].notna()]
+    if closed.empty:
+        return pd.Series(False, index=frame.index)
+    starts = pd.DataFrame(session.execute(
+        select(Conversation.customer_id, Conversation.created_at)
+        .where(Conversation.customer_id.in_(closed["customer_id"].unique().tolist()))).all(),
+        columns=["customer_id", "created_at"])
+    starts["created_at"] = pd.to_datetime(starts["created_at"], utc=True, format="mixed")
+    pairs = closed[["customer_id", "closed_at"]].reset_index().merge(starts, on="customer_id")
+    later = (pairs["created_at"] > pairs["closed_at"]) & (
+        pairs["created_at"] <= pairs["closed_at"] + pd.Timedelta(hours=REOPEN_HOURS))
+    back = set(pairs.loc[later, "index"])
+    return pd.Series([i in back for i in frame.index], index=frame.index)
+
+
+def _seconds(values: pd.Series) -> dict:
+    values = values.dropna()
+    if values.empty:
+        return {"p50": None, "p90": None, "count": 0}
+    return {"p50": round(float(values.quantile(0.5)), 1), "p90": round(float(values.quantile(0.9)), 1),
+            "count": len(values)}
+
+
+def outcomes(store, f: OutcomeFilter) -> dict:
+    """The outcomes of the conversations started in the period (module docstring), in total and per bucket."""
+    f.check()
+    with store.session() as session:
+        frame = _conversation_rows(session, f)
+        period = _in_period(select(Conversation.id), f).subquery()
+        handoffs = pd.DataFrame(session.execute(
+            select(Handoff.conversation_id, Handoff.reason, Handoff.requested_at, Handoff.accepted_at)
+            .join(period, period.c.id == Handoff.conversation_id).order_by(Handoff.id)).all(),
+            columns=["conversation_id", "reason", "requested_at", "accepted_at"])
+        thumbs = pd.DataFrame(session.execute(
+            select(Message.conversation_id, Feedback.rating, func.count())
+            .join(Message, Message.id == Feedback.message_id).join(period, period.c.id == Message.conversation_id)
+            .where(Feedback.rating.is_not(None)).group_by(Message.conversation_id, Feedback.rating)).all(),
+            columns=["conversation_id", "rating", "n"])
+        moods = pd.DataFrame(session.execute(
+            select(Message.conversation_id, Message.sentiment_label, func.count())
+            .join(period, period.c.id == Message.conversation_id).where(Message.role == "user")
+            .group_by(Message.conversation_id, Message.sentiment_label)).all(),
+            columns=["conversation_id", "label", "n"])
+        reopened = _reopened(session, frame)
+    ids = set(frame["id"])  # after the language filter
+    handoffs = handoffs[handoffs["conversation_id"].isin(ids)]
+    thumbs = thumbs[thumbs["conversation_id"].isin(ids)].groupby("rating")["n"].sum().to_dict()
+    moods = moods[moods["conversation_id"].isin(ids)].fillna({"label": "unscored"}).groupby("label")["n"].sum()
+    first_handoff = handoffs.drop_duplicates("conversation_id").set_index("conversation_id")
+    for column in ("requested_at", "accepted_at"):
+        first_handoff[column] = pd.to_datetime(first_handoff[column], utc=True, format="mixed")
+    frame["handed_off"] = frame["id"].isin(first_handoff.index)
+    frame["resolved_alone"] = frame["closed_at"].notna() & ~frame["handed_off"] & ~reopened
+    frame["open"] = ~frame["handed_off"] & ~frame["resolved_alone"]
+    total = len(frame)
+    reasons = first_handoff["reason"].value_counts().to_dict()
+    human_wait = (first_handoff["accepted_at"] - first_handoff["requested_at"]).dt.total_seconds()
+    rated = frame["csat"].dropna()
+    totals = {
+        "conversations": total,
+        "resolved_alone": int(frame["resolved_alone"].sum()),
+        "handed_off": int(frame["handed_off"].sum()),
+        "open": int(frame["open"].sum()),
+        "resolution_rate": round(float(frame["resolved_alone"].mean()), 4) if total else None,
+        "handoff_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "csat": {"rated": len(rated), "mean": round(float(rated.mean()), 2) if len(rated) else None},
+        "thumbs": {"up": int(thumbs.get(1, 0)), "down": int(thumbs.get(-1, 0))},
+        "first_response_s": {
+            "bot": _seconds((frame["first_answer_at"] - frame["first_user_at"]).dt.total_seconds()),
+            "human": _seconds(human_wait)},
+        "resolution_s": _seconds((frame["closed_at"] - frame["created_at"]).dt.total_seconds()),
+        "sentiment": {str(k): int(v) for k, v in moods.to_dict().items()},
+        "languages": {str(k): int(v) for k, v in frame["language"].value_counts().items()},
+    }
+    series = []
+    if total:
+        buckets = frame["created_at"].dt.tz_convert(None).dt.to_period(BUCKETS[f.bucket]).dt.start_time
+        grouped = frame.assign(bucket=buckets).groupby("bucket")
+        for start, part in grouped:
+            series.append({"period": start.strftime("%Y-%m-%d"), "conversations": len(part),
+                           "resolved_alone": int(part["resolved_alone"].sum()),
+                           "handed_off": int(part["handed_off"].sum()), "open": int(part["open"].sum()),
+                           "csat_mean": round(float(part["csat"].dropna().mean()), 2) if part["csat"].notna().any()
+                           else None})
+    return {"since": f.since.isoformat(), "until": f.until.isoformat(), "bucket": f.bucket,
+            "filters": {"channel": f.channel, "language": f.language, "widget_key": f.widget_key},
+            "totals": totals, "series": series,
+            "note": None if total else "no conversations started in this period (with these filters)"}
+
+
+def series_csv(result: dict) -> str:
+    """The per-bucket outcomes as CSV (one row per day or week)."""
+    columns = ["period", "conversations", "resolved_alone", "handed_off", "open", "csat_mean"]
+    return pd.DataFrame(result["series"], columns=columns).to_csv(index=False)

@@ -1,0 +1,234 @@
+"""Insights: topics of customer questions, and curated answers served before the model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant.cli import main
+
+QUESTIONS = {
+    "refund": ["How long does a refund take?", "When will I get my money back?", "My refund has not arrived yet",
+               "How many days until the refund reaches my card?", "Is my refund on its way?",
+               "I returned the boots, where is my refund?"],
+    "delivery": ["Where is my parcel?", "My order has not been delivered", "When will my package arrive?",
+                 "The courier has not delivered my order yet", "Can you track my delivery?",
+                 "My package is late, where is it?"],
+    "password": ["I forgot my password", "How do I reset my password?", "I cannot log in to my account",
+                 "The password reset email never came", "How can I change my password?",
+                 "My login does not work, I need a new password"],
+}
+
+
+def labelled() -> tuple[list[str], list[str]]:
+    texts = [q for qs in QUESTIONS.values() for q in qs]
+    return texts, [label for label, qs in QUESTIONS.items() for _ in qs]
+
+
+def test_questions_are_grouped_by_what_they_ask_and_topics_are_named_by_their_words():
+    from sklearn.metrics import adjusted_rand_score
+
+    from assistant.insights.topics import group_questions
+
+    texts, labels = labelled()
+    groups, names = group_questions(texts, "default")
+    assert adjusted_rand_score(labels, groups) >= 0.6
+    named = " ".join(names)
+    assert "refund" in named and "password" in named  # a support lead reads what a topic is about
+
+
+def test_a_new_question_joins_its_topic_and_the_topics_survive_a_restart(tmp_path):
+    from assistant.insights.topics import TopicModel
+    from retrieval.embeddings import load_encoder
+
+    encoder = load_encoder("default")
+    texts, _ = labelled()
+    model, groups = TopicModel.find(texts, encoder)
+    refund_topic = groups[0]
+    model.save(tmp_path)
+    again = TopicModel.load(tmp_path)
+    (topic, similarity), = again.assign(encoder, ["Has my refund been sent to my card?"])
+    assert topic == refund_topic and similarity > 0.3
+    assert [t.label for t in again.topics] == [t.label for t in model.topics]
+    assert np.allclose(again.centre_rows, model.centre_rows)
+
+
+def test_eval_topics_reports_agreement_and_names_the_bad_lines(tmp_path, capsys):
+    texts, labels = labelled()
+    file = tmp_path / "topics.jsonl"
+    rows = [json.dumps({"text": t, "label": label}) for t, label in zip(texts, labels, strict=True)]
+    file.write_text("\n".join([*rows, '{"text": "", "label": "x"}', "not json"]) + "\n")
+    assert main(["eval", "topics", str(file), "--json", "--home", str(tmp_path / "home")]) == 0
+    out = capsys.readouterr()
+    metrics = json.loads(out.out)
+    assert metrics["texts"] == 18 and metrics["labels"] == 3 and metrics["nmi"] >= 0.6
+    assert metrics["assign_ms_p95"] is not None
+    assert f"{file}:line 19: field 'text' must be a non-empty string" in out.err
+    assert f"{file}:line 20" in out.err
+    assert main(["eval", "topics", str(file), "--strict", "--home", str(tmp_path / "home")]) == 2
+    assert "line 19" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("database_url")
+def test_curated_answers_are_versioned_withdrawn_and_never_doubled(make_settings):
+    from assistant.insights.curated import curated_answers
+    from assistant.store import CuratedAnswerError, Store
+
+    settings = make_settings().settings
+    store = Store(settings.effective_database_url)
+    curated = curated_answers(store, settings)
+    first = curated.add("How long does a refund take?", "Refunds reach your card within 5 working days.", "ana")
+    with pytest.raises(CuratedAnswerError, match=f"curated answer {first.id} already answers this question"):
+        curated.add("How long does a refund take", "Ten days.", "bo")  # the same question, another answer
+    second = curated.add("How long does a refund take?", "Refunds reach your card within 3 working days.", "ana",
+                         replaces=first.id)
+    assert second.version == 2 and second.previous_id == first.id
+    assert [a.id for a in store.curated.listed()] == [second.id]  # exactly one version served
+    assert curated.match("how long does a refund take").answer.id == second.id
+    with pytest.raises(CuratedAnswerError, match="was withdrawn"):
+        curated.add("Do you ship to Canada?", "Yes.", "ana", replaces=first.id)  # an old version
+    with pytest.raises(CuratedAnswerError, match="cannot be empty"):
+        curated.add("Do you ship to Canada?", "  ", "ana")
+    curated.withdraw(second.id, "bo")
+    assert curated.match("How long does a refund take?") is None
+    with pytest.raises(CuratedAnswerError, match="already withdrawn"):
+        curated.withdraw(second.id, "bo")
+    assert len(store.curated.listed(include_withdrawn=True)) == 2  # kept for the record
+    store.close()
+
+
+def test_a_matching_question_gets_the_curated_answer_before_the_model(make_client):
+    from assistant.insights.curated import curated_answers
+
+    client = make_client()
+    service = client.app.state.service
+    answer = "Refunds reach your card within 5 working days of our receiving the return."
+    record = curated_answers(service.store, service.settings).add("How long does a refund take?", answer, "ana")
+    asked = len(service.engine.current.prompts)
+    cid = client.post("/api/conversations").json()["id"]
+    reply = client.post(f"/api/conversations/{cid}/messages",
+                        json={"content": "How long do refunds take?", "stream": False}).json()
+    assert reply["answer"] == answer
+    assert len(service.engine.current.prompts) == asked  # the model was not asked
+    stored = service.store.conversations.messages(cid)[-1]
+    assert stored.metadata["reason"] == "curated" and stored.metadata["curated"]["id"] == record.id
+    assert service.store.curated.get(record.id).served == 1
+    other = client.post(f"/api/conversations/{cid}/messages",
+                        json={"content": "Do you sell tents?", "stream": False}).json()
+    assert other["answer"] != answer and len(service.engine.current.prompts) == asked + 1
+    service.curated.withdraw(record.id, "ana")  # withdrawn: the model answers again, at once
+    again = client.post(f"/api/conversations/{cid}/messages",
+                        json={"content": "How long do refunds take?", "stream": False}).json()
+    assert again["answer"] != answer
+
+
+def _at(day: int, hour: int, minute: int = 0, second: int = 0):
+    from datetime import UTC, datetime
+
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+def _fill_outcomes_store(store):
+    """Six conversations with known fates (times set as if they happened in November 2026)."""
+    from sqlalchemy import update
+
+    from assistant.store.schema import Conversation, Handoff, Message
+
+    def conversation(customer, day, hour, first, answer_after=None):
+        cid = store.conversations.create_conversation(customer, "widget").id
+        user = store.conversations.add_message(cid, "user", first)
+        answer = store.conversations.add_message(cid, "assistant", "an answer") if answer_after is not None else None
+        with store.session() as session, session.begin():
+            session.execute(update(Conversation).where(Conversation.id == cid).values(created_at=_at(day, hour)))
+            session.execute(update(Message).where(Message.id == user).values(created_at=_at(day, hour)))
+            if answer:
+                session.execute(update(Message).where(Message.id == answer)
+                                .values(created_at=_at(day, hour, 0, answer_after)))
+        return cid, answer
+
+    def closed(cid, when, csat=None):
+        store.conversations.close_conversation(cid, csat)
+        with store.session() as session, session.begin():
+            session.execute(update(Conversation).where(Conversation.id == cid).values(closed_at=when))
+
+    def handed(cid, reason, requested, accepted=None):
+        store.handoffs.request_human(cid, reason)
+        if accepted:
+            store.handoffs.take_over(cid, "ana")
+        with store.session() as session, session.begin():
+            session.execute(update(Handoff).where(Handoff.conversation_id == cid)
+                            .values(requested_at=requested, accepted_at=accepted))
+
+    c1, a1 = conversation("ann", 2, 10, "Where is my order?", answer_after=4)
+    closed(c1, _at(2, 10, 5), csat=5)  # resolved by the assistant alone
+    c2, a2 = conversation("bob", 2, 12, "I want a human", answer_after=2)
+    handed(c2, "customer_asked", _at(2, 12, 1), _at(2, 12, 3))
+    closed(c2, _at(2, 12, 30), csat=2)
+    c3, _ = conversation("cai", 3, 9, "Do you ship to Canada?")
+    closed(c3, _at(3, 9, 10), csat=3)
+    conversation("cai", 3, 15, "Still about shipping to Canada")  # back within a day: c3 was not settled
+    c5, _ = conversation("dai", 4, 8, "我的退款什么时候到账？")
+    handed(c5, "no_relevant_source", _at(4, 8, 1))
+    conversation("eve", 1, 8, "An old question")  # before the period
+    with store.session() as session, session.begin():
+        session.execute(update(Conversation).where(Conversation.customer_id == "eve")
+                        .values(created_at=_at(1, 8).replace(month=10)))
+    store.conversations.add_feedback(a1, rating=1)
+    store.conversations.add_feedback(a2, rating=-1)
+
+
+@pytest.mark.usefixtures("database_url")
+def test_outcomes_count_each_conversation_once_by_the_definitions(make_settings):
+    from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, outcomes, series_csv
+    from assistant.store import Store
+
+    store = Store(make_settings().settings.effective_database_url)
+    _fill_outcomes_store(store)
+    november = OutcomeFilter(_at(1, 0), _at(30, 0))
+    result = outcomes(store, november)
+    totals = result["totals"]
+    assert (totals["conversations"], totals["resolved_alone"], totals["handed_off"], totals["open"]) == (5, 1, 2, 2)
+    assert totals["resolution_rate"] == 0.2
+    assert totals["handoff_reasons"] == {"customer_asked": 1, "no_relevant_source": 1}
+    assert totals["csat"] == {"rated": 3, "mean": 3.33}
+    assert totals["thumbs"] == {"up": 1, "down": 1}
+    assert totals["first_response_s"]["bot"] == {"p50": 3.0, "p90": 3.8, "count": 2}
+    assert totals["first_response_s"]["human"] == {"p50": 120.0, "p90": 120.0, "count": 1}
+    assert totals["languages"] == {"en": 4, "zh": 1}
+    assert [(s["period"], s["conversations"], s["resolved_alone"], s["handed_off"]) for s in result["series"]] == [
+        ("2026-11-02", 2, 1, 1), ("2026-11-03", 2, 0, 0), ("2026-11-04", 1, 0, 1)]
+    weekly = outcomes(store, OutcomeFilter(_at(1, 0), _at(30, 0), bucket="week"))
+    assert [(s["period"], s["conversations"]) for s in weekly["series"]] == [("2026-11-02", 5)]  # a Monday
+    chinese = outcomes(store, OutcomeFilter(_at(1, 0), _at(30, 0), language="zh"))["totals"]
+    assert (chinese["conversations"], chinese["handed_off"]) == (1, 1)
+    assert series_csv(result).splitlines()[1] == "2026-11-02,2,1,1,0,3.5"
+    empty = outcomes(store, OutcomeFilter(_at(20, 0), _at(21, 0)))
+    assert empty["totals"]["conversations"] == 0 and "no conversations" in empty["note"]
+    with pytest.raises(OutcomeQueryError, match="the period is empty"):
+        outcomes(store, OutcomeFilter(_at(21, 0), _at(20, 0)))
+    store.close()
+
+
+def test_the_insights_api_needs_an_admin_key_and_answers_in_json_and_csv(make_client):
+    client = make_client(**{"auth.required": True})
+    assert client.get("/api/insights/outcomes").status_code == 401
+    service = client.app.state.service
+    assert client.get("/api/insights/outcomes", headers={
+        "Authorization": f"Bearer {service.store.keys.create_api_key('api')}"}).status_code == 403
+    admin = service.store.keys.create_api_key("admin", "lead")
+    headers = {"Authorization": f"Bearer {admin}"}
+    report = client.get("/api/insights/outcomes?days=7", headers=headers).json()
+    assert report["totals"]["conversations"] == 0 and report["note"]
+    csv = client.get("/api/insights/outcomes?days=7&format=csv", headers=headers)
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("period,conversations")
+    added = client.post("/api/insights/curated", headers=headers,
+                        json={"question": "Do you ship to Canada?", "answer": "Yes, in 5-8 days.", "author": "lead"})
+    assert added.status_code == 201
+    clash = client.post("/api/insights/curated", headers=headers,
+                        json={"question": "Do you ship to Canada", "answer": "No.", "author": "lead"})
+    assert clash.status_code == 409 and "already answers" in clash.json()["error"]["message"]
+    gone = client.delete(f"/api/insights/curated/{added.json()['id']}?author=lead", headers=headers)
+    assert gone.status_code == 200 and gone.json()["withdrawn_by"] == "lead"
+    assert client.get("/api/insights/curated", headers=headers).json()["curated"] == []
