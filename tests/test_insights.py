@@ -232,3 +232,20 @@ def test_the_insights_api_needs_an_admin_key_and_answers_in_json_and_csv(make_cl
     gone = client.delete(f"/api/insights/curated/{added.json()['id']}?author=lead", headers=headers)
     assert gone.status_code == 200 and gone.json()["withdrawn_by"] == "lead"
     assert client.get("/api/insights/curated", headers=headers).json()["curated"] == []
+
+
+def test_the_insights_view_draws_outcomes_for_the_period():
+    from ui.insights_view import headline, outcome_bars, reason_bars
+
+    result = {"series": [{"period": "2026-11-02", "resolved_alone": 1, "handed_off": 1, "open": 0}],
+              "totals": {"conversations": 2, "resolution_rate": 0.5, "handed_off": 1, "open": 0,
+                         "handoff_reasons": {"customer_asked": 1}, "csat": {"rated": 1, "mean": 5.0},
+                         "thumbs": {"up": 1, "down": 0},
+                         "first_response_s": {"bot": {"p50": 3.0}, "human": {"p50": 120.0}}}, "note": None}
+    bars = outcome_bars(result)
+    assert bars.to_dict("records")[:2] == [
+        {"period": "2026-11-02", "outcome": "resolved by the assistant", "conversations": 1},
+        {"period": "2026-11-02", "outcome": "handed to a human", "conversations": 1}]
+    assert reason_bars(result).to_dict("records") == [{"reason": "customer asked", "conversations": 1}]
+    line = headline(result)
+    assert "**50%** resolved by the assistant alone" in line and "2.0 min" in line

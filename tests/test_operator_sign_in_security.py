@@ -20,7 +20,7 @@ BEHIND_PROXY = {"auth.trusted_proxies": ["testclient"]}  # the test client plays
 
 @pytest.fixture
 def views(make_client):
-    client = make_client(views=("operator", "sentiment"), **BEHIND_PROXY)
+    client = make_client(views=("operator", "sentiment", "insights"), **BEHIND_PROXY)
     client.app.state.service.store.operators.create_operator("maria", PASSWORD)
     return client
 
@@ -99,12 +99,13 @@ def test_sign_in_attempts_are_paused_per_username_whatever_the_address(views, sc
 
 def test_views_may_not_be_framed(views):
     signed_in(views)
-    for path in ("/operator/login", "/operator/", "/operator/config", "/sentiment/", "/operator/logout"):
+    for path in ("/operator/login", "/operator/", "/operator/config", "/sentiment/", "/insights/", "/operator/logout"):
         response = views.get(path, follow_redirects=False)
         assert response.headers["X-Frame-Options"] == "DENY", path
         assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'", path
     views.cookies.clear()
     assert views.get("/sentiment/", follow_redirects=False).headers["X-Frame-Options"] == "DENY"  # to sign in
+    assert views.get("/insights/", follow_redirects=False).status_code in (302, 303, 307)  # insights: operators only
 
 
 def test_sign_out_is_a_post_with_a_token_bound_to_the_session(views):

@@ -30,7 +30,7 @@ from assistant.store.records import OperatorSessionState
 
 COOKIE = "assistant_operator"
 PATH = "/operator"
-SIGNED_IN_VIEWS = ("/operator", "/sentiment")
+SIGNED_IN_VIEWS = ("/operator", "/sentiment", "/insights")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 # the console's own calls that still reach its handlers after the session ended (they say so, the draft stays)

@@ -35,6 +35,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "actions"), "alignment.cli.eval_actions", "evaluate action calling: when to act, which action, "
                                                          "which arguments"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
+    (("eval", "curated"), "assistant.cli.eval_curated", "how precise curated-answer matching is at each threshold"),
     (("eval", "topics"), "assistant.cli.eval_topics", "group labelled questions into topics as Insights does: NMI, "
                                                       "ARI, seconds"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),

@@ -18,7 +18,7 @@ import numpy as np
 
 from assistant.insights.curated import QuestionMatcher
 
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.50, 1.0, 0.01))
+THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.50, 1.0, 0.01))
 
 
 def _same(text: str) -> str:
@@ -64,9 +64,8 @@ def evaluate_curated(folder: Path, encoder_name: str, min_precision: float = 0.9
             "half curated": _protocol(encoder, questions, answer_of, first, answers[::2], text)}
 
     def precise(threshold: float) -> bool:
-        return all(next(r for r in rows if r["threshold"] == threshold)["precision"] in (None,) or
-                   next(r for r in rows if r["threshold"] == threshold)["precision"] >= min_precision
-                   for rows in runs.values())
+        at_threshold = [next(r for r in rows if r["threshold"] == threshold) for rows in runs.values()]
+        return all(r["precision"] is None or r["precision"] >= min_precision for r in at_threshold)
 
     chosen = next((t for t in THRESHOLDS if precise(t)), None)
     at = {name: next(r for r in rows if r["threshold"] == chosen) for name, rows in runs.items()} if chosen else {}

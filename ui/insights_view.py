@@ -1,0 +1,146 @@
+"""The Insights view (Gradio), mounted at /insights for signed-in operators: what happened to the conversations of a
+period (plots first: outcomes per day or week, why they went to a human), the numbers behind them (defined in
+`assistant/insights/outcomes.py`), a CSV export, and the curated answers served before the model."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+from fastapi import FastAPI
+
+from assistant.conversation import ConversationService
+from assistant.insights.outcomes import OutcomeQueryError, last_days, outcomes, series_csv
+from assistant.store import CuratedAnswerError
+from ui import operator_auth
+from ui.operator_console import SESSION_ENDED
+
+CSS = """
+.gradio-container {max-width: 1200px !important; margin: auto;}
+"""
+PERIODS = {"7 days": 7, "30 days": 30, "90 days": 90, "365 days": 365}
+OUTCOME_COLORS = {"resolved by the assistant": "#2e8b57", "handed to a human": "#d1495b", "open": "#9aa5b1"}
+CURATED_COLUMNS = ["id", "version", "question", "answer", "served", "by"]
+
+
+def outcome_bars(result: dict) -> pd.DataFrame:
+    """The per-bucket outcomes in long form (one row per bucket and outcome) for a stacked bar plot."""
+    rows = [{"period": s["period"], "outcome": name, "conversations": s[key]}
+            for s in result["series"]
+            for name, key in (("resolved by the assistant", "resolved_alone"), ("handed to a human", "handed_off"),
+                              ("open", "open"))]
+    return pd.DataFrame(rows, columns=["period", "outcome", "conversations"])
+
+
+def reason_bars(result: dict) -> pd.DataFrame:
+    reasons = result["totals"]["handoff_reasons"]
+    return pd.DataFrame([{"reason": k.replace("_", " "), "conversations": v} for k, v in reasons.items()],
+                        columns=["reason", "conversations"])
+
+
+def headline(result: dict) -> str:
+    t = result["totals"]
+    if not t["conversations"]:
+        return f"**No conversations** in this period ({result['note']})."
+    bot = t["first_response_s"]["bot"]["p50"]
+    human = t["first_response_s"]["human"]["p50"]
+    csat = t["csat"]
+    return (f"**{t['conversations']}** conversations · **{t['resolution_rate']:.0%}** resolved by the assistant alone "
+            f"· **{t['handed_off']}** handed to a human · **{t['open']}** open · CSAT "
+            f"**{csat['mean'] if csat['mean'] is not None else '–'}** ({csat['rated']} rated) · thumbs "
+            f"{t['thumbs']['up']} up / {t['thumbs']['down']} down · first answer p50 "
+            f"{'–' if bot is None else f'{bot:.1f} s'} (bot), {'–' if human is None else f'{human / 60:.1f} min'} "
+            "(human)")
+
+
+def curated_frame(service: ConversationService) -> pd.DataFrame:
+    rows = [{"id": a.id, "version": a.version, "question": a.question, "answer": a.answer, "served": a.served,
+             "by": a.created_by} for a in service.store.curated.listed()]
+    return pd.DataFrame(rows, columns=CURATED_COLUMNS)
+
+
+def build_insights_view(service: ConversationService) -> gr.Blocks:
+    company = service.settings.company_name
+
+    async def refresh(period: str, bucket: str, channel: str, language: str):
+        filters = {"channel": channel.strip() or None, "language": None if language == "all" else language,
+                   "bucket": bucket}
+        try:
+            result = await asyncio.to_thread(outcomes, service.store, last_days(PERIODS[period], **filters))
+        except OutcomeQueryError as exc:
+            raise gr.Error(str(exc)) from None
+        export = Path(tempfile.gettempdir()) / "assistant-outcomes.csv"
+        export.write_text(series_csv(result), encoding="utf-8")
+        return {bars: outcome_bars(result), reasons: reason_bars(result), summary: headline(result),
+                download: str(export)}
+
+    async def add_curated(question: str, answer: str, replaces: float | None, request: gr.Request):
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        try:
+            record = await asyncio.to_thread(service.curated.add, question, answer, request.username, "manual",
+                                             int(replaces) if replaces else None)
+        except CuratedAnswerError as exc:
+            raise gr.Error(str(exc)) from None
+        note = f"Curated answer {record.id} (version {record.version}) is served from now on."
+        return {curated: curated_frame(service), curated_note: note, new_question: "", new_answer: ""}
+
+    async def withdraw_curated(answer_id: float | None, request: gr.Request):
+        if not answer_id:
+            raise gr.Error("Give the id of the curated answer to withdraw.")
+        try:
+            if not request.username:
+                raise gr.Error(SESSION_ENDED, title="Signed out")
+            await asyncio.to_thread(service.curated.withdraw, int(answer_id), request.username)
+        except CuratedAnswerError as exc:
+            raise gr.Error(str(exc)) from None
+        return {curated: curated_frame(service), curated_note: f"Curated answer {int(answer_id)} is withdrawn."}
+
+    with gr.Blocks(title=f"{company} — insights") as page:
+        gr.Markdown(f"## {company}: what customers ask and how the assistant does")
+        with gr.Row():
+            period = gr.Radio(list(PERIODS), value="30 days", label="period")
+            bucket = gr.Radio(["day", "week"], value="day", label="per")
+            channel = gr.Textbox(label="channel (empty: all)", placeholder="widget, api, ...")
+            language = gr.Radio(["all", "en", "zh"], value="all", label="language")
+        summary = gr.Markdown(elem_id="insights-summary")
+        with gr.Row():
+            bars = gr.BarPlot(x="period", y="conversations", color="outcome", color_map=OUTCOME_COLORS,
+                              title="Conversations by outcome", height=320, scale=3, elem_id="outcome-bars")
+            reasons = gr.BarPlot(x="reason", y="conversations", title="Why they went to a human", height=320,
+                                 scale=2, elem_id="handoff-reasons")
+        download = gr.File(label="outcomes per day/week (CSV)", interactive=False, elem_id="outcomes-csv")
+        gr.Markdown("### Curated answers\nServed word for word, before the model, to questions that match the "
+                    "question closely enough; marked as curated in the conversation.")
+        # questions and answers are text: plain-text cells, never markdown or HTML
+        curated = gr.Dataframe(headers=CURATED_COLUMNS, datatype="str", wrap=True, interactive=False,
+                               column_widths=["6%", "7%", "30%", "42%", "7%", "8%"], max_height=360,
+                               elem_id="curated-answers")
+        with gr.Row():
+            new_question = gr.Textbox(label="question", scale=2, elem_id="curated-question")
+            new_answer = gr.Textbox(label="answer", lines=3, scale=3, elem_id="curated-answer")
+            replaces = gr.Number(label="new version of id (optional)", precision=0, scale=1)
+        with gr.Row():
+            add = gr.Button("Serve this answer", variant="primary", elem_id="curated-add")
+            withdraw_id = gr.Number(label="id to withdraw", precision=0)
+            withdraw = gr.Button("Withdraw", elem_id="curated-withdraw")
+        curated_note = gr.Markdown()
+        inputs = [period, bucket, channel, language]
+        outputs = [bars, reasons, summary, download]
+        for trigger in [*(c.change for c in (period, bucket, language)), channel.submit, gr.Timer(60).tick,
+                        page.load]:
+            trigger(refresh, inputs, outputs, api_visibility="private")
+        page.load(lambda: curated_frame(service), None, curated, api_visibility="private")
+        add.click(add_curated, [new_question, new_answer, replaces], [curated, curated_note, new_question, new_answer],
+                  api_visibility="private")
+        withdraw.click(withdraw_curated, withdraw_id, [curated, curated_note], api_visibility="private")
+    return page
+
+
+def mount(app: FastAPI, service: ConversationService) -> None:
+    """Entry point of the `assistant.views` group; operators sign in as for the console."""
+    gr.mount_gradio_app(app, build_insights_view(service), path="/insights", css=CSS, footer_links=[],
+                        auth_dependency=operator_auth.session_user(app, service))
