@@ -190,9 +190,10 @@ class AlignPipeline:
             return calls[:settings.max_examples], heldout, rest
         return balanced_subset(rest, settings.max_examples, self.config.data.seed), heldout, rest
 
-    def _fit_call_classifier(self, rows: list, model_dir: Path) -> str:
-        """Train the call classifier on every decision row and save it in the new model's folder (it travels with
-        the version); the chat model then only picks a call's action and arguments."""
+    def _fit_call_classifier(self, rows: list, heldout: list, model_dir: Path) -> str:
+        """Train the call classifier on every decision row not held out, set its threshold on the held-out ones,
+        and save it in the new model's folder (it travels with the version); the chat model then only picks a
+        call's action and arguments."""
         from assistant.actions.call_classifier import fit_call_classifier
 
         calls = [e.call is not None for e in rows]
@@ -200,8 +201,12 @@ class AlignPipeline:
             judge = fit_call_classifier([e.conversation for e in rows], calls)
         except ValueError as exc:  # all calls or all replies
             return f"not trained: {exc}"
+        said = f"{type(judge).__name__} trained on {len(rows)} decisions ({sum(calls)} calls)"
+        if heldout:
+            accuracy = judge.calibrate([e.conversation for e in heldout], [e.call is not None for e in heldout])
+            said += f"; threshold {judge.threshold} (held-out accuracy {accuracy:.2f})"
         judge.save(model_dir)
-        return f"{type(judge).__name__} trained on {len(rows)} decisions ({sum(calls)} calls)"
+        return said
 
     def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:
         """The decisions of `model` on the held-out rows, prefixed `action_` beside the answer metrics."""
@@ -287,7 +292,8 @@ class AlignPipeline:
         if not adapters:
             raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
         if examples.action_rows:
-            report.data["call_classifier"] = self._fit_call_classifier(examples.action_rows, model_dir)
+            report.data["call_classifier"] = self._fit_call_classifier(examples.action_rows, examples.actions_heldout,
+                                                                       model_dir)
         if int(os.environ.get("RANK", "0")) != 0:
             report.decision = "training process of a distributed run: evaluation and registry are done by rank 0"
             return report

@@ -16,6 +16,7 @@ from assistant.engines.base import LLMEngine
 from assistant.errors import AssistantError
 from assistant.grounding import Grounder
 from assistant.insights.curated import curated_answers
+from assistant.insights.service import InsightsService
 from assistant.operators import OperatorService
 from assistant.ownership import Caller
 from assistant.prompt import CJK, history_turns
@@ -72,6 +73,7 @@ class ConversationService:
         self.store = store
         self.curated = curated_answers(store, settings)
         self.serving = ChatServing(settings, engine, grounder, self.curated)
+        self.insights = InsightsService(settings, store, self.serving)
         self.actions = actions
         self.operators = OperatorService(settings, store)
         self.sentiment = SentimentService(store)

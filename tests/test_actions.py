@@ -353,6 +353,13 @@ def test_the_call_classifier_learns_when_to_act_from_real_dialogues(tmp_path):
     assert load_call_classifier(tmp_path / "no-model-here") is None
     with pytest.raises(ValueError, match="both kinds"):
         NgramCallClassifier.fit([e.conversation for e in train[:5]], [True] * 5)
+    held = dev[:200]
+    accuracy = classifier.calibrate([e.conversation for e in held], [e.call is not None for e in held])
+    probabilities = classifier.call_probabilities([e.conversation for e in held])
+    truth = [e.call is not None for e in held]
+    best = max(sum((p >= t) == c for p, c in zip(probabilities, truth, strict=True)) / len(held)
+               for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
+    assert accuracy == pytest.approx(best) and classifier.threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def test_with_a_call_classifier_the_model_is_asked_only_for_the_call():

@@ -277,7 +277,8 @@ def test_align_on_action_decisions_trains_gates_on_them_and_decodes_valid_calls(
                        **{"dpo.enabled": False, "actions.heldout": 6, "actions.max_examples": 12})
     # the chat model learns the calls; the call classifier, from every row, when to call
     assert report.data["action_examples"] == "9 (9 calls)" and report.data["action_heldout"] == 6
-    assert report.data["call_classifier"] == "NgramCallClassifier trained on 18 decisions (9 calls)"
+    assert report.data["call_classifier"] == ("NgramCallClassifier trained on 18 decisions (9 calls); threshold 0.5 "
+                                              "(held-out accuracy 1.00)")  # set on the held-out rows
     assert report.stages["sft"]["examples"] == 9 and report.version.id == "v1"
     assert (report.version.model_dir / "call_classifier.npz").is_file()  # it travels with the version
     for side in ("current", "candidate"):

@@ -249,3 +249,49 @@ def test_the_insights_view_draws_outcomes_for_the_period():
     assert reason_bars(result).to_dict("records") == [{"reason": "customer asked", "conversations": 1}]
     line = headline(result)
     assert "**50%** resolved by the assistant alone" in line and "2.0 min" in line
+
+
+def test_a_knowledge_gap_is_fixed_by_publishing_what_the_agent_said(make_client, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from assistant.insights.gaps import extractive_draft
+
+    docs = tmp_path / "help"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five business days after the "
+                                     "warehouse receives your return.\n")
+    client = make_client(**{"retrieval.enabled": True, "retrieval.sources": [str(docs)]})
+    service = client.app.state.service
+
+    def ask(text: str, conversation: str | None = None) -> tuple[str, dict]:
+        conversation = conversation or client.post("/api/conversations").json()["id"]
+        reply = client.post(f"/api/conversations/{conversation}/messages", json={"content": text, "stream": False})
+        return conversation, reply.json()
+
+    first, reply = ask("Do you offer gift wrapping?")
+    assert "couldn't find the answer" in reply["answer"]
+    ask("Do you have gift wrapping?")
+    service.store.handoffs.take_over(first, "ana")
+    service.store.handoffs.add_agent_message(first, "ana", "Yes: gift wrapping costs 5 dollars; choose it at checkout.")
+    now = datetime.now(UTC)
+    gaps = asyncio_run(service.insights.gaps(now - timedelta(days=1), now + timedelta(minutes=1)))
+    assert len(gaps) == 1 and {q.text for q in gaps[0].questions} == {"Do you offer gift wrapping?",
+                                                                      "Do you have gift wrapping?"}
+    assert {q.why for q in gaps[0].questions} == {"no_source"}
+    assert gaps[0].human_replies == ["Yes: gift wrapping costs 5 dollars; choose it at checkout."]
+    listed = client.get("/api/insights/gaps?days=1").json()["gaps"]
+    assert listed[0]["human_replies"] == gaps[0].human_replies
+    draft = extractive_draft(gaps[0])
+    assert client.post("/api/insights/articles", json={"title": "Gift wrapping", "text": " "}).status_code == 400
+    published = client.post("/api/insights/articles", json={"title": "Gift wrapping", "text": draft})
+    assert published.status_code == 201 and published.json()["passages_added"] >= 1
+    later, again = ask("Do you offer gift wrapping?")  # the next customer gets a cited answer
+    assert "couldn't find the answer" not in again["answer"]
+    stored = client.get(f"/api/conversations/{later}").json()["messages"][-1]
+    assert any(s["title"] == "Gift wrapping" for s in stored["sources"])
+
+
+def asyncio_run(awaitable):
+    import asyncio
+
+    return asyncio.new_event_loop().run_until_complete(awaitable)

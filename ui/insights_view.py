@@ -13,6 +13,7 @@ import pandas as pd
 from fastapi import FastAPI
 
 from assistant.conversation import ConversationService
+from assistant.insights.gaps import GapError, KnowledgeGap, extractive_draft
 from assistant.insights.outcomes import OutcomeQueryError, last_days, outcomes, series_csv
 from assistant.store import CuratedAnswerError
 from ui import operator_auth
@@ -54,6 +55,26 @@ def headline(result: dict) -> str:
             f"{t['thumbs']['up']} up / {t['thumbs']['down']} down · first answer p50 "
             f"{'–' if bot is None else f'{bot:.1f} s'} (bot), {'–' if human is None else f'{human / 60:.1f} min'} "
             "(human)")
+
+
+GAP_COLUMNS = ["#", "topic", "questions", "why", "human replies", "example"]
+
+
+def gaps_frame(gaps: list[KnowledgeGap]) -> pd.DataFrame:
+    rows = []
+    for i, gap in enumerate(gaps, 1):
+        why = pd.Series([q.why.replace("_", " ") for q in gap.questions]).value_counts()
+        rows.append({"#": i, "topic": gap.label, "questions": len(gap.questions),
+                     "why": ", ".join(f"{k} {v}" for k, v in why.items()), "human replies": len(gap.human_replies),
+                     "example": gap.questions[0].text})
+    return pd.DataFrame(rows, columns=GAP_COLUMNS)
+
+
+def gap_detail(gap: KnowledgeGap) -> pd.DataFrame:
+    """The gap's questions beside what a human answered to each."""
+    rows = [{"question": q.text, "why": q.why.replace("_", " "), "human reply": q.human_reply or "",
+             "conversation": q.conversation_id} for q in gap.questions]
+    return pd.DataFrame(rows, columns=["question", "why", "human reply", "conversation"])
 
 
 def curated_frame(service: ConversationService) -> pd.DataFrame:
@@ -99,6 +120,33 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
         return {curated: curated_frame(service), curated_note: f"Curated answer {int(answer_id)} is withdrawn."}
 
+    async def load_gaps(period: str):
+        gaps = await service.insights.gaps(*last_days(PERIODS[period]).window)
+        return {gap_state: gaps, gap_table: gaps_frame(gaps),
+                gap_note: f"**{len(gaps)}** groups of questions the assistant could not answer" if gaps
+                else "No failed questions in this period."}
+
+    def pick_gap(gaps: list[KnowledgeGap], selection: gr.SelectData):
+        gap = gaps[selection.index[0]]
+        draft = extractive_draft(gap)
+        title = draft.splitlines()[0].removeprefix("# ").strip()
+        return {picked: selection.index[0], gap_questions: gap_detail(gap), article_title: title,
+                article_text: draft.split("\n", 2)[-1].strip()}
+
+    async def model_draft(gaps: list[KnowledgeGap], index: int | None):
+        if index is None or index >= len(gaps):
+            raise gr.Error("Pick a group of questions first.")
+        return {article_text: await service.insights.draft(gaps[index])}
+
+    async def publish(title: str, text: str, request: gr.Request):
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        try:
+            done = await service.insights.publish(title, text)
+        except GapError as exc:
+            raise gr.Error(str(exc)) from None
+        return {publish_note: f"Published: {done['passages_added']} passages added; the next answer can cite it."}
+
     with gr.Blocks(title=f"{company} — insights") as page:
         gr.Markdown(f"## {company}: what customers ask and how the assistant does")
         with gr.Row():
@@ -113,6 +161,24 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             reasons = gr.BarPlot(x="reason", y="conversations", title="Why they went to a human", height=320,
                                  scale=2, elem_id="handoff-reasons")
         download = gr.File(label="outcomes per day/week (CSV)", interactive=False, elem_id="outcomes-csv")
+        gr.Markdown("### Knowledge gaps\nQuestions the assistant could not answer (no source, thumbs down, "
+                    "corrected, handed to a human), grouped. Pick one to see what your team answered, draft an "
+                    "article from it, and publish: it is in the knowledge base at once.")
+        gap_note = gr.Markdown(elem_id="gap-summary")
+        gap_state, picked = gr.State([]), gr.State(None)
+        gap_table = gr.Dataframe(headers=GAP_COLUMNS, datatype="str", wrap=True, interactive=False,
+                                 column_widths=["4%", "22%", "9%", "20%", "9%", "36%"], max_height=300,
+                                 elem_id="knowledge-gaps")
+        gap_questions = gr.Dataframe(headers=["question", "why", "human reply", "conversation"], datatype="str",
+                                     wrap=True, interactive=False, column_widths=["35%", "10%", "40%", "15%"],
+                                     max_height=300, elem_id="gap-questions")
+        article_title = gr.Textbox(label="article title", elem_id="article-title")
+        article_text = gr.Textbox(label="article (Markdown; edit before publishing)", lines=6,
+                                  elem_id="article-text")
+        with gr.Row():
+            draft = gr.Button("Draft with the model", elem_id="article-draft")
+            publish_button = gr.Button("Publish to the knowledge base", variant="primary", elem_id="article-publish")
+        publish_note = gr.Markdown()
         gr.Markdown("### Curated answers\nServed word for word, before the model, to questions that match the "
                     "question closely enough; marked as curated in the conversation.")
         # questions and answers are text: plain-text cells, never markdown or HTML
@@ -134,6 +200,12 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
                         page.load]:
             trigger(refresh, inputs, outputs, api_visibility="private")
         page.load(lambda: curated_frame(service), None, curated, api_visibility="private")
+        for trigger in (period.change, page.load):
+            trigger(load_gaps, period, [gap_state, gap_table, gap_note], api_visibility="private")
+        gap_table.select(pick_gap, gap_state, [picked, gap_questions, article_title, article_text],
+                         api_visibility="private")
+        draft.click(model_draft, [gap_state, picked], article_text, api_visibility="private")
+        publish_button.click(publish, [article_title, article_text], publish_note, api_visibility="private")
         add.click(add_curated, [new_question, new_answer, replaces], [curated, curated_note, new_question, new_answer],
                   api_visibility="private")
         withdraw.click(withdraw_curated, withdraw_id, [curated, curated_note], api_visibility="private")

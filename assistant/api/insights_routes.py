@@ -72,3 +72,33 @@ async def curated_withdraw(request: Request, answer_id: int, author: str = Query
     except CuratedAnswerError as exc:
         raise APIError(404 if "no curated answer" in str(exc) else 409, str(exc)) from exc
     return asdict(record)
+
+
+def _period(days: int) -> tuple[datetime, datetime]:
+    until = datetime.now(UTC)
+    return until - timedelta(days=days), until
+
+
+@router.get("/gaps")
+async def gaps(request: Request, days: int = Query(30, ge=1, le=3660), limit: int = Query(20, ge=1, le=200)) -> dict:
+    """The questions the assistant could not answer, grouped (largest first), with the human replies to them."""
+    found = await request.app.state.service.insights.gaps(*_period(days))
+    return {"days": days, "gaps": [
+        {"label": g.label, "questions": [asdict(q) for q in g.questions], "human_replies": g.human_replies}
+        for g in found[:limit]]}
+
+
+class ArticleIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=50_000)
+
+
+@router.post("/articles", status_code=201)
+async def publish(request: Request, body: ArticleIn) -> dict:
+    """Publish an article (a knowledge gap's fix) into the knowledge base now: the next answer can cite it."""
+    from assistant.insights.gaps import GapError
+
+    try:
+        return await request.app.state.service.insights.publish(body.title, body.text)
+    except GapError as exc:
+        raise APIError(400, str(exc)) from exc

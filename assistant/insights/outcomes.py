@@ -41,6 +41,10 @@ class OutcomeFilter:
     widget_key: int | None = None  # the id of the widget key the conversations came through
     bucket: str = "day"
 
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        return self.since, self.until
+
     def check(self) -> OutcomeFilter:
         if self.since >= self.until:
             raise OutcomeQueryError(f"the period is empty: since {self.since:%Y-%m-%d %H:%M} is not before until "
