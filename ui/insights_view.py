@@ -122,8 +122,9 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
 
     async def load_gaps(period: str):
         gaps = await service.insights.gaps(*last_days(PERIODS[period]).window)
+        groups = f"**{len(gaps)}** group{'s' if len(gaps) > 1 else ''}"
         return {gap_state: gaps, gap_table: gaps_frame(gaps),
-                gap_note: f"**{len(gaps)}** groups of questions the assistant could not answer" if gaps
+                gap_note: f"{groups} of questions the assistant could not answer" if gaps
                 else "No failed questions in this period."}
 
     def pick_gap(gaps: list[KnowledgeGap], selection: gr.SelectData):
@@ -159,7 +160,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             bars = gr.BarPlot(x="period", y="conversations", color="outcome", color_map=OUTCOME_COLORS,
                               title="Conversations by outcome", height=320, scale=3, elem_id="outcome-bars")
             reasons = gr.BarPlot(x="reason", y="conversations", title="Why they went to a human", height=320,
-                                 scale=2, elem_id="handoff-reasons")
+                                 y_lim=[0, None], scale=2, elem_id="handoff-reasons")
         download = gr.File(label="outcomes per day/week (CSV)", interactive=False, elem_id="outcomes-csv")
         gr.Markdown("### Knowledge gaps\nQuestions the assistant could not answer (no source, thumbs down, "
                     "corrected, handed to a human), grouped. Pick one to see what your team answered, draft an "
@@ -188,10 +189,10 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         with gr.Row():
             new_question = gr.Textbox(label="question", scale=2, elem_id="curated-question")
             new_answer = gr.Textbox(label="answer", lines=3, scale=3, elem_id="curated-answer")
-            replaces = gr.Number(label="new version of id (optional)", precision=0, scale=1)
+            replaces = gr.Number(label="new version of id (optional)", value=None, precision=0, scale=1)
         with gr.Row():
             add = gr.Button("Serve this answer", variant="primary", elem_id="curated-add")
-            withdraw_id = gr.Number(label="id to withdraw", precision=0)
+            withdraw_id = gr.Number(label="id to withdraw", value=None, precision=0)
             withdraw = gr.Button("Withdraw", elem_id="curated-withdraw")
         curated_note = gr.Markdown()
         inputs = [period, bucket, channel, language]

@@ -163,7 +163,8 @@ def outcomes(store, f: OutcomeFilter) -> dict:
     frame["open"] = ~frame["handed_off"] & ~frame["resolved_alone"]
     total = len(frame)
     reasons = first_handoff["reason"].value_counts().to_dict()
-    human_wait = (first_handoff["accepted_at"] - first_handoff["requested_at"]).dt.total_seconds()
+    # an operator who takes a conversation nobody asked for is accepted as it is requested: no wait, not less
+    human_wait = (first_handoff["accepted_at"] - first_handoff["requested_at"]).dt.total_seconds().clip(lower=0)
     rated = frame["csat"].dropna()
     totals = {
         "conversations": total,
