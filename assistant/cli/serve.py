@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     def ready() -> None:
         key_hint = " (needs a key: `assistant keys create --scope api`)" if settings.auth.required else ""
         console.print(f"\n[bold green]assistant is ready[/bold green] — chat page: {url}/chat/  "
-                      f"operators: {url}/operator/  API: {url}/v1{key_hint}  docs: {url}/docs  (Ctrl-C to stop)\n",
+                      f"operators: {url}/operator/  insights: {url}/insights/  API: {url}/v1{key_hint}  "
+                      f"docs: {url}/docs  (Ctrl-C to stop)\n",
                       soft_wrap=True)
 
     app = create_app(service, mount_views=not args.no_ui, on_ready=ready)
