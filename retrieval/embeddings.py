@@ -77,6 +77,12 @@ def encoder_id(name: str) -> str:
     return f"{path.parent.name}/{path.name}:{size}"
 
 
+def mostly_chinese(text: str) -> bool:
+    """Chinese characters make up at least half of the text (its ends' spaces aside); False for an empty one."""
+    length = len(text.strip())
+    return length > 0 and sum(1 for ch in text if "\u3400" <= ch <= "\u9fff") * 2 >= length
+
+
 class Encoder:
     """Normalised float32 embeddings (cosine similarity = inner product)."""
 
@@ -95,8 +101,7 @@ class Encoder:
         """False when the text is mostly Chinese and the encoder is English-only (its vectors are noise)."""
         if self.languages is None or "zh" in self.languages:
             return True
-        cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-        return cjk * 2 < len(text.strip())
+        return bool(text.strip()) and not mostly_chinese(text)
 
     def encode(self, texts: list[str], progress: bool = False,
                kind: Literal["query", "passage"] = "passage") -> np.ndarray:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from assistant.engines.base import ChatMessage
 from assistant.sentiment.labels import is_chinese
 from assistant.sentiment.linear import fit_linear
-from assistant.sentiment.ngram_head import weigh_tfidf, word_ngrams
+from assistant.sentiment.ngram_head import smooth_idf, weigh_tfidf, word_ngrams
 
 FILE_NAME = "call_classifier.npz"  # the n-gram body
 ENCODER_FOLDER = "call_classifier"  # the encoder body
@@ -104,8 +104,7 @@ class NgramCallClassifier(CallJudge):
             ) -> NgramCallClassifier:
         _check_both_kinds(calls)
         counts = _counts(conversations)
-        df = np.bincount(counts.indices, minlength=counts.shape[1])
-        idf = np.where(df > 0, np.log((1 + len(conversations)) / (1 + df)) + 1, 0.0)
+        idf = smooth_idf(counts)
         coef, intercept = fit_linear(weigh_tfidf(counts, idf), [CLASSES[int(c_)] for c_ in calls], CLASSES, c)
         # two classes: P(call) = sigmoid of the difference of the two logits
         return cls(idf.astype(np.float32), coef[1] - coef[0], float(intercept[1] - intercept[0]))

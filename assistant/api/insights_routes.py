@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from assistant.api.errors import APIError
-from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, outcomes, series_csv
+from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, last_days, outcomes, series_csv
 from assistant.store import CuratedAnswerError
 
 router = APIRouter(prefix="/api/insights", tags=["insights"])
@@ -74,15 +74,10 @@ async def curated_withdraw(request: Request, answer_id: int, author: str = Query
     return asdict(record)
 
 
-def _period(days: int) -> tuple[datetime, datetime]:
-    until = datetime.now(UTC)
-    return until - timedelta(days=days), until
-
-
 @router.get("/gaps")
 async def gaps(request: Request, days: int = Query(30, ge=1, le=3660), limit: int = Query(20, ge=1, le=200)) -> dict:
     """The questions the assistant could not answer, grouped (largest first), with the human replies to them."""
-    found = await request.app.state.service.insights.gaps(*_period(days))
+    found = await request.app.state.service.insights.gaps(*last_days(days).window)
     return {"days": days, "gaps": [
         {"label": g.label, "questions": [asdict(q) for q in g.questions], "human_replies": g.human_replies}
         for g in found[:limit]]}

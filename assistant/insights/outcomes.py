@@ -23,6 +23,7 @@ from sqlalchemy import DateTime, case, func, select, type_coerce
 
 from assistant.errors import AssistantError
 from assistant.store.schema import Conversation, Feedback, Handoff, Message
+from retrieval.embeddings import mostly_chinese
 
 REOPEN_HOURS = 24
 BUCKETS = {"day": "D", "week": "W-SUN"}  # weeks start on Monday
@@ -99,10 +100,7 @@ def _conversation_rows(session, f: OutcomeFilter) -> pd.DataFrame:
 
 
 def _language(text) -> str:
-    if not isinstance(text, str):
-        return "en"
-    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    return "zh" if cjk * 2 >= len(text.strip()) > 0 else "en"
+    return "zh" if isinstance(text, str) and mostly_chinese(text) else "en"
 
 
 def _reopened(session, frame: pd.DataFrame) -> pd.Series:

@@ -56,23 +56,21 @@ def evaluate_topics(data: LabelledTexts, encoder_name: str, probes: int = 200) -
     question to the topics takes (p50/p95 over `probes` questions, one at a time)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from assistant.insights.topics import TopicModel, group_questions
+    from assistant.insights.topics import combined, topics_by_encoder
     from retrieval.embeddings import load_encoder
 
-    load_encoder(encoder_name)  # loading the model is not grouping
+    encoder = load_encoder(encoder_name)  # loading the model is not grouping
     start = time.perf_counter()
-    groups, labels = group_questions(data.texts, encoder_name)
+    parts = topics_by_encoder(data.texts, encoder_name)
+    groups, labels = combined(len(data.texts), parts)
     seconds = time.perf_counter() - start
     sizes = np.bincount(groups)
-    encoder = load_encoder(encoder_name)
-    understood = [t for t in data.texts if encoder.understands(t)]
     latencies = []
-    if understood:
-        model, _ = TopicModel.find(understood, encoder)
-        for text in understood[:probes]:
-            began = time.perf_counter()
-            model.assign(encoder, [text])
-            latencies.append((time.perf_counter() - began) * 1000)
+    understood = next((part for part in parts if part.encoder is encoder), None)  # the questions it understands
+    for index in understood.members[:probes] if understood else []:
+        began = time.perf_counter()
+        understood.model.assign(encoder, [data.texts[index]])
+        latencies.append((time.perf_counter() - began) * 1000)
     return {
         "texts": len(data.texts), "labels": len(set(data.labels)), "topics": len(labels),
         "topics_of_3_or_more": int((sizes >= 3).sum()),

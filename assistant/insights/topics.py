@@ -48,10 +48,8 @@ def cluster(vectors: np.ndarray, link_distance: float = LINK_DISTANCE["default"]
     from sklearn.cluster import AgglomerativeClustering
 
     n = len(vectors)
-    if n == 0:
-        return np.zeros(0, dtype=int)
-    if n == 1:
-        return np.zeros(1, dtype=int)
+    if n < 2:
+        return np.zeros(n, dtype=int)
     linked = np.arange(n) if n <= MAX_LINKED else np.sort(np.random.default_rng(seed).choice(n, MAX_LINKED, False))
     groups = AgglomerativeClustering(n_clusters=None, distance_threshold=link_distance, linkage="average",
                                      metric="cosine").fit_predict(vectors[linked])
@@ -182,21 +180,44 @@ class TopicModel:
         return cls(topics, centre_rows, float(meta["min_similarity"]))
 
 
-def group_questions(texts: Sequence[str], encoder_name: str) -> tuple[np.ndarray, list[str]]:
-    """Every question's topic number and the topics' labels, as the product groups them: the questions the
-    encoder understands with it, the others with the multilingual encoder, each set apart."""
+@dataclass(frozen=True)
+class EncoderTopics:
+    """The topics of the questions one encoder groups: which questions (`members`, indices), each one's topic."""
+
+    encoder: object
+    model: TopicModel
+    members: np.ndarray
+    groups: np.ndarray
+
+
+def topics_by_encoder(texts: Sequence[str], encoder_name: str) -> list[EncoderTopics]:
+    """The questions grouped as the product groups them: the ones the encoder understands with it, the others with
+    the multilingual encoder, each set apart."""
     from retrieval.embeddings import load_encoder
 
     main = load_encoder(encoder_name)
     understood = np.array([main.understands(t) for t in texts], dtype=bool)
-    groups = np.full(len(texts), -1)
-    labels: list[str] = []
+    parts = []
     for mask, encoder in ((understood, main), (~understood, None)):
         if not mask.any():
             continue
         encoder = encoder or load_encoder("multilingual-e5-small")
-        picked = [texts[i] for i in np.flatnonzero(mask)]
-        model, found = TopicModel.find(picked, encoder)
-        groups[mask] = found + len(labels)
-        labels += [t.label for t in model.topics]
+        members = np.flatnonzero(mask)
+        model, found = TopicModel.find([texts[i] for i in members], encoder)
+        parts.append(EncoderTopics(encoder, model, members, found))
+    return parts
+
+
+def combined(count: int, parts: Sequence[EncoderTopics]) -> tuple[np.ndarray, list[str]]:
+    """Every question's topic number across the encoders' topics, and the topics' labels."""
+    groups = np.full(count, -1)
+    labels: list[str] = []
+    for part in parts:
+        groups[part.members] = part.groups + len(labels)
+        labels += [t.label for t in part.model.topics]
     return groups, labels
+
+
+def group_questions(texts: Sequence[str], encoder_name: str) -> tuple[np.ndarray, list[str]]:
+    """Every question's topic number and the topics' labels, as the product groups them (`topics_by_encoder`)."""
+    return combined(len(texts), topics_by_encoder(texts, encoder_name))

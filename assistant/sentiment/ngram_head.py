@@ -60,6 +60,12 @@ def weigh_tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return normalize(weighted @ sp.diags(idf.astype(np.float32)))
 
 
+def smooth_idf(counts: sp.csr_matrix) -> np.ndarray:
+    """Each column's smoothed inverse document frequency over the rows of `counts`; unseen columns weigh nothing."""
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return np.where(df > 0, np.log((1 + counts.shape[0]) / (1 + df)) + 1, 0.0)
+
+
 class NgramHead:
     """predict_proba(texts) -> (n, len(labels)) probabilities, columns in `labels` order."""
 
@@ -69,8 +75,7 @@ class NgramHead:
     @classmethod
     def fit(cls, texts: list[str], labels: list[str], classes: list[str], c: float = 3.0) -> NgramHead:
         counts = _counts(texts)
-        df = np.bincount(counts.indices, minlength=counts.shape[1])
-        idf = np.where(df > 0, np.log((1 + len(texts)) / (1 + df)) + 1, 0.0)  # unseen n-grams weigh nothing
+        idf = smooth_idf(counts)
         coef, intercept = fit_linear(weigh_tfidf(counts, idf), labels, classes, c)
         return cls(list(classes), idf.astype(np.float32), coef, intercept)
 
