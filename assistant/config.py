@@ -172,6 +172,10 @@ class InsightsSettings(SettingsSection):
     curated_min_similarity_zh: float = Field(
         0.8, ge=0, le=1, description="the same for questions the encoder does not understand (Chinese with the "
                                      "default encoder): Dice similarity of their character pairs")
+    curated_margin: float = Field(
+        0.03, ge=0, le=1, description="a question within this much similarity of two curated questions whose answers "
+                                      "differ is ambiguous: no curated answer, the model answers (measured: `assistant "
+                                      "eval curated`)")
 
 
 CHURN_WORDS = [

@@ -71,6 +71,18 @@ def test_eval_topics_reports_agreement_and_names_the_bad_lines(tmp_path, capsys)
     assert "line 19" in capsys.readouterr().err
 
 
+def test_eval_curated_reports_precision_per_threshold_on_labelled_questions(tmp_path, capsys):
+    texts, labels = labelled()
+    file = tmp_path / "questions.jsonl"
+    file.write_text("\n".join(json.dumps({"text": t, "label": label}) for t, label in zip(texts, labels, strict=True)))
+    assert main(["eval", "curated", str(file), "--per-label", "2", "--json", "--home", str(tmp_path / "home")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["curated"] == 6 and result["questions"] == 12
+    rows = result["runs"]["labelled"]
+    assert rows[0]["matched"] >= rows[-1]["matched"]  # a higher threshold answers fewer questions
+    assert rows[0]["precision"] >= 0.8  # questions of one topic find a curated question of their own topic
+
+
 @pytest.mark.usefixtures("database_url")
 def test_curated_answers_are_versioned_withdrawn_and_never_doubled(make_settings):
     from assistant.insights.curated import curated_answers
@@ -96,6 +108,23 @@ def test_curated_answers_are_versioned_withdrawn_and_never_doubled(make_settings
     with pytest.raises(CuratedAnswerError, match="already withdrawn"):
         curated.withdraw(second.id, "bo")
     assert len(store.curated.listed(include_withdrawn=True)) == 2  # kept for the record
+    store.close()
+
+
+def test_a_question_between_two_curated_answers_that_differ_gets_neither(make_settings):
+    from assistant.insights.curated import curated_answers
+    from assistant.store import Store
+
+    settings = make_settings(**{"insights.curated_min_similarity": 0.85}).settings
+    store = Store(settings.effective_database_url)
+    curated = curated_answers(store, settings)
+    gold = curated.add("What should I do about a void transaction on my Gold debit card?",
+                       "Fax the void slip to the Gold card desk.", "ana")
+    curated.add("What should I do about a void transaction on my Titanium debit card?",  # a product variant: kept
+                "Bring the void slip to a branch.", "ana")
+    assert curated.match("void transaction on my gold debit card, what now?").answer.id == gold.id
+    # as close to both (within the margin), and they disagree: no curated answer, the model answers
+    assert curated.match("What should I do about a void transaction on my debit card?") is None
     store.close()
 
 

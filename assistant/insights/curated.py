@@ -5,6 +5,10 @@ Closeness is the cosine similarity of the two questions' sentence embeddings (th
 questions that encoder does not understand (Chinese with the English-only default), the Dice coefficient of their
 character pairs. The thresholds are settings (`insights.curated_min_similarity`, `..._zh`), measured with
 `assistant eval curated` (README).
+
+A question as close to two curated questions whose answers differ (within `insights.curated_margin` of the best) is
+ambiguous: no curated answer is served and the model answers. FAQs repeat a question per product ("...for the Gold
+card", "...for the Titanium card") with different answers; the embeddings barely tell them apart.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ def dice(left: set[str], right: set[str]) -> float:
     return 2 * len(left & right) / (len(left) + len(right)) if left and right else 0.0
 
 
+def agree(answers: list[str]) -> bool:
+    """Whether the answers say the same (the same words, whatever the spacing and case)."""
+    return len({" ".join(a.lower().split()) for a in answers}) <= 1
+
+
 class QuestionMatcher:
     """The nearest of some questions to a new one, with its similarity (see the module docstring)."""
 
@@ -49,20 +58,26 @@ class QuestionMatcher:
         self.vectors = encoder.encode(questions, kind="query") if questions else None
         self.pairs = [character_pairs(q) for q in questions]
 
-    def nearest(self, question: str) -> tuple[int, float]:
-        """(index of the nearest question, similarity); (-1, 0.0) when there is none of its kind."""
+    def scores(self, question: str) -> np.ndarray:
+        """The similarity of `question` to each question; -1 for those of the other kind."""
+        if len(self.pairs) == 0:
+            return np.zeros(0)
         if self.encoder.understands(question):
-            if self.vectors is None or not self.understood.any():
-                return -1, 0.0
-            scores = np.where(self.understood, self.vectors @ self.encoder.encode([question], kind="query")[0], -1.0)
-        else:
-            mine = character_pairs(question)
-            scores = np.array([-1.0 if ok else dice(mine, pairs) for ok, pairs in zip(self.understood, self.pairs,
-                                                                                      strict=True)])
+            if not self.understood.any():
+                return np.full(len(self.pairs), -1.0)
+            return np.where(self.understood, self.vectors @ self.encoder.encode([question], kind="query")[0], -1.0)
+        mine = character_pairs(question)
+        return np.array([-1.0 if ok else dice(mine, pairs) for ok, pairs in zip(self.understood, self.pairs,
+                                                                                strict=True)])
+
+    def nearest(self, question: str, margin: float = 0.0) -> list[tuple[int, float]]:
+        """(index, similarity) of the nearest question and of the others within `margin` of it, nearest first;
+        empty when there is none of its kind."""
+        scores = self.scores(question)
         if len(scores) == 0 or scores.max() < 0:
-            return -1, 0.0
-        best = int(scores.argmax())
-        return best, float(scores[best])
+            return []
+        close = np.flatnonzero(scores >= scores.max() - margin)
+        return [(int(i), float(scores[i])) for i in close[np.argsort(-scores[close], kind="stable")]]
 
     def is_close(self, question: str, similarity: float, min_similarity: float, min_similarity_zh: float) -> bool:
         return similarity >= (min_similarity if self.encoder.understands(question) else min_similarity_zh)
@@ -71,9 +86,10 @@ class QuestionMatcher:
 class CuratedAnswers:
     """The curated answers now served (`store.curated`), re-read when another process or replica changes them."""
 
-    def __init__(self, store, encoder_name: str, min_similarity: float, min_similarity_zh: float):
+    def __init__(self, store, encoder_name: str, min_similarity: float, min_similarity_zh: float,
+                 margin: float = 0.0):
         self.store, self.encoder_name = store, encoder_name
-        self.min_similarity, self.min_similarity_zh = min_similarity, min_similarity_zh
+        self.min_similarity, self.min_similarity_zh, self.margin = min_similarity, min_similarity_zh, margin
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None
         self._served: list[CuratedAnswerRecord] = []
@@ -91,22 +107,33 @@ class CuratedAnswers:
                 self._served, self._revision = served, revision
             return self._served, self._matcher
 
-    def match(self, question: str) -> CuratedMatch | None:
-        """The curated answer for `question`, or None when none is close enough."""
+    def close(self, question: str) -> list[CuratedMatch]:
+        """The curated answers whose question is close enough to `question` and within the margin of the nearest,
+        nearest first."""
         served, matcher = self._current()
         if matcher is None or not question.strip():
+            return []
+        return [CuratedMatch(served[i], similarity) for i, similarity in matcher.nearest(question, self.margin)
+                if matcher.is_close(question, similarity, self.min_similarity, self.min_similarity_zh)]
+
+    def match(self, question: str) -> CuratedMatch | None:
+        """The curated answer for `question`; None when none is close enough, or when close ones disagree."""
+        found = self.close(question)
+        if not found or not agree([m.answer.answer for m in found]):
             return None
-        index, similarity = matcher.nearest(question)
-        if index < 0 or not matcher.is_close(question, similarity, self.min_similarity, self.min_similarity_zh):
-            return None
-        return CuratedMatch(served[index], similarity)
+        return found[0]
 
     def add(self, question: str, answer: str, author: str, source: str = "manual",
             replaces: int | None = None) -> CuratedAnswerRecord:
-        """Store a curated answer (with `replaces`, a new version of that one). A question that another served
-        answer already matches is refused: two answers for one question would be served by chance."""
-        found = self.match(question)
-        if found is not None and found.answer.id != replaces:
+        """Store a curated answer (with `replaces`, a new version of that one). The same question (the same words,
+        stemmed) as another served answer is refused: edit that one instead. A close but different question is
+        kept: a question between the two gets neither (`match`)."""
+        from retrieval.lexical import tokenize
+
+        words = set(tokenize(question))
+        found = next((m for m in self.close(question)
+                      if m.answer.id != replaces and set(tokenize(m.answer.question)) == words), None)
+        if found is not None:
             raise CuratedAnswerError(
                 f"curated answer {found.answer.id} already answers this question (\"{found.answer.question}\", "
                 f"similarity {found.similarity:.2f}): edit it (a new version) or withdraw it first")
@@ -119,4 +146,4 @@ class CuratedAnswers:
 def curated_answers(store, settings) -> CuratedAnswers:
     """The curated answers of a deployment, matched with its knowledge base's encoder."""
     return CuratedAnswers(store, settings.retrieval.encoder, settings.insights.curated_min_similarity,
-                          settings.insights.curated_min_similarity_zh)
+                          settings.insights.curated_min_similarity_zh, settings.insights.curated_margin)
