@@ -240,6 +240,72 @@ def test_outcomes_count_each_conversation_once_by_the_definitions(make_settings)
     store.close()
 
 
+@pytest.mark.usefixtures("database_url")
+def test_topics_are_stored_counted_renamed_merged_and_new_conversations_join_them(make_settings):
+    from sqlalchemy import update
+
+    from assistant.insights.outcomes import OutcomeFilter
+    from assistant.insights.stored_topics import assign_new, find_topics, topic_conversations, topic_outcomes
+    from assistant.store import Store, TopicError
+    from assistant.store.schema import Conversation
+
+    store = Store(make_settings().settings.effective_database_url)
+    ids = {}
+    for topic, questions in QUESTIONS.items():
+        for i, question in enumerate(questions):
+            cid = store.conversations.create_conversation(f"{topic}{i}", "widget").id
+            store.conversations.add_message(cid, "user", question)
+            if topic == "refund":
+                store.conversations.close_conversation(cid, 4)  # resolved by the assistant alone
+            if topic == "delivery":
+                store.handoffs.request_human(cid, "customer_asked")
+            # refunds: 2 in the first half of November, 4 in the second; the others all in the first
+            day = 3 + i if topic != "refund" else (5 if i < 2 else 20 + i)
+            with store.session() as session, session.begin():
+                session.execute(update(Conversation).where(Conversation.id == cid).values(created_at=_at(day, 9)))
+            ids.setdefault(topic, []).append(cid)
+    november = OutcomeFilter(_at(1, 0), _at(30, 0))
+    assert topic_outcomes(store, november)["note"].startswith("no topics yet")
+    found = find_topics(store, "default", november.since, november.until)
+    assert len(found) == 3
+    result = {r["label"].split(" · ")[0]: r for r in topic_outcomes(store, november)["topics"]}
+    refund, delivery, password = result["refund"], result["delivered"], result["password"]
+    assert (refund["conversations"], refund["resolved_alone"], refund["csat"]) == (6, 6, 4.0)
+    assert (refund["earlier"], refund["later"], refund["trend"]) == (2, 4, 1.0)
+    assert (delivery["handed_off"], delivery["resolution_rate"], password["handed_off"]) == (6, 0.0, 0)
+
+    store.topics.rename(refund["id"], "  Refund timing ")
+    assert store.topics.merge(password["id"], delivery["id"]).id == delivery["id"]
+    with pytest.raises(TopicError, match="nothing to merge"):
+        store.topics.merge(password["id"], delivery["id"])
+    with pytest.raises(TopicError, match="no topic 999"):
+        store.topics.rename(999, "x")
+    with pytest.raises(TopicError, match="cannot be empty"):
+        store.topics.rename(refund["id"], "  ")
+    merged = {r["topic"]: r for r in topic_outcomes(store, november)["topics"]}
+    assert merged["Refund timing"]["conversations"] == 6 and merged[delivery["topic"]]["conversations"] == 12
+
+    new = store.conversations.create_conversation("zoe", "widget").id  # arrives after the topics were found
+    store.conversations.add_message(new, "user", "Has my refund been sent back to my card yet?")
+    late = store.conversations.create_conversation("yan", "widget").id
+    store.conversations.add_message(late, "user", "I forgot my password again")  # joins the merged topic
+    assert assign_new(store, "default") == 2 and assign_new(store, "default") == 0
+    now = OutcomeFilter(_at(1, 0), _at(1, 0).replace(year=2027))
+    after = {r["topic"]: r for r in topic_outcomes(store, now)["topics"]}
+    assert after["Refund timing"]["conversations"] == 7 and after[delivery["topic"]]["conversations"] == 13
+    drill = topic_conversations(store, now, refund["id"])
+    assert drill[0]["conversation"] == new and drill[0]["outcome"] == "open"
+    assert {d["conversation"] for d in drill[1:]} == set(ids["refund"])
+    assert {d["outcome"] for d in drill[1:]} == {"resolved alone"}
+
+    again = find_topics(store, "default", now.since, now.until)  # found again: the name and the merge carry over
+    assert "Refund timing" in [t.title for t in again]
+    assert len([t for t in again if t.merged_into is None]) == 2
+    with pytest.raises(TopicError, match="no customer questions"):
+        find_topics(store, "default", _at(1, 0).replace(year=2020), _at(2, 0).replace(year=2020))
+    store.close()
+
+
 def test_the_insights_api_needs_an_admin_key_and_answers_in_json_and_csv(make_client):
     client = make_client(**{"auth.required": True})
     assert client.get("/api/insights/outcomes").status_code == 401

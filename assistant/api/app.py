@@ -78,6 +78,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
             tasks.append(asyncio.create_task(app.state.sentiment_monitor.run_forever()))
         if service.settings.privacy.retention_days:
             tasks.append(asyncio.create_task(purge_hourly(service)))
+        tasks.append(asyncio.create_task(service.insights.assign_forever()))
         if on_ready:
             on_ready()
         try:

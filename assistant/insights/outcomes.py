@@ -22,7 +22,8 @@ import pandas as pd
 from sqlalchemy import DateTime, case, func, select, type_coerce
 
 from assistant.errors import AssistantError
-from assistant.store.schema import Conversation, Feedback, Handoff, Message
+from assistant.store.schema import Conversation, ConversationTopic, Feedback, Handoff, Message
+from assistant.store.topics import first_questions
 from retrieval.embeddings import mostly_chinese
 
 REOPEN_HOURS = 24
@@ -72,8 +73,7 @@ def _in_period(query, f: OutcomeFilter):
 
 
 def _conversation_rows(session, f: OutcomeFilter) -> pd.DataFrame:
-    first_user = (select(Message.conversation_id, func.min(Message.id).label("message_id"))
-                  .where(Message.role == "user").group_by(Message.conversation_id).subquery())
+    first_user = first_questions()
     firsts = (select(Message.conversation_id,
                      type_coerce(func.min(case((Message.role == "user", Message.created_at))),
                                  DateTime(timezone=True)).label("first_user_at"),
@@ -83,14 +83,15 @@ def _conversation_rows(session, f: OutcomeFilter) -> pd.DataFrame:
     query = (select(Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.owner,
                     Conversation.status, Conversation.created_at, Conversation.closed_at, Conversation.csat,
                     firsts.c.first_user_at, firsts.c.first_answer_at,
-                    func.substr(Message.content, 1, 200).label("first_text"))
+                    func.substr(Message.content, 1, 200).label("first_text"), ConversationTopic.topic_id)
              .outerjoin(firsts, firsts.c.conversation_id == Conversation.id)
+             .outerjoin(ConversationTopic, ConversationTopic.conversation_id == Conversation.id)
              .outerjoin(first_user, first_user.c.conversation_id == Conversation.id)
              .outerjoin(Message, Message.id == first_user.c.message_id))
     query = _in_period(query, f)
     frame = pd.DataFrame(session.execute(query).all(),
                          columns=["id", "customer_id", "channel", "owner", "status", "created_at", "closed_at", "csat",
-                                  "first_user_at", "first_answer_at", "first_text"])
+                                  "first_user_at", "first_answer_at", "first_text", "topic_id"])
     for column in ("created_at", "closed_at", "first_user_at", "first_answer_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
     frame["language"] = [_language(t) for t in frame["first_text"]]
@@ -128,16 +129,32 @@ def _seconds(values: pd.Series) -> dict:
             "count": len(values)}
 
 
+def classified(session, f: OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The conversations of the period, one row each with its outcome flags (`handed_off`, `resolved_alone`, `open`)
+    and topic (`topic_id`), and the first handoff of each one handed off."""
+    frame = _conversation_rows(session, f)
+    period = _in_period(select(Conversation.id), f).subquery()
+    handoffs = pd.DataFrame(session.execute(
+        select(Handoff.conversation_id, Handoff.reason, Handoff.requested_at, Handoff.accepted_at)
+        .join(period, period.c.id == Handoff.conversation_id).order_by(Handoff.id)).all(),
+        columns=["conversation_id", "reason", "requested_at", "accepted_at"])
+    reopened = _reopened(session, frame)
+    handoffs = handoffs[handoffs["conversation_id"].isin(set(frame["id"]))]  # after the language filter
+    first_handoff = handoffs.drop_duplicates("conversation_id").set_index("conversation_id")
+    for column in ("requested_at", "accepted_at"):
+        first_handoff[column] = pd.to_datetime(first_handoff[column], utc=True, format="mixed")
+    frame["handed_off"] = frame["id"].isin(first_handoff.index)
+    frame["resolved_alone"] = frame["closed_at"].notna() & ~frame["handed_off"] & ~reopened
+    frame["open"] = ~frame["handed_off"] & ~frame["resolved_alone"]
+    return frame, first_handoff
+
+
 def outcomes(store, f: OutcomeFilter) -> dict:
     """The outcomes of the conversations started in the period (module docstring), in total and per bucket."""
     f.check()
     with store.session() as session:
-        frame = _conversation_rows(session, f)
+        frame, first_handoff = classified(session, f)
         period = _in_period(select(Conversation.id), f).subquery()
-        handoffs = pd.DataFrame(session.execute(
-            select(Handoff.conversation_id, Handoff.reason, Handoff.requested_at, Handoff.accepted_at)
-            .join(period, period.c.id == Handoff.conversation_id).order_by(Handoff.id)).all(),
-            columns=["conversation_id", "reason", "requested_at", "accepted_at"])
         thumbs = pd.DataFrame(session.execute(
             select(Message.conversation_id, Feedback.rating, func.count())
             .join(Message, Message.id == Feedback.message_id).join(period, period.c.id == Message.conversation_id)
@@ -148,17 +165,9 @@ def outcomes(store, f: OutcomeFilter) -> dict:
             .join(period, period.c.id == Message.conversation_id).where(Message.role == "user")
             .group_by(Message.conversation_id, Message.sentiment_label)).all(),
             columns=["conversation_id", "label", "n"])
-        reopened = _reopened(session, frame)
     ids = set(frame["id"])  # after the language filter
-    handoffs = handoffs[handoffs["conversation_id"].isin(ids)]
     thumbs = thumbs[thumbs["conversation_id"].isin(ids)].groupby("rating")["n"].sum().to_dict()
     moods = moods[moods["conversation_id"].isin(ids)].fillna({"label": "unscored"}).groupby("label")["n"].sum()
-    first_handoff = handoffs.drop_duplicates("conversation_id").set_index("conversation_id")
-    for column in ("requested_at", "accepted_at"):
-        first_handoff[column] = pd.to_datetime(first_handoff[column], utc=True, format="mixed")
-    frame["handed_off"] = frame["id"].isin(first_handoff.index)
-    frame["resolved_alone"] = frame["closed_at"].notna() & ~frame["handed_off"] & ~reopened
-    frame["open"] = ~frame["handed_off"] & ~frame["resolved_alone"]
     total = len(frame)
     reasons = first_handoff["reason"].value_counts().to_dict()
     # an operator who takes a conversation nobody asked for is accepted as it is requested: no wait, not less

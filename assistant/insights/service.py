@@ -8,6 +8,9 @@ from datetime import datetime
 
 from assistant.engines.base import ChatMessage, GenerationParams
 from assistant.insights.gaps import GapError, KnowledgeGap, draft_messages, knowledge_gaps, publish_article
+from assistant.insights.outcomes import OutcomeFilter
+from assistant.insights.stored_topics import assign_new, find_topics, topic_conversations, topic_outcomes
+from assistant.store.records import TopicRecord
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +43,26 @@ class InsightsService:
         report = await asyncio.to_thread(grounder.knowledge_base.ingest, [self.published_folder], progress=False)
         log.info("published %s: %d passages added", path.name, report.passages_added)
         return {"path": str(path), "passages_added": report.passages_added, "passages_total": report.passages_total}
+
+    async def find_topics(self, since: datetime, until: datetime) -> list[TopicRecord]:
+        return await asyncio.to_thread(find_topics, self.store, self.settings.retrieval.encoder, since, until)
+
+    async def assign_new(self) -> int:
+        """Assign a batch of new conversations to the stored topics; how many."""
+        return await asyncio.to_thread(assign_new, self.store, self.settings.retrieval.encoder)
+
+    async def topics(self, f: OutcomeFilter) -> dict:
+        return await asyncio.to_thread(topic_outcomes, self.store, f)
+
+    async def topic_conversations(self, f: OutcomeFilter, topic_id: int) -> list[dict]:
+        return await asyncio.to_thread(topic_conversations, self.store, f, topic_id)
+
+    async def assign_forever(self, pause_s: float = 60.0) -> None:
+        """New conversations get their topic in the background: a batch at a time, off the reply path."""
+        while True:
+            try:
+                assigned = await self.assign_new()
+            except Exception:  # retried at the next pause; it must not stop the server
+                log.exception("topic assignment failed")
+                assigned = 0
+            await asyncio.sleep(1.0 if assigned else pause_s)

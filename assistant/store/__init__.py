@@ -1,6 +1,6 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
-`store.privacy`, `store.actions`, `store.curated`."""
+`store.privacy`, `store.actions`, `store.curated`, `store.topics`."""
 
 from __future__ import annotations
 
@@ -19,14 +19,16 @@ from assistant.store.errors import (
     KeyProblem,
     MessageNotFoundError,
     OperatorError,
+    TopicError,
 )
 from assistant.store.handoffs import HandoffRepository
 from assistant.store.keys import KeyRepository
 from assistant.store.operators import OperatorRepository
 from assistant.store.sentiment import SentimentRepository
+from assistant.store.topics import TopicRepository
 
 __all__ = ["ActionStateError", "ConversationNotFoundError", "CuratedAnswerError", "HandoffError", "KeyProblem",
-           "MessageNotFoundError", "OperatorError", "Store"]
+           "MessageNotFoundError", "OperatorError", "Store", "TopicError"]
 
 
 class Store:
@@ -42,6 +44,7 @@ class Store:
         self.privacy = PrivacyRepository(self.database)
         self.actions = ActionRepository(self.database)
         self.curated = CuratedAnswerRepository(self.database)
+        self.topics = TopicRepository(self.database)
 
     @property
     def engine(self):

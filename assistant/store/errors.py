@@ -35,3 +35,7 @@ class ActionStateError(AssistantError, ValueError):
 
 class CuratedAnswerError(AssistantError, ValueError):
     """A curated answer that cannot be added, edited or withdrawn (empty, unknown, already withdrawn, conflicting)."""
+
+
+class TopicError(AssistantError, ValueError):
+    """A topic that does not exist, or a rename or merge that cannot be done; the message says why."""

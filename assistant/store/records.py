@@ -268,3 +268,26 @@ class CuratedAnswerRecord:
         return cls(row.id, row.question, row.answer, row.version, row.previous_id, row.source, row.created_by,
                    utc(row.created_at), utc(row.withdrawn_at), row.withdrawn_by,
                    row.served or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    """A topic of customer questions; `title` is what people see (the operator's name, else the label)."""
+
+    id: int
+    label: str
+    name: str | None
+    encoder: str
+    size: int
+    examples: tuple[str, ...]
+    merged_into: int | None
+    found_at: datetime
+
+    @property
+    def title(self) -> str:
+        return self.name or self.label
+
+    @classmethod
+    def of(cls, row) -> TopicRecord:
+        return cls(row.id, row.label, row.name, row.encoder, row.size, tuple(row.examples or ()), row.merged_into,
+                   utc(row.found_at))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from assistant.store.statuses import ConversationStatus, MessageStatus
@@ -223,3 +223,35 @@ class CuratedAnswer(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_by: Mapped[str | None] = mapped_column(String(128))
     served: Mapped[int] = mapped_column(Integer, default=0)  # how many times customers got it
+
+
+class TopicRow(Base):
+    """A topic of customer questions (assistant/insights/topics.py), found in the conversations of a period. Finding
+    topics again retires the current ones; an operator's name and merges carry over to the new topic nearest each."""
+
+    __tablename__ = "topics"
+    __table_args__ = (Index("ix_topics_retired_at", "retired_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(200))  # its most characteristic words
+    name: Mapped[str | None] = mapped_column(String(200))  # an operator's name for it
+    encoder: Mapped[str] = mapped_column(String(64))  # the encoder its questions were grouped with
+    centre: Mapped[bytes] = mapped_column(LargeBinary)  # float32 normalised mean vector
+    min_similarity: Mapped[float] = mapped_column(Float)  # a new question joins it from this cosine similarity
+    size: Mapped[int] = mapped_column(Integer)  # questions when found
+    examples: Mapped[list] = mapped_column(JSON, default=list)  # the questions nearest its centre
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("topics.id"))
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationTopic(Base):
+    """The topic of a conversation's first customer question (topic_id None: no topic was close enough)."""
+
+    __tablename__ = "conversation_topics"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id"), index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
