@@ -344,6 +344,9 @@ def test_the_insights_view_draws_outcomes_for_the_period():
     assert reason_bars(result).to_dict("records") == [{"reason": "customer asked", "conversations": 1}]
     line = headline(result)
     assert "**50%** resolved by the assistant alone" in line and "2.0 min" in line
+    # nothing to draw: no frame at all (a Gradio plot first given an empty frame never draws bars after it)
+    quiet = {**result, "series": [], "totals": {**result["totals"], "handoff_reasons": {}}}
+    assert outcome_bars(quiet) is None and reason_bars(quiet) is None
 
 
 def test_a_knowledge_gap_is_fixed_by_publishing_what_the_agent_said(make_client, tmp_path):

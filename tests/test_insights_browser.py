@@ -1,6 +1,6 @@
-"""The Insights view in a real browser: outcome plots render for the period, a knowledge gap opens beside what the
-agent answered, publishing it makes the next answer cite it, and a curated answer is added and listed.
-Screenshots go to test-artifacts/."""
+"""The Insights view in a real browser: outcome plots render for the period, topics are found, drilled into down to a
+conversation and renamed, a knowledge gap opens beside what the agent answered, publishing it makes the next answer
+cite it, and a curated answer is added and listed. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -55,6 +55,24 @@ def test_insights_view_outcomes_gaps_publish_and_curated(live_app, page):  # noq
                            timeout=60_000, polling=250)
     summary = page.locator("#insights-summary").inner_text()
     assert "2 conversations" in summary and "50% resolved by the assistant alone" in summary
+    page.locator("#topics-find").click()  # topics: found, drilled into, a conversation opened, renamed
+    page.wait_for_function("() => document.querySelector('#topics').innerText.includes('refunds')",
+                           timeout=60_000, polling=250)
+    page.locator("#topic-bars .vega-embed").first.wait_for(timeout=60_000)
+    page.locator("#topics [role=gridcell]", has_text="refunds").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#topic-conversations').innerText.includes('How long do refunds take')",
+        timeout=60_000, polling=250)
+    assert "resolved alone" in page.locator("#topic-conversations").inner_text()
+    page.locator("#topic-conversations [role=gridcell]", has_text="How long do refunds take").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#topic-transcript').innerText.includes('How long do refunds take')",
+        timeout=60_000, polling=250)
+    page.locator("#topic-name textarea, #topic-name input").first.fill("Refund timing")
+    page.locator("#topic-rename").click()
+    page.wait_for_function("() => document.querySelector('#topics').innerText.includes('Refund timing')",
+                           timeout=60_000, polling=250)
+    page.screenshot(path=str(ARTIFACTS / "insights_view_topics.png"), full_page=True)
     page.wait_for_function("() => document.querySelector('#knowledge-gaps').innerText.includes('gift wrapping')",
                            timeout=60_000, polling=250)
     page.locator("#knowledge-gaps [role=gridcell]", has_text="gift wrapping").first.click()

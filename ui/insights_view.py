@@ -1,6 +1,7 @@
 """The Insights view (Gradio), mounted at /insights for signed-in operators: what happened to the conversations of a
 period (plots first: outcomes per day or week, why they went to a human), the numbers behind them (defined in
-`assistant/insights/outcomes.py`), a CSV export, and the curated answers served before the model."""
+`assistant/insights/outcomes.py`), a CSV export, the topics customers ask about (with their outcomes, drill-down to
+the conversations, rename and merge), the knowledge gaps and the curated answers served before the model."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from fastapi import FastAPI
 
 from assistant.conversation import ConversationService
 from assistant.insights.gaps import GapError, KnowledgeGap, extractive_draft
-from assistant.insights.outcomes import OutcomeQueryError, last_days, outcomes, series_csv
-from assistant.store import CuratedAnswerError
+from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, last_days, outcomes, series_csv
+from assistant.insights.stored_topics import topics_csv
+from assistant.store import ConversationNotFoundError, CuratedAnswerError, TopicError
 from ui import operator_auth
-from ui.operator_console import SESSION_ENDED
+from ui.operator_console import SESSION_ENDED, transcript_messages
 
 CSS = """
 .gradio-container {max-width: 1200px !important; margin: auto;}
@@ -27,19 +29,25 @@ OUTCOME_COLORS = {"resolved by the assistant": "#2e8b57", "handed to a human": "
 CURATED_COLUMNS = ["id", "version", "question", "answer", "served", "by"]
 
 
-def outcome_bars(result: dict) -> pd.DataFrame:
+def plotted(rows: list[dict], columns: list[str]) -> pd.DataFrame | None:
+    """A plot's value; None when there is nothing to draw (a Gradio plot that first gets an empty frame draws no
+    bars for the frames after it)."""
+    return pd.DataFrame(rows, columns=columns) if rows else None
+
+
+def outcome_bars(result: dict) -> pd.DataFrame | None:
     """The per-bucket outcomes in long form (one row per bucket and outcome) for a stacked bar plot."""
     rows = [{"period": s["period"], "outcome": name, "conversations": s[key]}
             for s in result["series"]
             for name, key in (("resolved by the assistant", "resolved_alone"), ("handed to a human", "handed_off"),
                               ("open", "open"))]
-    return pd.DataFrame(rows, columns=["period", "outcome", "conversations"])
+    return plotted(rows, ["period", "outcome", "conversations"])
 
 
-def reason_bars(result: dict) -> pd.DataFrame:
+def reason_bars(result: dict) -> pd.DataFrame | None:
     reasons = result["totals"]["handoff_reasons"]
-    return pd.DataFrame([{"reason": k.replace("_", " "), "conversations": v} for k, v in reasons.items()],
-                        columns=["reason", "conversations"])
+    return plotted([{"reason": k.replace("_", " "), "conversations": v} for k, v in reasons.items()],
+                   ["reason", "conversations"])
 
 
 def headline(result: dict) -> str:
@@ -55,6 +63,49 @@ def headline(result: dict) -> str:
             f"{t['thumbs']['up']} up / {t['thumbs']['down']} down · first answer p50 "
             f"{'–' if bot is None else f'{bot:.1f} s'} (bot), {'–' if human is None else f'{human / 60:.1f} min'} "
             "(human)")
+
+
+TOPIC_COLUMNS = ["id", "topic", "conversations", "trend", "resolved alone", "handed off", "CSAT", "example"]
+TOPIC_CONVERSATION_COLUMNS = ["started", "outcome", "CSAT", "question", "conversation"]
+TOP_TOPICS = 12
+
+
+def topic_frame(result: dict) -> pd.DataFrame:
+    rows = [{"id": t["id"], "topic": t["topic"], "conversations": t["conversations"],
+             "trend": "new" if t["trend"] is None and t["later"] else "" if t["trend"] is None
+             else f"{t['trend']:+.0%}",
+             "resolved alone": f"{t['resolution_rate']:.0%}", "handed off": t["handed_off"],
+             "CSAT": "" if t["csat"] is None else f"{t['csat']:.1f} ({t['rated']})",
+             "example": t["examples"][0] if t["examples"] else ""} for t in result["topics"]]
+    return pd.DataFrame(rows, columns=TOPIC_COLUMNS)
+
+
+def topic_bars(result: dict) -> pd.DataFrame | None:
+    """The largest topics' conversations by outcome, long form for a stacked bar plot."""
+    rows = []
+    for t in [t for t in result["topics"] if t["id"] >= 0][:TOP_TOPICS]:
+        handed, resolved = t["handed_off"], t["resolved_alone"]
+        for name, count in (("resolved by the assistant", resolved), ("handed to a human", handed),
+                            ("open", t["conversations"] - resolved - handed)):
+            rows.append({"topic": f"{t['topic'][:40]} (#{t['id']})", "outcome": name, "conversations": count})
+    return plotted(rows, ["topic", "outcome", "conversations"])
+
+
+def topic_summary(result: dict) -> str:
+    if result["note"] and not result["topics"]:
+        return result["note"]
+    named = sum(t["id"] >= 0 for t in result["topics"])
+    text = f"**{named}** topics in **{result['conversations']}** conversations"
+    if result["unassigned"]:
+        text += f" ({result['unassigned']} not in a topic: no topic close enough, or not assigned yet)"
+    return text + (f". {result['note']}" if result["note"] else "")
+
+
+def topic_conversation_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"started": r["started"], "outcome": r["outcome"] + (f" ({r['reason'].replace('_', ' ')})"
+                                                                             if r["reason"] else ""),
+                          "CSAT": "" if r["csat"] is None else str(r["csat"]), "question": r["question"],
+                          "conversation": r["conversation"]} for r in rows], columns=TOPIC_CONVERSATION_COLUMNS)
 
 
 GAP_COLUMNS = ["#", "topic", "questions", "why", "human replies", "example"]
@@ -97,6 +148,59 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         export.write_text(series_csv(result), encoding="utf-8")
         return {bars: outcome_bars(result), reasons: reason_bars(result), summary: headline(result),
                 download: str(export)}
+
+    def period_filter(period: str, channel: str, language: str) -> OutcomeFilter:
+        return last_days(PERIODS[period], channel=channel.strip() or None,
+                         language=None if language == "all" else language)
+
+    async def load_topics(period: str, channel: str, language: str):
+        try:
+            result = await service.insights.topics(period_filter(period, channel, language))
+        except OutcomeQueryError as exc:
+            raise gr.Error(str(exc)) from None
+        export = Path(tempfile.gettempdir()) / "assistant-topics.csv"
+        export.write_text(topics_csv(result), encoding="utf-8")
+        return {topic_plot: topic_bars(result), topic_table: topic_frame(result), topic_note: topic_summary(result),
+                topic_download: str(export)}
+
+    async def find_topics(period: str, channel: str, language: str, request: gr.Request):
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        try:
+            found = await service.insights.find_topics(*last_days(PERIODS[period]).window)
+        except TopicError as exc:
+            raise gr.Error(str(exc)) from None
+        shown = await load_topics(period, channel, language)
+        shown[topic_note] = f"Found **{len(found)}** topics in the last {period}. " + shown[topic_note]
+        return shown
+
+    async def pick_topic(period: str, channel: str, language: str, table: pd.DataFrame, selection: gr.SelectData):
+        topic_id = int(table.iloc[selection.index[0]]["id"])
+        rows = await service.insights.topic_conversations(period_filter(period, channel, language), topic_id)
+        return {picked_topic: topic_id, topic_conversations: topic_conversation_frame(rows),
+                topic_name: "" if topic_id < 0 else str(table.iloc[selection.index[0]]["topic"])}
+
+    async def open_conversation(table: pd.DataFrame, selection: gr.SelectData):
+        conversation_id = str(table.iloc[selection.index[0]]["conversation"])
+        try:
+            transcript, _ = await service.operators.transcript(conversation_id)
+        except ConversationNotFoundError:
+            raise gr.Error(f"Conversation {conversation_id} no longer exists (deleted or erased).") from None
+        return transcript_messages(transcript, service.settings.link_domains)
+
+    async def change_topic(topic_id: int | None, name: str, into: float | None, request: gr.Request):
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        if topic_id is None or topic_id < 0:
+            raise gr.Error("Pick a topic in the table first.")
+        try:
+            if into:
+                record = await asyncio.to_thread(service.store.topics.merge, topic_id, int(into))
+                return f"Topic {topic_id} is now part of topic {record.id} ({record.title})."
+            record = await asyncio.to_thread(service.store.topics.rename, topic_id, name)
+            return f"Topic {record.id} is now called “{record.title}”."
+        except TopicError as exc:
+            raise gr.Error(str(exc)) from None
 
     async def add_curated(question: str, answer: str, replaces: float | None, request: gr.Request):
         if not request.username:
@@ -162,6 +266,31 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             reasons = gr.BarPlot(x="reason", y="conversations", title="Why they went to a human", height=320,
                                  y_lim=[0, None], scale=2, elem_id="handoff-reasons")
         download = gr.File(label="outcomes per day/week (CSV)", interactive=False, elem_id="outcomes-csv")
+        gr.Markdown("### Topics\nWhat customers ask about (their first question), grouped by meaning; new "
+                    "conversations join the nearest topic as they arrive. Pick a topic to see its conversations, "
+                    "pick a conversation to read it; rename a topic, or merge it into another.")
+        with gr.Row():
+            topic_note = gr.Markdown(elem_id="topic-summary")
+            find = gr.Button("Find topics in this period", scale=0, elem_id="topics-find")
+        topic_plot = gr.BarPlot(x="topic", y="conversations", color="outcome", color_map=OUTCOME_COLORS,
+                                title="The largest topics by outcome", height=340,
+                                elem_id="topic-bars")
+        picked_topic = gr.State(None)
+        topic_table = gr.Dataframe(headers=TOPIC_COLUMNS, datatype="str", wrap=True, interactive=False,
+                                   column_widths=["5%", "22%", "10%", "8%", "10%", "9%", "9%", "27%"],
+                                   max_height=320, elem_id="topics")
+        topic_download = gr.File(label="topics (CSV)", interactive=False, elem_id="topics-csv")
+        with gr.Row():
+            topic_name = gr.Textbox(label="name of the picked topic", scale=2, elem_id="topic-name")
+            rename = gr.Button("Rename", scale=0, elem_id="topic-rename")
+            merge_into = gr.Number(label="merge the picked topic into topic id", value=None, precision=0, scale=1)
+            merge = gr.Button("Merge", scale=0, elem_id="topic-merge")
+        topic_change_note = gr.Markdown()
+        with gr.Row():
+            topic_conversations = gr.Dataframe(headers=TOPIC_CONVERSATION_COLUMNS, datatype="str", wrap=True,
+                                               interactive=False, column_widths=["14%", "20%", "7%", "40%", "19%"],
+                                               max_height=420, scale=3, elem_id="topic-conversations")
+            transcript = gr.Chatbot(label="conversation", height=420, scale=2, elem_id="topic-transcript")
         gr.Markdown("### Knowledge gaps\nQuestions the assistant could not answer (no source, thumbs down, "
                     "corrected, handed to a human), grouped. Pick one to see what your team answered, draft an "
                     "article from it, and publish: it is in the knowledge base at once.")
@@ -201,6 +330,18 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
                         page.load]:
             trigger(refresh, inputs, outputs, api_visibility="private")
         page.load(lambda: curated_frame(service), None, curated, api_visibility="private")
+        topic_inputs = [period, channel, language]
+        topic_outputs = [topic_plot, topic_table, topic_note, topic_download]
+        for trigger in [*(c.change for c in (period, language)), channel.submit, page.load]:
+            trigger(load_topics, topic_inputs, topic_outputs, api_visibility="private")
+        find.click(find_topics, topic_inputs, topic_outputs, api_visibility="private")
+        topic_table.select(pick_topic, [*topic_inputs, topic_table], [picked_topic, topic_conversations, topic_name],
+                           api_visibility="private")
+        topic_conversations.select(open_conversation, topic_conversations, transcript, api_visibility="private")
+        for button, merge_input in ((rename, gr.State(None)), (merge, merge_into)):
+            button.click(change_topic, [picked_topic, topic_name, merge_input], topic_change_note,
+                         api_visibility="private").success(load_topics, topic_inputs, topic_outputs,
+                                                           api_visibility="private")
         for trigger in (period.change, page.load):
             trigger(load_gaps, period, [gap_state, gap_table, gap_note], api_visibility="private")
         gap_table.select(pick_gap, gap_state, [picked, gap_questions, article_title, article_text],
