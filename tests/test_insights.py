@@ -328,6 +328,27 @@ def test_the_insights_api_needs_an_admin_key_and_answers_in_json_and_csv(make_cl
     assert gone.status_code == 200 and gone.json()["withdrawn_by"] == "lead"
     assert client.get("/api/insights/curated", headers=headers).json()["curated"] == []
 
+    nothing = client.post("/api/insights/topics/find", headers=headers, json={"days": 7})
+    assert nothing.status_code == 400 and "no customer questions" in nothing.json()["error"]["message"]
+    for question in ("Where is my parcel?", "My package has not arrived", "When will my order be delivered?",
+                     "Where is my package?", "My parcel is late, where is it?"):
+        conversation = client.post("/api/conversations", headers=headers).json()["id"]
+        client.post(f"/api/conversations/{conversation}/messages", headers=headers,
+                    json={"content": question, "stream": False})
+    found = client.post("/api/insights/topics/find", headers=headers, json={"days": 7}).json()["topics"]
+    assert len(found) == 1 and found[0]["size"] == 5
+    topic = found[0]["id"]
+    renamed = client.patch(f"/api/insights/topics/{topic}", headers=headers, json={"name": "Late parcels"})
+    assert renamed.json()["name"] == "Late parcels"
+    assert client.patch("/api/insights/topics/999", headers=headers, json={"name": "x"}).status_code == 404
+    assert client.patch(f"/api/insights/topics/{topic}", headers=headers, json={}).status_code == 400
+    listed = client.get("/api/insights/topics?days=7", headers=headers).json()["topics"]
+    assert [(t["topic"], t["conversations"]) for t in listed] == [("Late parcels", 5)]
+    table = client.get("/api/insights/topics?days=7&format=csv", headers=headers).text
+    assert table.splitlines()[1].startswith(f"{topic},Late parcels,")
+    drill = client.get(f"/api/insights/topics/{topic}/conversations?days=7", headers=headers).json()
+    assert len(drill["conversations"]) == 5 and drill["conversations"][0]["outcome"] == "open"
+
 
 def test_the_insights_view_draws_outcomes_for_the_period():
     from ui.insights_view import headline, outcome_bars, reason_bars
