@@ -178,6 +178,7 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     sign_in(again, url)
     again.locator("#conversations").wait_for(timeout=60_000)
     again.close()
+    operator.locator("#correction-curate input").check()  # and serve it to the next customers who ask
     operator.locator("#save-correction").click()
     deadline = time.monotonic() + 30
     while store.conversations.transcript(conversation)[1].feedback.corrected_text != correction:
@@ -186,6 +187,9 @@ def test_thumbs_down_then_operator_correction_makes_a_preference_pair(shipped_ap
     operator.wait_for_function("() => document.querySelector('#transcript').innerText.includes('corrected to')",
                                timeout=60_000, polling=250)
     operator.screenshot(path=str(ARTIFACTS / "operator_console_correction.png"), full_page=True)
+    [curated] = store.curated.listed()  # one click: the correction is a curated answer to the customer's question
+    assert (curated.question, curated.answer, curated.source) == ("How long does a refund take?", correction,
+                                                                  "correction")
 
     examples = from_store(store.conversations.conversations_for_alignment(), PromptBuilder("You are support.", None),
                           Redactor())

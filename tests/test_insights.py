@@ -244,6 +244,7 @@ def test_outcomes_count_each_conversation_once_by_the_definitions(make_settings)
 def test_topics_are_stored_counted_renamed_merged_and_new_conversations_join_them(make_settings):
     from sqlalchemy import update
 
+    from assistant.insights.gaps import knowledge_gaps
     from assistant.insights.outcomes import OutcomeFilter
     from assistant.insights.stored_topics import assign_new, find_topics, topic_conversations, topic_outcomes
     from assistant.store import Store, TopicError
@@ -284,6 +285,8 @@ def test_topics_are_stored_counted_renamed_merged_and_new_conversations_join_the
         store.topics.rename(refund["id"], "  ")
     merged = {r["topic"]: r for r in topic_outcomes(store, november)["topics"]}
     assert merged["Refund timing"]["conversations"] == 6 and merged[delivery["topic"]]["conversations"] == 12
+    gaps = knowledge_gaps(store, "default", _at(1, 0), _at(1, 0).replace(year=2027))  # handed off (today), by topic
+    assert [(g.label, len(g.questions)) for g in gaps] == [(delivery["topic"], 6)]
 
     new = store.conversations.create_conversation("zoe", "widget").id  # arrives after the topics were found
     store.conversations.add_message(new, "user", "Has my refund been sent back to my card yet?")

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from assistant.conversation import ConversationService
 from assistant.privacy import write_export
-from assistant.store import ActionStateError, HandoffError
+from assistant.store import ActionStateError, CuratedAnswerError, HandoffError
 from assistant.store.records import ConversationSummary, FeedbackSummary, TranscriptEntry
 from ui import operator_auth
 from ui.text import literal, safe_markdown
@@ -194,12 +194,24 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         content = next((m.content for m in transcript if m.id == message_id), "")
         return {better: content} if content.strip() else {}  # start from the bot's words, if it had any
 
-    async def correct(conversation_id: str | None, message_id: int | None, text: str, request: gr.Request):
+    async def correct(conversation_id: str | None, message_id: int | None, text: str, curate: bool,
+                      request: gr.Request):
         name = operator(request)
         if not message_id or not text.strip():
             raise gr.Error("pick a bot answer and write the better answer")
         await operators.correct(message_id, text, name)
         gr.Info("Saved: the next `assistant align --from-store` learns from it.")
+        if curate:
+            transcript, _ = await operators.transcript(conversation_id)
+            asked = [m.content for m in transcript if m.role == "user" and m.id < message_id]
+            if not asked:
+                gr.Warning("No customer question before this answer: nothing to serve the correction for.")
+            else:
+                try:
+                    record = await asyncio.to_thread(service.curated.add, asked[-1], text, name, "correction")
+                    gr.Info(f"Curated answer {record.id}: served from now on to questions like “{asked[-1][:80]}”.")
+                except CuratedAnswerError as exc:
+                    gr.Warning(f"The correction is saved, but not served as a curated answer: {exc}")
         return await keeping_draft(conversation_id)
 
     async def export(first: str, last: str, request: gr.Request):
@@ -262,6 +274,9 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
                 with gr.Accordion("Correct a bot answer", open=False, elem_id="correction-panel"):
                     which = gr.Dropdown(label="bot answer", choices=[], elem_id="answer-pick")
                     better = gr.Textbox(label="the better answer", lines=4, elem_id="better-answer")
+                    curate = gr.Checkbox(label="also serve it, word for word, to customers who ask this question "
+                                               "(a curated answer: Insights lists it, and can withdraw it)",
+                                         value=False, elem_id="correction-curate")
                     save = gr.Button("Save as the better answer", elem_id="save-correction")
                 with gr.Accordion("Actions waiting for approval", open=False, elem_id="approvals") as panel:
                     approvals_heading = gr.Markdown(elem_id="approvals-heading")
@@ -290,7 +305,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
                 refresh, [status, alerts_only], [table, waiting], api_visibility="private")  # the list at once
         answer.submit(reply, [answer, current], shown, api_visibility="private")
         which.change(load_answer, [current, which], better, api_visibility="private")
-        save.click(correct, [current, which, better], shown, api_visibility="private")
+        save.click(correct, [current, which, better, curate], shown, api_visibility="private")
         export_button.click(export, [first, last], exported, api_visibility="private")
         listed = [queued, run_pick, approvals_heading]
         for trigger in (gr.Timer(5).tick, page.load, panel.expand):

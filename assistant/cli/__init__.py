@@ -47,6 +47,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
                                                                            "paraphrases; gain on unseen questions"),
     (("bench", "train"), "alignment.cli.bench_train", "SFT and DPO tokens/s against the machine's FLOP limit"),
     (("bench", "sentiment"), "assistant.cli.bench_sentiment", "sentiment accuracy vs targets, messages/s"),
+    (("bench", "insights"), "assistant.cli.bench_insights", "Insights view sections on a store of 100k conversations"),
 ]
 
 GROUP_HELP = {"config": "inspect the configuration",

@@ -97,17 +97,37 @@ def failed_questions(store, since: datetime, until: datetime) -> list[FailedQues
 
 
 def knowledge_gaps(store, encoder_name: str, since: datetime, until: datetime) -> list[KnowledgeGap]:
-    """The failed questions grouped as topics are (`assistant.insights.topics`), the largest group first."""
+    """The failed questions grouped, the largest group first: by the stored topics when there are some (a
+    conversation's first question by its assigned topic, the others joining the nearest topic), and the questions
+    no topic takes (or all, without stored topics) grouped as topics are (`assistant.insights.topics`)."""
+    from assistant.insights.stored_topics import nearest_topics
     from assistant.insights.topics import group_questions
 
     failed = failed_questions(store, since, until)
     if not failed:
         return []
-    groups, labels = group_questions([q.text for q in failed], encoder_name)
-    gaps = [KnowledgeGap(label) for label in labels]
-    for question, group in zip(failed, groups, strict=True):
-        gaps[group].questions.append(question)
-    return sorted((g for g in gaps if g.questions), key=lambda g: -len(g.questions))
+    gaps: dict[object, KnowledgeGap] = {}
+    centres = store.topics.centres()
+    left = failed
+    if centres:
+        titles = {c.topic.id: c.topic.title for c in centres}
+        first = store.topics.first_question_topics(sorted({q.conversation_id for q in failed}))
+        placed = {q.message_id: first[q.conversation_id][1] for q in failed
+                  if q.conversation_id in first and first[q.conversation_id][0] == q.message_id}
+        others = [q for q in failed if q.message_id not in placed]
+        for q, (topic, _) in zip(others, nearest_topics(centres, [q.text for q in others], encoder_name),
+                                 strict=True):
+            placed[q.message_id] = topic
+        for q in failed:
+            topic = placed[q.message_id]
+            if topic is not None:
+                gaps.setdefault(topic, KnowledgeGap(titles.get(topic, f"topic {topic}"))).questions.append(q)
+        left = [q for q in failed if placed[q.message_id] is None]
+    if left:
+        groups, labels = group_questions([q.text for q in left], encoder_name)
+        for question, group in zip(left, groups, strict=True):
+            gaps.setdefault(("new", int(group)), KnowledgeGap(labels[group])).questions.append(question)
+    return sorted(gaps.values(), key=lambda g: -len(g.questions))
 
 
 DRAFT_INSTRUCTIONS = (

@@ -98,37 +98,44 @@ def find_topics(store, encoder_name: str, since, until) -> list[TopicRecord]:
     return stored
 
 
-def assign_new(store, encoder_name: str, limit: int = ASSIGN_BATCH) -> int:
-    """Assign the topic of up to `limit` conversations that have none yet; how many were assigned."""
+def nearest_topics(centres: list[TopicCentre], texts: Sequence[str], encoder_name: str
+                   ) -> list[tuple[int | None, float | None]]:
+    """The topic each text joins (its id, merges followed; None when no topic is close enough) and the similarity,
+    each text with the encoder of its language (`topics_by_encoder`)."""
     from retrieval.embeddings import load_encoder
 
+    index = {c.topic.id: i for i, c in enumerate(centres)}
+    merged = [index.get(c.topic.merged_into) for c in centres]
+    main = load_encoder(encoder_name)
+    found: list[tuple[int | None, float | None]] = [(None, None)] * len(texts)
+    for mine in (True, False):
+        part = [i for i, text in enumerate(texts) if main.understands(text) == mine]
+        if not part:
+            continue
+        encoder = main if mine else load_encoder("multilingual-e5-small")
+        usable = [i for i, c in enumerate(centres) if c.topic.encoder == encoder.name]
+        if not usable:
+            continue
+        best, similarity = nearest(np.stack([centres[i].centre for i in usable]),
+                                   encoder.encode([texts[i] for i in part], kind="query"))
+        for i, b, s in zip(part, best, similarity, strict=True):
+            topic = usable[int(b)]
+            close = s >= centres[topic].min_similarity
+            found[i] = (centres[_root(topic, merged)].topic.id if close else None, float(s))
+    return found
+
+
+def assign_new(store, encoder_name: str, limit: int = ASSIGN_BATCH) -> int:
+    """Assign the topic of up to `limit` conversations that have none yet; how many were assigned."""
     centres = store.topics.centres()
     if not centres:
         return 0
     waiting = store.topics.unassigned(limit)
     if not waiting:
         return 0
-    index = {c.topic.id: i for i, c in enumerate(centres)}
-    merged = [index.get(c.topic.merged_into) for c in centres]
-    main = load_encoder(encoder_name)
-    rows = []
-    for mine in (True, False):
-        part = [(c, text) for c, text in waiting if main.understands(text) == mine]
-        if not part:
-            continue
-        encoder = main if mine else load_encoder("multilingual-e5-small")
-        usable = [i for i, c in enumerate(centres) if c.topic.encoder == encoder.name]
-        if not usable:
-            rows += [(c, None, None) for c, _ in part]
-            continue
-        best, similarity = nearest(np.stack([centres[i].centre for i in usable]),
-                                   encoder.encode([text for _, text in part], kind="query"))
-        for (c, _), b, s in zip(part, best, similarity, strict=True):
-            topic = usable[int(b)]
-            close = s >= centres[topic].min_similarity
-            rows.append((c, centres[_root(topic, merged)].topic.id if close else None, float(s)))
-    store.topics.assign(rows)
-    return len(rows)
+    found = nearest_topics(centres, [text for _, text in waiting], encoder_name)
+    store.topics.assign([(c, topic, similarity) for (c, _), (topic, similarity) in zip(waiting, found, strict=True)])
+    return len(waiting)
 
 
 def topic_outcomes(store, f: OutcomeFilter) -> dict:

@@ -139,3 +139,15 @@ class TopicRepository(Repository):
                      for c, t, s in rows if c not in taken]
             if fresh:
                 session.execute(ConversationTopic.__table__.insert(), fresh)
+
+    def first_question_topics(self, conversation_ids: list[str]) -> dict[str, tuple[int, int | None]]:
+        """(first customer message id, topic id or None) of those of the conversations that have a topic row."""
+        first = first_questions()
+        found: dict[str, tuple[int, int | None]] = {}
+        with self.session() as session:
+            for start in range(0, len(conversation_ids), 5000):  # bounded IN lists
+                found.update({c: (m, t) for c, m, t in session.execute(
+                    select(ConversationTopic.conversation_id, first.c.message_id, ConversationTopic.topic_id)
+                    .join(first, first.c.conversation_id == ConversationTopic.conversation_id)
+                    .where(ConversationTopic.conversation_id.in_(conversation_ids[start:start + 5000])))})
+        return found
