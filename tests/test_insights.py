@@ -169,12 +169,13 @@ def _fill_outcomes_store(store):
         cid = store.conversations.create_conversation(customer, "widget").id
         user = store.conversations.add_message(cid, "user", first)
         answer = store.conversations.add_message(cid, "assistant", "an answer") if answer_after is not None else None
-        with store.session() as session, session.begin():
-            session.execute(update(Conversation).where(Conversation.id == cid).values(created_at=_at(day, hour)))
+        with store.session() as session, session.begin():  # as if it happened then: the messages and the facts
+            answered = _at(day, hour, 0, answer_after) if answer else None
+            session.execute(update(Conversation).where(Conversation.id == cid).values(
+                created_at=_at(day, hour), first_user_at=_at(day, hour), first_answer_at=answered))
             session.execute(update(Message).where(Message.id == user).values(created_at=_at(day, hour)))
             if answer:
-                session.execute(update(Message).where(Message.id == answer)
-                                .values(created_at=_at(day, hour, 0, answer_after)))
+                session.execute(update(Message).where(Message.id == answer).values(created_at=answered))
         return cid, answer
 
     def closed(cid, when, csat=None):
@@ -417,3 +418,21 @@ def asyncio_run(awaitable):
     import asyncio
 
     return asyncio.new_event_loop().run_until_complete(awaitable)
+
+
+def test_bench_insights_fills_a_store_and_times_every_section(tmp_path, capsys):
+    texts, _ = labelled()
+    questions = tmp_path / "questions.txt"
+    questions.write_text("\n".join(texts))
+    args = ["bench", "insights", "--conversations", "300", "--store", str(tmp_path / "big.db"), "--questions",
+            str(questions), "--days", "30", "--repeats", "1", "--json", "--out", str(tmp_path / "results"),
+            "--home", str(tmp_path / "home")]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["conversations"] == 300 and result["topics"] >= 2
+    sections = result["periods"]["30 days"]["sections"]
+    assert set(sections) == {"outcomes", "topics", "topic drill-down", "knowledge gaps", "curated answers"}
+    assert result["periods"]["30 days"]["page_s"] > 0
+    assert main(args) == 0  # the store is kept: the second run only times
+    assert json.loads(capsys.readouterr().out)["conversations"] == 300
+    assert len(list((tmp_path / "results").glob("insights-*.json"))) >= 1

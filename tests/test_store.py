@@ -2,9 +2,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from assistant.store import ConversationNotFoundError, Store
+from assistant.store.schema import Conversation
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_schema_is_migrated(store):
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
 
 
 def test_migrations_match_the_tables_and_keep_existing_data(database_url):
@@ -41,9 +42,19 @@ def test_migrations_match_the_tables_and_keep_existing_data(database_url):
                           "VALUES ('c1', 'web', 'bot', '2026-11-01', '2026-11-01', '{}')"))
         conn.execute(text("INSERT INTO messages (conversation_id, role, content, status, created_at, metadata) "
                           "VALUES ('c1', 'user', 'hello there', 'complete', '2026-11-01', '{}')"))
+        conn.execute(text("INSERT INTO conversations (id, channel, status, created_at, updated_at, metadata) "
+                          "VALUES ('c2', 'web', 'bot', '2026-11-02', '2026-11-02', '{}')"))
+        conn.execute(text("INSERT INTO messages (conversation_id, role, content, status, created_at, metadata) "
+                          "VALUES ('c2', 'user', '我的退款什么时候到账？', 'complete', '2026-11-02 10:00:00', '{}'), "
+                          "('c2', 'assistant', '五个工作日内。', 'complete', '2026-11-02 10:00:04', '{}')"))
     engine.dispose()
     store = Store(url)
     assert [m.content for m in store.conversations.messages("c1")] == ["hello there"]
+    # the conversation facts the Insights numbers read are filled in from the messages
+    with store.session() as session:
+        facts = {c.id: (c.language, c.first_user_at is not None, c.first_answer_at is not None)
+                 for c in session.scalars(select(Conversation))}
+    assert facts == {"c1": ("en", True, False), "c2": ("zh", True, True)}
     assert store.sentiment.unscored_messages()[0].content == "hello there"
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

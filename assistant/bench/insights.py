@@ -56,6 +56,7 @@ def _message(cid: str, role: str, content: str, at: datetime, sentiment_label: s
 def fill(store, conversations: int, questions: list[str], seed: int = 0, progress: bool = True) -> None:
     """`conversations` synthetic conversations over the last 365 days (module docstring), inserted in bulk."""
     from assistant.store.schema import Conversation, Feedback, Handoff, Message, new_id
+    from retrieval.embeddings import mostly_chinese
 
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -66,18 +67,21 @@ def fill(store, conversations: int, questions: list[str], seed: int = 0, progres
             answers = []
             for _ in range(min(CHUNK, conversations - start)):
                 cid, created = new_id(), now - timedelta(seconds=rng.uniform(60, 365 * 86400))
+                answered = created + timedelta(seconds=rng.uniform(1, 8))
+                question = rng.choice(questions)
                 fate = rng.random()
                 closed = created + timedelta(minutes=rng.uniform(1, 30)) if fate < 0.6 else None
                 rows["conversations"].append({
                     "id": cid, "customer_id": f"c{rng.randrange(customers)}", "channel": rng.choice(
                         ("widget", "widget", "api")), "status": "closed" if closed else "bot" if fate > 0.75 else
                     "human", "created_at": created, "updated_at": closed or created, "closed_at": closed,
-                    "csat": rng.choice((3, 4, 5, 5, 2)) if closed and rng.random() < 0.3 else None, "meta": {}})
-                answered = created + timedelta(seconds=rng.uniform(1, 8))
+                    "csat": rng.choice((3, 4, 5, 5, 2)) if closed and rng.random() < 0.3 else None, "meta": {},
+                    "language": "zh" if mostly_chinese(question) else "en", "first_user_at": created,
+                    "first_answer_at": answered})
                 mood = rng.choice(("positive", "neutral", "neutral", "negative"))
                 unknown = rng.random() < 0.1
                 rows["messages"] += [
-                    _message(cid, "user", rng.choice(questions), created, sentiment_label=mood),
+                    _message(cid, "user", question, created, sentiment_label=mood),
                     _message(cid, "assistant", "I don't know." if unknown else "Here is how it works [1].",
                              answered, meta={"reason": "no_relevant_source"} if unknown else {})]
                 answers.append((cid, answered, rng.random() < 0.03))

@@ -21,6 +21,7 @@ from assistant.store.records import utc
 from assistant.store.schema import Feedback, Handoff, Message
 
 WHY = ("no_source", "thumbs_down", "corrected", "handoff")
+GAP_QUESTIONS = 5000  # the most recent failed questions grouped into gaps (a year of a large deployment is more)
 
 
 class GapError(AssistantError, ValueError):
@@ -50,9 +51,9 @@ class KnowledgeGap:
 def failed_questions(store, since: datetime, until: datetime) -> list[FailedQuestion]:
     """Every customer question of the period the assistant failed (module docstring), oldest first, once each."""
     with store.session() as session:
-        answers = session.execute(select(Message.id, Message.conversation_id, Message.meta).where(
-            Message.role == "assistant", Message.created_at >= since, Message.created_at < until)).all()
-        no_source = {(cid, mid) for mid, cid, meta in answers if (meta or {}).get("reason") == "no_relevant_source"}
+        no_source = {(cid, mid) for mid, cid in session.execute(select(Message.id, Message.conversation_id).where(
+            Message.role == "assistant", Message.created_at >= since, Message.created_at < until,
+            Message.meta["reason"].as_string() == "no_relevant_source")).all()}
         rated = session.execute(
             select(Message.id, Message.conversation_id, Feedback.rating, Feedback.corrected_text)
             .join(Feedback, Feedback.message_id == Message.id)
@@ -97,13 +98,14 @@ def failed_questions(store, since: datetime, until: datetime) -> list[FailedQues
 
 
 def knowledge_gaps(store, encoder_name: str, since: datetime, until: datetime) -> list[KnowledgeGap]:
-    """The failed questions grouped, the largest group first: by the stored topics when there are some (a
+    """The failed questions (the most recent GAP_QUESTIONS) grouped, the largest group first: by the stored topics
+    when there are some (a
     conversation's first question by its assigned topic, the others joining the nearest topic), and the questions
     no topic takes (or all, without stored topics) grouped as topics are (`assistant.insights.topics`)."""
     from assistant.insights.stored_topics import nearest_topics
     from assistant.insights.topics import group_questions
 
-    failed = failed_questions(store, since, until)
+    failed = failed_questions(store, since, until)[-GAP_QUESTIONS:]
     if not failed:
         return []
     gaps: dict[object, KnowledgeGap] = {}

@@ -10,7 +10,8 @@
 - first response: bot = first assistant answer - first customer message; human = handoff accepted - requested.
 - resolution time: closed - started, for closed conversations.
 - sentiment: the customer messages' sentiment labels.
-- language: `zh` when the first customer message is mostly Chinese, else `en`.
+- language: `zh` when the first customer message is mostly Chinese, else `en` (kept on the conversation as it
+  arrives, with the times of the first customer message and the first answer: the numbers read no messages).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import DateTime, case, func, select, type_coerce
+from sqlalchemy import func, select
 
 from assistant.errors import AssistantError
 from assistant.store.schema import Conversation, ConversationTopic, Feedback, Handoff, Message
-from assistant.store.topics import first_questions
-from retrieval.embeddings import mostly_chinese
 
 REOPEN_HOURS = 24
 BUCKETS = {"day": "D", "week": "W-SUN"}  # weeks start on Monday
@@ -69,56 +68,52 @@ def _in_period(query, f: OutcomeFilter):
         query = query.where(Conversation.channel == f.channel)
     if f.widget_key is not None:
         query = query.where(Conversation.owner == f"key:{f.widget_key}")
+    if f.language:
+        query = query.where(Conversation.language == f.language)
     return query
 
 
 def _conversation_rows(session, f: OutcomeFilter) -> pd.DataFrame:
-    first_user = first_questions()
-    firsts = (select(Message.conversation_id,
-                     type_coerce(func.min(case((Message.role == "user", Message.created_at))),
-                                 DateTime(timezone=True)).label("first_user_at"),
-                     type_coerce(func.min(case((Message.role == "assistant", Message.created_at))),
-                                 DateTime(timezone=True)).label("first_answer_at"))
-              .group_by(Message.conversation_id).subquery())
-    query = (select(Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.owner,
-                    Conversation.status, Conversation.created_at, Conversation.closed_at, Conversation.csat,
-                    firsts.c.first_user_at, firsts.c.first_answer_at,
-                    func.substr(Message.content, 1, 200).label("first_text"), ConversationTopic.topic_id)
-             .outerjoin(firsts, firsts.c.conversation_id == Conversation.id)
-             .outerjoin(ConversationTopic, ConversationTopic.conversation_id == Conversation.id)
-             .outerjoin(first_user, first_user.c.conversation_id == Conversation.id)
-             .outerjoin(Message, Message.id == first_user.c.message_id))
-    query = _in_period(query, f)
-    frame = pd.DataFrame(session.execute(query).all(),
-                         columns=["id", "customer_id", "channel", "owner", "status", "created_at", "closed_at", "csat",
-                                  "first_user_at", "first_answer_at", "first_text", "topic_id"])
+    """One row per conversation of the period, from the conversation's own facts (no message is read)."""
+    query = _in_period(select(Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.owner,
+                              Conversation.status, Conversation.created_at, Conversation.closed_at,
+                              Conversation.csat, Conversation.first_user_at, Conversation.first_answer_at,
+                              func.coalesce(Conversation.language, "en"), ConversationTopic.topic_id)
+                       .outerjoin(ConversationTopic, ConversationTopic.conversation_id == Conversation.id), f)
+    frame = frame_of(session, query, ["id", "customer_id", "channel", "owner", "status", "created_at", "closed_at",
+                                      "csat", "first_user_at", "first_answer_at", "language", "topic_id"])
+    frame["csat"] = pd.to_numeric(frame["csat"])
+    frame["topic_id"] = pd.to_numeric(frame["topic_id"])
     for column in ("created_at", "closed_at", "first_user_at", "first_answer_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
-    frame["language"] = [_language(t) for t in frame["first_text"]]
-    if f.language:
-        frame = frame[frame["language"] == f.language]
-    return frame.reset_index(drop=True)
+    return frame
 
 
-def _language(text) -> str:
-    return "zh" if isinstance(text, str) and mostly_chinese(text) else "en"
+def frame_of(session, query, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a DataFrame, built column by column (row by row is slow for 100k rows); text columns stay
+    Python objects, whose `isin` is a hash lookup."""
+    rows = session.execute(query).all()
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(columns, values, strict=True)})
 
 
-def _reopened(session, frame: pd.DataFrame) -> pd.Series:
-    """Whether the customer of each closed conversation started another one within REOPEN_HOURS of its close."""
+def _reopened(session, frame: pd.DataFrame, f: OutcomeFilter) -> pd.Series:
+    """Whether the customer of each closed conversation started another one (through any channel) within
+    REOPEN_HOURS of its close."""
     closed = frame[frame["closed_at"].notna() & frame["customer_id"].notna()]
     if closed.empty:
         return pd.Series(False, index=frame.index)
-    starts = pd.DataFrame(session.execute(
-        select(Conversation.customer_id, Conversation.created_at)
-        .where(Conversation.customer_id.in_(closed["customer_id"].unique().tolist()))).all(),
-        columns=["customer_id", "created_at"])
+    window = timedelta(hours=REOPEN_HOURS)
+    starts = frame_of(session, select(Conversation.customer_id, Conversation.created_at).where(
+        Conversation.customer_id.is_not(None), Conversation.created_at >= f.since,
+        Conversation.created_at < f.until + window), ["customer_id", "created_at"])
     starts["created_at"] = pd.to_datetime(starts["created_at"], utc=True, format="mixed")
-    pairs = closed[["customer_id", "closed_at"]].reset_index().merge(starts, on="customer_id")
-    later = (pairs["created_at"] > pairs["closed_at"]) & (
-        pairs["created_at"] <= pairs["closed_at"] + pd.Timedelta(hours=REOPEN_HOURS))
-    back = set(pairs.loc[later, "index"])
-    return pd.Series([i in back for i in frame.index], index=frame.index)
+    # the customer's next start after each close (merge_asof: sorted, per customer)
+    nxt = pd.merge_asof(closed[["customer_id", "closed_at"]].reset_index().sort_values("closed_at"),
+                        starts.sort_values("created_at"), left_on="closed_at", right_on="created_at",
+                        by="customer_id", direction="forward", allow_exact_matches=False)
+    back = set(nxt.loc[nxt["created_at"] <= nxt["closed_at"] + pd.Timedelta(window), "index"])
+    return pd.Series(frame.index.isin(list(back)), index=frame.index)
 
 
 def _seconds(values: pd.Series) -> dict:
@@ -134,12 +129,10 @@ def classified(session, f: OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
     and topic (`topic_id`), and the first handoff of each one handed off."""
     frame = _conversation_rows(session, f)
     period = _in_period(select(Conversation.id), f).subquery()
-    handoffs = pd.DataFrame(session.execute(
-        select(Handoff.conversation_id, Handoff.reason, Handoff.requested_at, Handoff.accepted_at)
-        .join(period, period.c.id == Handoff.conversation_id).order_by(Handoff.id)).all(),
-        columns=["conversation_id", "reason", "requested_at", "accepted_at"])
-    reopened = _reopened(session, frame)
-    handoffs = handoffs[handoffs["conversation_id"].isin(set(frame["id"]))]  # after the language filter
+    handoffs = frame_of(session, select(Handoff.conversation_id, Handoff.reason, Handoff.requested_at,
+                                        Handoff.accepted_at).join(period, period.c.id == Handoff.conversation_id)
+                        .order_by(Handoff.id), ["conversation_id", "reason", "requested_at", "accepted_at"])
+    reopened = _reopened(session, frame, f)
     first_handoff = handoffs.drop_duplicates("conversation_id").set_index("conversation_id")
     for column in ("requested_at", "accepted_at"):
         first_handoff[column] = pd.to_datetime(first_handoff[column], utc=True, format="mixed")
@@ -155,19 +148,13 @@ def outcomes(store, f: OutcomeFilter) -> dict:
     with store.session() as session:
         frame, first_handoff = classified(session, f)
         period = _in_period(select(Conversation.id), f).subquery()
-        thumbs = pd.DataFrame(session.execute(
-            select(Message.conversation_id, Feedback.rating, func.count())
-            .join(Message, Message.id == Feedback.message_id).join(period, period.c.id == Message.conversation_id)
-            .where(Feedback.rating.is_not(None)).group_by(Message.conversation_id, Feedback.rating)).all(),
-            columns=["conversation_id", "rating", "n"])
-        moods = pd.DataFrame(session.execute(
-            select(Message.conversation_id, Message.sentiment_label, func.count())
-            .join(period, period.c.id == Message.conversation_id).where(Message.role == "user")
-            .group_by(Message.conversation_id, Message.sentiment_label)).all(),
-            columns=["conversation_id", "label", "n"])
-    ids = set(frame["id"])  # after the language filter
-    thumbs = thumbs[thumbs["conversation_id"].isin(ids)].groupby("rating")["n"].sum().to_dict()
-    moods = moods[moods["conversation_id"].isin(ids)].fillna({"label": "unscored"}).groupby("label")["n"].sum()
+        thumbs = dict(session.execute(
+            select(Feedback.rating, func.count()).join(Message, Message.id == Feedback.message_id)
+            .join(period, period.c.id == Message.conversation_id).where(Feedback.rating.is_not(None))
+            .group_by(Feedback.rating)).all())
+        moods = {label or "unscored": n for label, n in session.execute(
+            select(Message.sentiment_label, func.count()).join(period, period.c.id == Message.conversation_id)
+            .where(Message.role == "user").group_by(Message.sentiment_label)).all()}
     total = len(frame)
     reasons = first_handoff["reason"].value_counts().to_dict()
     # an operator who takes a conversation nobody asked for is accepted as it is requested: no wait, not less
@@ -186,7 +173,7 @@ def outcomes(store, f: OutcomeFilter) -> dict:
             "bot": _seconds((frame["first_answer_at"] - frame["first_user_at"]).dt.total_seconds()),
             "human": _seconds(human_wait)},
         "resolution_s": _seconds((frame["closed_at"] - frame["created_at"]).dt.total_seconds()),
-        "sentiment": {str(k): int(v) for k, v in moods.to_dict().items()},
+        "sentiment": {str(k): int(v) for k, v in moods.items()},
         "languages": {str(k): int(v) for k, v in frame["language"].value_counts().items()},
     }
     series = []

@@ -174,14 +174,17 @@ def topic_conversations(store, f: OutcomeFilter, topic_id: int, limit: int = 200
     f.check()
     with store.session() as session:
         frame, first_handoff = classified(session, f)
-    chosen = frame[frame["topic_id"].fillna(NO_TOPIC).astype(int) == topic_id].sort_values(
-        "created_at", ascending=False).head(limit)
+        chosen = frame[frame["topic_id"].fillna(NO_TOPIC).astype(int) == topic_id].sort_values(
+            "created_at", ascending=False).head(limit)
+        first = first_questions(chosen["id"].tolist())
+        asked = dict(session.execute(
+            select(first.c.conversation_id, func.substr(Message.content, 1, 300))
+            .join(Message, Message.id == first.c.message_id)).all()) if len(chosen) else {}
     return [{"conversation": row.id, "started": row.created_at.strftime("%Y-%m-%d %H:%M"),
              "outcome": "handed off" if row.handed_off else "resolved alone" if row.resolved_alone else "open",
              "reason": str(first_handoff["reason"].get(row.id, "")) if row.handed_off else "",
-             "csat": None if pd.isna(row.csat) else int(row.csat), "question": row.first_text or ""}
+             "csat": None if pd.isna(row.csat) else int(row.csat), "question": asked.get(row.id, "")}
             for row in chosen.itertuples()]
-
 
 
 def topics_csv(result: dict) -> str:

@@ -26,6 +26,7 @@ from assistant.store.schema import (
     utcnow,
 )
 from assistant.store.statuses import ConversationStatus, MessageStatus
+from retrieval.embeddings import mostly_chinese
 
 
 def writer_id() -> str:
@@ -84,11 +85,17 @@ class ConversationRepository(Repository):
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 raise ConversationNotFoundError(conversation_id)
+            now = utcnow()
             message = Message(conversation_id=conversation_id, role=role, content=content, status=status,
-                              model=model, meta=metadata or {},
-                              completed_at=utcnow() if status == MessageStatus.COMPLETE else None)
+                              model=model, meta=metadata or {}, created_at=now,
+                              completed_at=now if status == MessageStatus.COMPLETE else None)
             session.add(message)
-            conversation.updated_at = utcnow()
+            conversation.updated_at = now
+            if role == "user" and conversation.first_user_at is None:
+                conversation.first_user_at = now
+                conversation.language = "zh" if mostly_chinese(content) else "en"
+            elif role == "assistant" and conversation.first_answer_at is None:
+                conversation.first_answer_at = now
         return message.id
 
     def recover_interrupted(self, older_than: timedelta = timedelta(hours=1)) -> int:

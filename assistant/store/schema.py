@@ -30,13 +30,18 @@ class Base(DeclarativeBase):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_created_at", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     customer_id: Mapped[str | None] = mapped_column(String(128), index=True)
     channel: Mapped[str] = mapped_column(String(32), default="api")
     # bot | waiting_human | human | closed
     status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.BOT.value, index=True)
+    # facts kept as messages arrive, so the Insights numbers read no messages: the first customer message's
+    # language (`zh` when mostly Chinese, else `en`) and time, and the first bot answer's time
     language: Mapped[str | None] = mapped_column(String(16))
+    first_user_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

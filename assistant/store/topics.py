@@ -36,10 +36,12 @@ class TopicCentre:
     min_similarity: float
 
 
-def first_questions():
-    """Subquery: each conversation's first customer message id."""
-    return (select(Message.conversation_id, func.min(Message.id).label("message_id"))
-            .where(Message.role == "user").group_by(Message.conversation_id).subquery())
+def first_questions(conversation_ids: list[str] | None = None):
+    """Subquery: each conversation's (or each of these conversations') first customer message id."""
+    query = select(Message.conversation_id, func.min(Message.id).label("message_id")).where(Message.role == "user")
+    if conversation_ids is not None:
+        query = query.where(Message.conversation_id.in_(conversation_ids))
+    return query.group_by(Message.conversation_id).subquery()
 
 
 class TopicRepository(Repository):
@@ -142,12 +144,12 @@ class TopicRepository(Repository):
 
     def first_question_topics(self, conversation_ids: list[str]) -> dict[str, tuple[int, int | None]]:
         """(first customer message id, topic id or None) of those of the conversations that have a topic row."""
-        first = first_questions()
         found: dict[str, tuple[int, int | None]] = {}
         with self.session() as session:
             for start in range(0, len(conversation_ids), 5000):  # bounded IN lists
+                some = conversation_ids[start:start + 5000]
+                first = first_questions(some)
                 found.update({c: (m, t) for c, m, t in session.execute(
                     select(ConversationTopic.conversation_id, first.c.message_id, ConversationTopic.topic_id)
-                    .join(first, first.c.conversation_id == ConversationTopic.conversation_id)
-                    .where(ConversationTopic.conversation_id.in_(conversation_ids[start:start + 5000])))})
+                    .join(first, first.c.conversation_id == ConversationTopic.conversation_id))})
         return found
