@@ -273,7 +273,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             topic_note = gr.Markdown(elem_id="topic-summary")
             find = gr.Button("Find topics in this period", scale=0, elem_id="topics-find")
         topic_plot = gr.BarPlot(x="topic", y="conversations", color="outcome", color_map=OUTCOME_COLORS,
-                                title="The largest topics by outcome", height=340,
+                                title="The largest topics by outcome", height=360, sort="-y", x_label_angle=-20,
                                 elem_id="topic-bars")
         picked_topic = gr.State(None)
         topic_table = gr.Dataframe(headers=TOPIC_COLUMNS, datatype="str", wrap=True, interactive=False,
@@ -334,7 +334,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         topic_outputs = [topic_plot, topic_table, topic_note, topic_download]
         for trigger in [*(c.change for c in (period, language)), channel.submit, page.load]:
             trigger(load_topics, topic_inputs, topic_outputs, api_visibility="private")
-        find.click(find_topics, topic_inputs, topic_outputs, api_visibility="private")
+        found = find.click(find_topics, topic_inputs, topic_outputs, api_visibility="private")
         topic_table.select(pick_topic, [*topic_inputs, topic_table], [picked_topic, topic_conversations, topic_name],
                            api_visibility="private")
         topic_conversations.select(open_conversation, topic_conversations, transcript, api_visibility="private")
@@ -342,7 +342,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             button.click(change_topic, [picked_topic, topic_name, merge_input], topic_change_note,
                          api_visibility="private").success(load_topics, topic_inputs, topic_outputs,
                                                            api_visibility="private")
-        for trigger in (period.change, page.load):
+        for trigger in (period.change, page.load, found.success):  # gaps are grouped by the topics found
             trigger(load_gaps, period, [gap_state, gap_table, gap_note], api_visibility="private")
         gap_table.select(pick_gap, gap_state, [picked, gap_questions, article_title, article_text],
                          api_visibility="private")
