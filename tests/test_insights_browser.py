@@ -85,6 +85,10 @@ def test_insights_view_outcomes_gaps_publish_and_curated(live_app, page):  # noq
     later = ask("Do you offer gift wrapping?")
     answer = store.conversations.messages(later)[-1]
     assert answer.sources and "gift wrapping" in answer.sources[0]["title"].lower()
+    page.locator("#article-curate").click()  # the same text, served word for word from now on
+    page.wait_for_function("() => document.querySelector('#curated-answers').innerText.includes('5 dollars')",
+                           timeout=60_000, polling=250)
+    assert [a.source for a in store.curated.listed()] == ["gap"]
 
     page.locator("#curated-question textarea, #curated-question input").first.fill("Do you ship to Canada?")
     page.locator("#curated-answer textarea").fill("Yes: parcels to Canada take eight business days.")

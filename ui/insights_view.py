@@ -252,6 +252,19 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
         return {publish_note: f"Published: {done['passages_added']} passages added; the next answer can cite it."}
 
+    async def curate_gap(gaps: list[KnowledgeGap], index: int | None, text: str, request: gr.Request):
+        if not request.username:
+            raise gr.Error(SESSION_ENDED, title="Signed out")
+        if index is None or index >= len(gaps):
+            raise gr.Error("Pick a group of questions first.")
+        question = gaps[index].questions[0].text
+        try:
+            record = await asyncio.to_thread(service.curated.add, question, text, request.username, "gap")
+        except CuratedAnswerError as exc:
+            raise gr.Error(str(exc)) from None
+        return {publish_note: f"Curated answer {record.id}: served word for word to questions like “{question}”.",
+                curated: curated_frame(service)}
+
     with gr.Blocks(title=f"{company} — insights") as page:
         gr.Markdown(f"## {company}: what customers ask and how the assistant does")
         with gr.Row():
@@ -308,6 +321,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         with gr.Row():
             draft = gr.Button("Draft with the model", elem_id="article-draft")
             publish_button = gr.Button("Publish to the knowledge base", variant="primary", elem_id="article-publish")
+            curate_button = gr.Button("Serve as a curated answer", elem_id="article-curate")
         publish_note = gr.Markdown()
         gr.Markdown("### Curated answers\nServed word for word, before the model, to questions that match the "
                     "question closely enough; marked as curated in the conversation.")
@@ -348,6 +362,8 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
                          api_visibility="private")
         draft.click(model_draft, [gap_state, picked], article_text, api_visibility="private")
         publish_button.click(publish, [article_title, article_text], publish_note, api_visibility="private")
+        curate_button.click(curate_gap, [gap_state, picked, article_text], [publish_note, curated],
+                            api_visibility="private")
         add.click(add_curated, [new_question, new_answer, replaces], [curated, curated_note, new_question, new_answer],
                   api_visibility="private")
         withdraw.click(withdraw_curated, withdraw_id, [curated, curated_note], api_visibility="private")
