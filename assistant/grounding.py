@@ -107,6 +107,18 @@ class Grounder:
         staged.search("warm-up", 1)
         self.settings, self._kb = settings, staged
 
+    def reload_if_changed(self) -> bool:
+        """Search the index on disk when another process changed it (`assistant ingest` while serving): read into
+        a new knowledge base while the current one answers, then swapped in. Whether it was."""
+        from retrieval.knowledge_base import KnowledgeBase
+
+        if self._kb is None or not self._kb.changed_on_disk():
+            return False
+        fresh = KnowledgeBase(self.folder, index_settings(self.settings))
+        fresh.check_encoder()
+        self._kb = fresh
+        return True
+
     def min_relevance(self, question: str) -> float:
         """The bar a passage must reach to answer `question`: set per language from measurements (Chinese
         relevance is lexical only with the default English encoder, so it runs lower)."""

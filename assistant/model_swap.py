@@ -72,3 +72,15 @@ async def follow_retrieval_promotions(service: ConversationService, interval_s: 
         log.info("now searching with retrieval %s", wanted or "the configured models")
 
     await follow_registry(retrieval_registry(service.settings.home_dir), switch, "retrieval", interval_s)
+
+
+async def follow_knowledge_base(service: ConversationService, interval_s: float = 5.0) -> None:
+    """Documents ingested by another process (`assistant ingest` while serving) are searched within seconds."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            if await asyncio.to_thread(service.grounder.reload_if_changed):
+                log.info("the knowledge base changed on disk: now searching %d passages",
+                         len(service.grounder.knowledge_base))
+        except Exception:  # a half-written or unreadable index is retried; the loaded one keeps answering
+            log.exception("could not read the changed knowledge base")

@@ -88,6 +88,7 @@ class KnowledgeBase:
         self.lexical = LexicalIndex()
         self._encoder = None
         self._terms: dict[int, frozenset[str]] = {}  # passage row -> its BM25 terms (for relevance)
+        self._loaded: tuple[int, int] | None = None  # the manifest file read (or written) last: mtime, size
         self._load()
 
     # ---- persistence -------------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ class KnowledgeBase:
         if not manifest_path.exists():
             return
         try:
+            self._loaded = self._on_disk()
             self.manifest = json.loads(manifest_path.read_text())
             with (self._current / "passages.jsonl").open(encoding="utf-8") as handle:
                 self.passages = [Passage(**json.loads(line)) for line in handle]
@@ -141,6 +143,19 @@ class KnowledgeBase:
             os.replace(self._current, old)
         os.replace(staging, self._current)
         shutil.rmtree(old, ignore_errors=True)
+        self._loaded = self._on_disk()
+
+    def _on_disk(self) -> tuple[int, int] | None:
+        try:
+            found = (self._current / "manifest.json").stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def changed_on_disk(self) -> bool:
+        """Whether another process (`assistant ingest` while serving) swapped in another index since this one was
+        read or written."""
+        return self._on_disk() != self._loaded
 
     # ---- models -----------------------------------------------------------------------------------------
     @property

@@ -105,6 +105,26 @@ def test_demo_help_center_is_ingested_on_first_start(make_client):
     assert chinese.json()["sources"][0]["source"] == "help-center/zh/tuikuan-shijian.md"
 
 
+def test_documents_ingested_by_another_process_are_searched_while_serving(make_client, tmp_path):
+    from assistant.grounding import index_settings
+    from retrieval.knowledge_base import KnowledgeBase
+
+    docs = tmp_path / "help"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five business days.\n")
+    client = make_client(**{"retrieval.enabled": True, "retrieval.sources": [str(docs)]})
+    grounder = client.app.state.service.grounder
+    assert not grounder.ground("Do you offer gift wrapping at checkout?").sources
+    assert not grounder.reload_if_changed()  # nothing changed on disk
+    (docs / "gifts.md").write_text("# Gift wrapping\n\nGift wrapping costs 5 euros; choose it at checkout.\n")
+    cli = KnowledgeBase(grounder.folder, index_settings(grounder.settings))  # as `assistant ingest` does
+    cli.ingest([docs], progress=False)
+    assert grounder.reload_if_changed()  # serve's background step: the new index, swapped in
+    assert grounder.ground("Do you offer gift wrapping at checkout?").sources[0].title == "Gift wrapping"
+    cli.ingest([docs], progress=False)  # nothing new: the index is not written again
+    assert not grounder.reload_if_changed()
+
+
 def test_no_relevant_source_hands_off_when_configured(make_client, tmp_path):
     docs = tmp_path / "help"
     docs.mkdir()

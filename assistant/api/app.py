@@ -25,7 +25,7 @@ from assistant.api import (
 from assistant.api.errors import install_error_handlers
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
-from assistant.model_swap import follow_promotions, follow_retrieval_promotions
+from assistant.model_swap import follow_knowledge_base, follow_promotions, follow_retrieval_promotions
 from assistant.privacy import purge_expired
 from assistant.sentiment.monitor import SentimentMonitor
 
@@ -72,6 +72,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
             tasks.append(asyncio.create_task(follow_promotions(service)))
         if service.grounder is not None:
             tasks.append(asyncio.create_task(follow_retrieval_promotions(service)))
+            tasks.append(asyncio.create_task(follow_knowledge_base(service)))
         if service.settings.sentiment.enabled:
             app.state.sentiment_monitor = SentimentMonitor(service.store, service.settings.sentiment,
                                                            service.settings.home_dir)
