@@ -30,6 +30,11 @@ def _period(days: int = Query(30, ge=1, le=3660), until: datetime | None = None,
 Period = Annotated[OutcomeFilter, Depends(_period)]
 
 
+def _csv(text: str, filename: str) -> PlainTextResponse:
+    return PlainTextResponse(text, media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @router.get("/outcomes")
 async def outcome_report(request: Request, wanted: Period,
                          format: str = Query("json", pattern="^(json|csv)$")):
@@ -40,10 +45,7 @@ async def outcome_report(request: Request, wanted: Period,
         result = await asyncio.to_thread(outcomes, request.app.state.service.store, wanted)
     except OutcomeQueryError as exc:
         raise APIError(400, str(exc)) from exc
-    if format == "csv":
-        return PlainTextResponse(series_csv(result), media_type="text/csv",
-                                 headers={"Content-Disposition": 'attachment; filename="outcomes.csv"'})
-    return result
+    return _csv(series_csv(result), "outcomes.csv") if format == "csv" else result
 
 
 class CuratedAnswerIn(BaseModel):
@@ -116,10 +118,7 @@ async def topics(request: Request, wanted: Period,
         result = await request.app.state.service.insights.topics(wanted)
     except OutcomeQueryError as exc:
         raise APIError(400, str(exc)) from exc
-    if format == "csv":
-        return PlainTextResponse(topics_csv(result), media_type="text/csv",
-                                 headers={"Content-Disposition": 'attachment; filename="topics.csv"'})
-    return result
+    return _csv(topics_csv(result), "topics.csv") if format == "csv" else result
 
 
 class FindTopicsIn(BaseModel):
