@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 
 from assistant.engines.base import ChatMessage, GenerationParams
@@ -58,11 +59,13 @@ class InsightsService:
         return await asyncio.to_thread(topic_conversations, self.store, f, topic_id)
 
     async def assign_forever(self, pause_s: float = 60.0) -> None:
-        """New conversations get their topic in the background: a batch at a time, off the reply path."""
+        """New conversations get their topic in the background: a batch at a time, off the reply path, resting as
+        long as each batch took (a backlog after topics are found takes at most half of a core from answers)."""
         while True:
+            started = time.monotonic()
             try:
                 assigned = await self.assign_new()
             except Exception:  # retried at the next pause; it must not stop the server
                 log.exception("topic assignment failed")
                 assigned = 0
-            await asyncio.sleep(1.0 if assigned else pause_s)
+            await asyncio.sleep(max(1.0, time.monotonic() - started) if assigned else pause_s)
