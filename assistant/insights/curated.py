@@ -44,9 +44,14 @@ def dice(left: set[str], right: set[str]) -> float:
     return 2 * len(left & right) / (len(left) + len(right)) if left and right else 0.0
 
 
+def said_alike(answer: str) -> str:
+    """An answer as compared with another: the same words, whatever the spacing and case."""
+    return " ".join(answer.lower().split())
+
+
 def agree(answers: list[str]) -> bool:
-    """Whether the answers say the same (the same words, whatever the spacing and case)."""
-    return len({" ".join(a.lower().split()) for a in answers}) <= 1
+    """Whether the answers say the same (`said_alike`)."""
+    return len({said_alike(a) for a in answers}) <= 1
 
 
 class QuestionMatcher:

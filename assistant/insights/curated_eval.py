@@ -25,45 +25,55 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.insights.curated import QuestionMatcher, agree
+from assistant.insights.curated import QuestionMatcher, said_alike
 
 THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.50, 1.0, 0.01))
-
-
-def _same(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
+def _sweep(found: list[list[tuple[int, float]]], curated_keys: list[str], asked_keys: list[str],
+           positives: int) -> list[dict]:
+    """Precision and coverage at each threshold. `found`: each asked question's nearest curated questions (within
+    the margin); a question matches when the nearest reaches the threshold and all of them have one key (answer or
+    label, as `CuratedAnswers.match`), and the match is right when that key is the question's own."""
+    rows = []
+    for threshold in THRESHOLDS:
+        matched = right = 0
+        for close, key in zip(found, asked_keys, strict=True):
+            if close and close[0][1] >= threshold and len({curated_keys[i] for i, _ in close}) == 1:
+                matched += 1
+                right += curated_keys[close[0][0]] == key
+        rows.append({"threshold": threshold, "asked": len(asked_keys), "curated_questions": positives,
+                     "matched": matched, "right": right,
+                     "precision": round(right / matched, 4) if matched else None,
+                     "coverage": round(right / positives, 4) if positives else None})
+    return rows
+
+
+def _chosen(rows: list[dict], min_precision: float) -> float | None:
+    """The lowest threshold whose precision reaches `min_precision` (with at least one match)."""
+    return next((r["threshold"] for r in rows if r["matched"] and r["precision"] >= min_precision), None)
+
+
 def _protocol(encoder, questions: dict[str, str], answer_of: dict[str, str], first: dict[str, str],
               curated_answers: list[str], answer_text: dict[str, str], margin: float) -> list[dict]:
+    said = {a: said_alike(answer_text[a]) for a in set(answer_of.values())}
     curated_questions = [first[a] for a in curated_answers]
     matcher = QuestionMatcher(encoder, [questions[q] for q in curated_questions])
     said_by = {}
     for q, a in zip(curated_questions, curated_answers, strict=True):
-        said_by.setdefault(_words(questions[q]), set()).add(_same(answer_text[a]))
+        said_by.setdefault(_words(questions[q]), set()).add(said[a])
     asked = [q for q in questions if q in answer_of and q not in set(curated_questions)]
-    ambiguous = [q for q in asked if said_by.get(_words(questions[q]), set()) - {_same(answer_text[answer_of[q]])}]
+    ambiguous = [q for q in asked if said_by.get(_words(questions[q]), set()) - {said[answer_of[q]]}]
     asked = [q for q in asked if q not in set(ambiguous)]
-    curated = set(curated_answers)
-    found = [matcher.nearest(questions[q], margin) for q in asked]
-    said = {_same(answer_text[a]) for a in curated}
-    positives = sum(answer_of[q] in curated or _same(answer_text[answer_of[q]]) in said for q in asked)
-    rows = []
-    for threshold in THRESHOLDS:
-        matched = right = 0
-        for q, close in zip(asked, found, strict=True):
-            if close and close[0][1] >= threshold and agree([answer_text[curated_answers[i]] for i, _ in close]):
-                matched += 1
-                right += _same(answer_text[curated_answers[close[0][0]]]) == _same(answer_text[answer_of[q]])
-        rows.append({"threshold": threshold, "asked": len(asked), "ambiguous_in_data": len(ambiguous),
-                     "curated_questions": positives, "matched": matched, "right": right,
-                     "precision": round(right / matched, 4) if matched else None,
-                     "coverage": round(right / positives, 4) if positives else None})
-    return rows
+    curated_said = {said[a] for a in curated_answers}
+    positives = sum(said[answer_of[q]] in curated_said for q in asked)
+    rows = _sweep([matcher.nearest(questions[q], margin) for q in asked], [said[a] for a in curated_answers],
+                  [said[answer_of[q]] for q in asked], positives)
+    return [{**r, "ambiguous_in_data": len(ambiguous)} for r in rows]
 
 
 def evaluate_curated(folder: Path, encoder_name: str, min_precision: float = 0.95, margin: float = 0.03) -> dict:
@@ -80,8 +90,7 @@ def evaluate_curated(folder: Path, encoder_name: str, min_precision: float = 0.9
     text = {p.id: p.text for p in corpus}
     runs = {"all curated": _protocol(encoder, questions, answer_of, first, answers, text, margin),
             "half curated": _protocol(encoder, questions, answer_of, first, answers[::2], text, margin)}
-    chosen = next((r["threshold"] for r in runs["all curated"] if r["matched"] and r["precision"] >= min_precision),
-                  None)
+    chosen = _chosen(runs["all curated"], min_precision)
     at = {name: next(r for r in rows if r["threshold"] == chosen) for name, rows in runs.items()} if chosen else {}
     return {"folder": str(folder), "encoder": encoder_name, "answers": len(answers), "questions": len(answer_of),
             "min_precision": min_precision, "margin": margin, "chosen_threshold": chosen, "at_chosen": at, "runs": runs}
@@ -100,19 +109,9 @@ def evaluate_curated_labelled(path: Path, encoder_name: str, min_precision: floa
         seen[label] = seen.get(label, 0) + 1
         (curated if seen[label] <= per_label else asked).append((text, label))
     matcher = QuestionMatcher(load_encoder(encoder_name), [text for text, _ in curated])
-    found = [matcher.nearest(text, margin) for text, _ in asked]
-    rows = []
-    for threshold in THRESHOLDS:
-        matched = right = 0
-        for (_, label), close in zip(asked, found, strict=True):
-            if close and close[0][1] >= threshold and len({curated[i][1] for i, _ in close}) == 1:
-                matched += 1
-                right += curated[close[0][0]][1] == label
-        rows.append({"threshold": threshold, "asked": len(asked), "curated_questions": len(asked),
-                     "matched": matched, "right": right,
-                     "precision": round(right / matched, 4) if matched else None,
-                     "coverage": round(right / len(asked), 4) if asked else None})
-    chosen = next((r["threshold"] for r in rows if r["matched"] and r["precision"] >= min_precision), None)
+    rows = _sweep([matcher.nearest(text, margin) for text, _ in asked], [label for _, label in curated],
+                  [label for _, label in asked], len(asked))
+    chosen = _chosen(rows, min_precision)
     return {"file": str(path), "encoder": encoder_name, "curated": len(curated), "questions": len(asked),
             "per_label": per_label, "min_precision": min_precision, "margin": margin, "chosen_threshold": chosen,
             "at_chosen": {"labelled": next(r for r in rows if r["threshold"] == chosen)} if chosen else {},
