@@ -99,9 +99,9 @@ def failed_questions(store, since: datetime, until: datetime) -> list[FailedQues
 
 def knowledge_gaps(store, encoder_name: str, since: datetime, until: datetime) -> list[KnowledgeGap]:
     """The failed questions (the most recent GAP_QUESTIONS) grouped, the largest group first: by the stored topics
-    when there are some (a
-    conversation's first question by its assigned topic, the others joining the nearest topic), and the questions
-    no topic takes (or all, without stored topics) grouped as topics are (`assistant.insights.topics`)."""
+    when there are some (a conversation's first question by its assigned topic, the others joining the nearest
+    topic), and the questions no topic takes (or all, without stored topics) grouped as topics are
+    (`assistant.insights.topics`)."""
     from assistant.insights.stored_topics import nearest_topics
     from assistant.insights.topics import group_questions
 

@@ -17,21 +17,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from assistant.insights.outcomes import OutcomeFilter, classified
-from assistant.insights.topics import nearest, topics_by_encoder
+from assistant.insights.topics import nearest, split_by_encoder, topics_by_encoder
 from assistant.store import TopicError
 from assistant.store.records import TopicRecord
-from assistant.store.schema import Conversation, Message
-from assistant.store.topics import FoundTopic, TopicCentre, first_questions
+from assistant.store.schema import Conversation
+from assistant.store.topics import FoundTopic, TopicCentre, first_question_texts
 
 log = logging.getLogger(__name__)
 
 FIND_LIMIT = 20_000  # the most recent questions grouped when topics are found; the others are assigned after
 ASSIGN_BATCH = 512
 NO_TOPIC = -1
-TOPIC_COLUMNS = ["id", "topic", "conversations", "trend", "resolved alone", "handed off", "csat"]
 
 
 def _root(index: int, merged_into: Sequence[int | None]) -> int:
@@ -67,10 +65,7 @@ def _carry_over(found: list[FoundTopic], old: list[TopicCentre]) -> list[FoundTo
 
 def period_questions(store, since, until, limit: int = FIND_LIMIT) -> list[tuple[str, str]]:
     """(conversation id, first customer question) of the most recent conversations started in the period."""
-    first = first_questions()
-    query = (select(Conversation.id, func.substr(Message.content, 1, 500))
-             .join(first, first.c.conversation_id == Conversation.id).join(Message, Message.id == first.c.message_id)
-             .where(Conversation.created_at >= since, Conversation.created_at < until)
+    query = (first_question_texts().where(Conversation.created_at >= since, Conversation.created_at < until)
              .order_by(Conversation.created_at.desc()).limit(limit))
     with store.session() as session:
         return [(c, text) for c, text in session.execute(query) if text and text.strip()]
@@ -101,18 +96,11 @@ def find_topics(store, encoder_name: str, since, until) -> list[TopicRecord]:
 def nearest_topics(centres: list[TopicCentre], texts: Sequence[str], encoder_name: str
                    ) -> list[tuple[int | None, float | None]]:
     """The topic each text joins (its id, merges followed; None when no topic is close enough) and the similarity,
-    each text with the encoder of its language (`topics_by_encoder`)."""
-    from retrieval.embeddings import load_encoder
-
+    each text with the encoder of its language (`split_by_encoder`)."""
     index = {c.topic.id: i for i, c in enumerate(centres)}
     merged = [index.get(c.topic.merged_into) for c in centres]
-    main = load_encoder(encoder_name)
     found: list[tuple[int | None, float | None]] = [(None, None)] * len(texts)
-    for mine in (True, False):
-        part = [i for i, text in enumerate(texts) if main.understands(text) == mine]
-        if not part:
-            continue
-        encoder = main if mine else load_encoder("multilingual-e5-small")
+    for encoder, part in split_by_encoder(texts, encoder_name):
         usable = [i for i, c in enumerate(centres) if c.topic.encoder == encoder.name]
         if not usable:
             continue
@@ -176,10 +164,7 @@ def topic_conversations(store, f: OutcomeFilter, topic_id: int, limit: int = 200
         frame, first_handoff = classified(session, f)
         chosen = frame[frame["topic_id"].fillna(NO_TOPIC).astype(int) == topic_id].sort_values(
             "created_at", ascending=False).head(limit)
-        first = first_questions(chosen["id"].tolist())
-        asked = dict(session.execute(
-            select(first.c.conversation_id, func.substr(Message.content, 1, 300))
-            .join(Message, Message.id == first.c.message_id)).all()) if len(chosen) else {}
+        asked = dict(session.execute(first_question_texts(chosen["id"].tolist(), 300)).all()) if len(chosen) else {}
     return [{"conversation": row.id, "started": row.created_at.strftime("%Y-%m-%d %H:%M"),
              "outcome": "handed off" if row.handed_off else "resolved alone" if row.resolved_alone else "open",
              "reason": str(first_handoff["reason"].get(row.id, "")) if row.handed_off else "",

@@ -190,19 +190,21 @@ class EncoderTopics:
     groups: np.ndarray
 
 
-def topics_by_encoder(texts: Sequence[str], encoder_name: str) -> list[EncoderTopics]:
-    """The questions grouped as the product groups them: the ones the encoder understands with it, the others with
-    the multilingual encoder, each set apart."""
+def split_by_encoder(texts: Sequence[str], encoder_name: str) -> list[tuple[object, np.ndarray]]:
+    """(encoder, indices of its texts): the texts `encoder_name` understands with it, the others with the
+    multilingual encoder; an encoder with no text is left out."""
     from retrieval.embeddings import load_encoder
 
     main = load_encoder(encoder_name)
     understood = np.array([main.understands(t) for t in texts], dtype=bool)
+    return [(encoder or load_encoder("multilingual-e5-small"), np.flatnonzero(mask))
+            for mask, encoder in ((understood, main), (~understood, None)) if mask.any()]
+
+
+def topics_by_encoder(texts: Sequence[str], encoder_name: str) -> list[EncoderTopics]:
+    """The questions grouped as the product groups them: each encoder's (`split_by_encoder`) set apart."""
     parts = []
-    for mask, encoder in ((understood, main), (~understood, None)):
-        if not mask.any():
-            continue
-        encoder = encoder or load_encoder("multilingual-e5-small")
-        members = np.flatnonzero(mask)
+    for encoder, members in split_by_encoder(texts, encoder_name):
         model, found = TopicModel.find([texts[i] for i in members], encoder)
         parts.append(EncoderTopics(encoder, model, members, found))
     return parts

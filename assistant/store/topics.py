@@ -4,7 +4,6 @@ Insights view counts per topic without grouping again; new conversations are ass
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -44,21 +43,31 @@ def first_questions(conversation_ids: list[str] | None = None):
     return query.group_by(Message.conversation_id).subquery()
 
 
+def first_question_texts(conversation_ids: list[str] | None = None, length: int = 500):
+    """Select: (conversation id, the first `length` characters of its first customer question) of each conversation
+    (or of these) that has one."""
+    first = first_questions(conversation_ids)
+    return (select(Conversation.id, func.substr(Message.content, 1, length))
+            .join(first, first.c.conversation_id == Conversation.id).join(Message, Message.id == first.c.message_id))
+
+
+def _in_use():
+    return select(TopicRow).where(TopicRow.retired_at.is_(None)).order_by(TopicRow.id)
+
+
 class TopicRepository(Repository):
     """`store.topics`."""
 
     def current(self) -> list[TopicRecord]:
         """The topics in use (merged ones included, with `merged_into`), in the order they were found."""
         with self.session() as session:
-            return [TopicRecord.of(row) for row in session.scalars(
-                select(TopicRow).where(TopicRow.retired_at.is_(None)).order_by(TopicRow.id))]
+            return [TopicRecord.of(row) for row in session.scalars(_in_use())]
 
     def centres(self) -> list[TopicCentre]:
+        """The topics in use with their centres, as `current`."""
         with self.session() as session:
             return [TopicCentre(TopicRecord.of(row), np.frombuffer(row.centre, dtype=np.float32),
-                                row.min_similarity)
-                    for row in session.scalars(select(TopicRow).where(TopicRow.retired_at.is_(None))
-                                               .order_by(TopicRow.id))]
+                                row.min_similarity) for row in session.scalars(_in_use())]
 
     def replace(self, found: list[FoundTopic], assigned: list[tuple[str, int | None, float]]) -> list[TopicRecord]:
         """Retire the current topics and store `found`; `assigned`: (conversation id, index in `found` or None,
@@ -116,16 +125,11 @@ class TopicRepository(Repository):
             session.flush()
             return TopicRecord.of(target)
 
-    def unassigned(self, limit: int, since: datetime | None = None) -> list[tuple[str, str]]:
+    def unassigned(self, limit: int) -> list[tuple[str, str]]:
         """(conversation id, first customer question) of conversations without a topic yet, oldest first."""
-        first = first_questions()
-        query = (select(Conversation.id, func.substr(Message.content, 1, 500))
-                 .join(first, first.c.conversation_id == Conversation.id)
-                 .join(Message, Message.id == first.c.message_id)
+        query = (first_question_texts()
                  .outerjoin(ConversationTopic, ConversationTopic.conversation_id == Conversation.id)
                  .where(ConversationTopic.conversation_id.is_(None)).order_by(Conversation.created_at).limit(limit))
-        if since is not None:
-            query = query.where(Conversation.created_at >= since)
         with self.session() as session:
             return [(c, text) for c, text in session.execute(query)]
 
