@@ -19,7 +19,7 @@ from assistant.insights.outcomes import OutcomeFilter, OutcomeQueryError, last_d
 from assistant.insights.stored_topics import topics_csv
 from assistant.store import ConversationNotFoundError, CuratedAnswerError, TopicError
 from ui import operator_auth
-from ui.operator_console import SESSION_ENDED, transcript_messages
+from ui.operator_console import signed_in_operator, transcript_messages
 
 CSS = """
 .gradio-container {max-width: 1200px !important; margin: auto;}
@@ -108,6 +108,13 @@ def topic_conversation_frame(rows: list[dict]) -> pd.DataFrame:
                           "conversation": r["conversation"]} for r in rows], columns=TOPIC_CONVERSATION_COLUMNS)
 
 
+def exported(name: str, text: str) -> str:
+    """A CSV download's file (in the temporary folder), written with `text`; its path."""
+    path = Path(tempfile.gettempdir()) / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 GAP_COLUMNS = ["#", "topic", "questions", "why", "human replies", "example"]
 
 
@@ -137,35 +144,28 @@ def curated_frame(service: ConversationService) -> pd.DataFrame:
 def build_insights_view(service: ConversationService) -> gr.Blocks:
     company = service.settings.company_name
 
+    def period_filter(period: str, channel: str, language: str, bucket: str = "day") -> OutcomeFilter:
+        return last_days(PERIODS[period], channel=channel.strip() or None,
+                         language=None if language == "all" else language, bucket=bucket)
+
     async def refresh(period: str, bucket: str, channel: str, language: str):
-        filters = {"channel": channel.strip() or None, "language": None if language == "all" else language,
-                   "bucket": bucket}
         try:
-            result = await asyncio.to_thread(outcomes, service.store, last_days(PERIODS[period], **filters))
+            result = await asyncio.to_thread(outcomes, service.store, period_filter(period, channel, language, bucket))
         except OutcomeQueryError as exc:
             raise gr.Error(str(exc)) from None
-        export = Path(tempfile.gettempdir()) / "assistant-outcomes.csv"
-        export.write_text(series_csv(result), encoding="utf-8")
         return {bars: outcome_bars(result), reasons: reason_bars(result), summary: headline(result),
-                download: str(export)}
-
-    def period_filter(period: str, channel: str, language: str) -> OutcomeFilter:
-        return last_days(PERIODS[period], channel=channel.strip() or None,
-                         language=None if language == "all" else language)
+                download: exported("assistant-outcomes.csv", series_csv(result))}
 
     async def load_topics(period: str, channel: str, language: str):
         try:
             result = await service.insights.topics(period_filter(period, channel, language))
         except OutcomeQueryError as exc:
             raise gr.Error(str(exc)) from None
-        export = Path(tempfile.gettempdir()) / "assistant-topics.csv"
-        export.write_text(topics_csv(result), encoding="utf-8")
         return {topic_plot: topic_bars(result), topic_table: topic_frame(result), topic_note: topic_summary(result),
-                topic_download: str(export)}
+                topic_download: exported("assistant-topics.csv", topics_csv(result))}
 
     async def find_topics(period: str, channel: str, language: str, request: gr.Request):
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
+        signed_in_operator(request)
         try:
             found = await service.insights.find_topics(*last_days(PERIODS[period]).window)
         except TopicError as exc:
@@ -189,8 +189,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         return transcript_messages(transcript, service.settings.link_domains)
 
     async def change_topic(topic_id: int | None, name: str, into: float | None, request: gr.Request):
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
+        signed_in_operator(request)
         if topic_id is None or topic_id < 0:
             raise gr.Error("Pick a topic in the table first.")
         try:
@@ -203,10 +202,9 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
 
     async def add_curated(question: str, answer: str, replaces: float | None, request: gr.Request):
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
+        author = signed_in_operator(request)
         try:
-            record = await asyncio.to_thread(service.curated.add, question, answer, request.username, "manual",
+            record = await asyncio.to_thread(service.curated.add, question, answer, author, "manual",
                                              int(replaces) if replaces else None)
         except CuratedAnswerError as exc:
             raise gr.Error(str(exc)) from None
@@ -217,9 +215,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         if not answer_id:
             raise gr.Error("Give the id of the curated answer to withdraw.")
         try:
-            if not request.username:
-                raise gr.Error(SESSION_ENDED, title="Signed out")
-            await asyncio.to_thread(service.curated.withdraw, int(answer_id), request.username)
+            await asyncio.to_thread(service.curated.withdraw, int(answer_id), signed_in_operator(request))
         except CuratedAnswerError as exc:
             raise gr.Error(str(exc)) from None
         return {curated: curated_frame(service), curated_note: f"Curated answer {int(answer_id)} is withdrawn."}
@@ -244,8 +240,7 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         return {article_text: await service.insights.draft(gaps[index])}
 
     async def publish(title: str, text: str, request: gr.Request):
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
+        signed_in_operator(request)
         try:
             done = await service.insights.publish(title, text)
         except GapError as exc:
@@ -253,13 +248,12 @@ def build_insights_view(service: ConversationService) -> gr.Blocks:
         return {publish_note: f"Published: {done['passages_added']} passages added; the next answer can cite it."}
 
     async def curate_gap(gaps: list[KnowledgeGap], index: int | None, text: str, request: gr.Request):
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
+        author = signed_in_operator(request)
         if index is None or index >= len(gaps):
             raise gr.Error("Pick a group of questions first.")
         question = gaps[index].questions[0].text
         try:
-            record = await asyncio.to_thread(service.curated.add, question, text, request.username, "gap")
+            record = await asyncio.to_thread(service.curated.add, question, text, author, "gap")
         except CuratedAnswerError as exc:
             raise gr.Error(str(exc)) from None
         return {publish_note: f"Curated answer {record.id}: served word for word to questions like “{question}”.",

@@ -61,6 +61,13 @@ def overview_frame(rows: list[ConversationSummary], now: datetime | None = None,
     return pd.DataFrame(table, columns=OVERVIEW_COLUMNS)
 
 
+def signed_in_operator(request: gr.Request) -> str:
+    """The signed-in operator; an ended session stops the action with a clear message, the typed text kept."""
+    if not request.username:
+        raise gr.Error(SESSION_ENDED, title="Signed out")
+    return request.username
+
+
 def transcript_messages(transcript: list[TranscriptEntry], link_domains: Collection[str] = ()) -> list[dict]:
     """Chatbot messages: customer on the right, bot and agents on the left (named), feedback under an answer."""
     shown = []
@@ -107,12 +114,6 @@ APPROVAL_COLUMNS = ["run", "conversation", "action", "arguments", "confirmed"]
 def build_operator_console(service: ConversationService) -> gr.Blocks:
     operators = service.operators
 
-    def operator(request: gr.Request) -> str:
-        """The signed-in operator; an ended session stops the action with a clear message, the typed text kept."""
-        if not request.username:
-            raise gr.Error(SESSION_ENDED, title="Signed out")
-        return request.username
-
     def signed_in_as(request: gr.Request) -> dict:
         return {signed_in: operator_auth.signed_in_line(request.username, request.cookies)
                 if request.username else ""}
@@ -125,7 +126,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return {table: overview_frame(rows, alerts_only=with_alerts), waiting: f"**{count}** waiting for a human"}
 
     async def show(conversation_id: str | None, request: gr.Request):
-        operator(request)
+        signed_in_operator(request)
         return await open_conversation(conversation_id)
 
     async def open_conversation(conversation_id: str | None) -> dict:
@@ -162,7 +163,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return {current: rows.iloc[selection.index[0]]["id"]}
 
     async def act(action: str, conversation_id: str | None, request: gr.Request):
-        name = operator(request)
+        name = signed_in_operator(request)
         if not conversation_id:
             raise gr.Error("pick a conversation first")
         try:
@@ -177,7 +178,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return await keeping_draft(conversation_id)
 
     async def reply(text: str, conversation_id: str | None, request: gr.Request):
-        name = operator(request)
+        name = signed_in_operator(request)
         if not conversation_id:
             raise gr.Error("pick a conversation first")
         try:
@@ -187,7 +188,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return await open_conversation(conversation_id)
 
     async def load_answer(conversation_id: str | None, message_id: int | None, request: gr.Request):
-        operator(request)
+        signed_in_operator(request)
         if not conversation_id or not message_id:
             return {better: ""}
         transcript, _ = await operators.transcript(conversation_id)
@@ -196,7 +197,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
 
     async def correct(conversation_id: str | None, message_id: int | None, text: str, curate: bool,
                       request: gr.Request):
-        name = operator(request)
+        name = signed_in_operator(request)
         if not message_id or not text.strip():
             raise gr.Error("pick a bot answer and write the better answer")
         await operators.correct(message_id, text, name)
@@ -215,7 +216,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
         return await keeping_draft(conversation_id)
 
     async def export(first: str, last: str, request: gr.Request):
-        operator(request)
+        signed_in_operator(request)
         start, end = parse_day(first, "from"), parse_day(last, "to") + timedelta(days=1)
         rows = await operators.export(start, end)
         if not rows:
@@ -237,7 +238,7 @@ def build_operator_console(service: ConversationService) -> gr.Blocks:
                 approvals_heading: f"Actions waiting for approval ({len(queue)})"}
 
     async def decide(approve: bool, run_id: int | None, why: str, request: gr.Request):
-        name = operator(request)
+        name = signed_in_operator(request)
         if not run_id:
             raise gr.Error("pick an action first")
         try:
