@@ -110,16 +110,22 @@ def fill(store, conversations: int, questions: list[str], seed: int = 0, progres
 def assign_all(store, encoder: str, progress: bool = True) -> None:
     """Find topics in the last 90 days (as the view's button does) and assign every other conversation."""
     from assistant.insights.stored_topics import ASSIGN_BATCH, assign_new, find_topics
-    from assistant.store.schema import Conversation
-    from assistant.store.topics import ConversationTopic
+    from assistant.store.schema import ConversationTopic
 
     now = datetime.now(UTC)
     find_topics(store, encoder, now - timedelta(days=90), now)
     with store.session() as session:
-        left = session.query(Conversation).count() - session.query(ConversationTopic).count()
+        left = _stored(store) - session.query(ConversationTopic).count()
     with tqdm(total=left, desc="assigning topics", unit="conversation", disable=not progress) as bar:
         while assigned := assign_new(store, encoder, ASSIGN_BATCH * 4):
             bar.update(assigned)
+
+
+def _stored(store) -> int:
+    from assistant.store.schema import Conversation
+
+    with store.session() as session:
+        return session.query(Conversation).count()
 
 
 def _timed(run, repeats: int) -> dict:
@@ -156,18 +162,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
     database = Path(args.store).expanduser() if args.store else None
     url = args.database_url or f"sqlite:///{database or Path(settings.home_dir) / 'bench-insights.db'}"
     store = Store(url)
-    with store.session() as session:
-        from assistant.store.schema import Conversation
-
-        stored = session.query(Conversation).count()
     progress = not args.json
-    if stored < args.conversations:
+    if (stored := _stored(store)) < args.conversations:
         fill(store, args.conversations - stored, read_questions(Path(args.questions)), progress=progress)
         assign_all(store, encoder, progress)
     elif not store.topics.current():
         assign_all(store, encoder, progress)
-    with store.session() as session:
-        stored = session.query(Conversation).count()
+    stored = _stored(store)
     result = {"store": store.engine.url.render_as_string(hide_password=True), "conversations": stored,
               "topics": len(store.topics.current()), "repeats": args.repeats, "periods": {}}
     for days in args.days:
