@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from alignment.action_examples import ActionExample, balanced_subset, load_action_file
 from assistant.actions.call_classifier import call_classifier_of, saved_body
+from assistant.actions.call_reader import FOLDER as READER_FOLDER
+from assistant.actions.call_reader import call_reader_of
 from assistant.actions.decision import (
     ActionCall,
     InvalidDecision,
@@ -73,7 +77,8 @@ def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], 
                label: str = "deciding", classifier: bool = True) -> list[str]:
     """What `model` writes for each example's decision prompt (greedy; JSON-schema constrained unless told not).
     As when serving, the call classifier saved with the model (if any, and unless `classifier` is False) decides
-    call or reply first; the model writes only the calls, constrained to a call."""
+    call or reply first; the call reader saved with it fills the calls, or else the model writes them, constrained
+    to a call."""
     from alignment.answering import answer_prompts
 
     judge = call_classifier_of(model) if classifier else None
@@ -81,6 +86,11 @@ def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], 
     if judge is not None:
         calls = judge.call_probabilities([e.conversation for e in examples]) >= judge.threshold
         asked = [e for e, call in zip(examples, calls, strict=True) if call]
+        reader = call_reader_of(model)
+        if reader is not None:  # it fills the calls; the chat model is not asked
+            read = {id(e): decision_text(e.tools, reader.read(e.tools, e.conversation, e.day))
+                    for e in tqdm(asked, desc=f"{label} (call reader)", unit="call")}
+            return [read.get(id(e), NO_CALL) for e in examples]
     schemas = {id(e): e.schema(judge is None) for e in asked}
     asked = [e for e in asked if offers_a_call(schemas[id(e)])]  # else nothing can be called yet: a reply
     budget = max((decision_token_budget(e.tools) for e in asked), default=1)
@@ -108,5 +118,6 @@ def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit:
     engine = choose_engine(loaded)
     outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
     used = saved_body(model.path) if classifier and not model.is_hub_id else None
+    read = used is not None and (Path(model.path) / READER_FOLDER).is_dir()
     return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained,
-                                               "call_classifier": used}
+                                               "call_classifier": used, "call_reader": read}

@@ -208,6 +208,26 @@ class AlignPipeline:
         judge.save(model_dir)
         return said
 
+    def _fit_call_reader(self, rows: list, heldout: list, model_dir: Path) -> str:
+        """Train the call reader on the call rows not held out, when there are enough (`call_reader.MIN_CALLS`),
+        set how readily it answers "not given" on the held-out calls, and save it in the new model's folder: it then
+        fills the calls the classifier makes."""
+        from assistant.actions.call_classifier import classifier_encoder
+        from assistant.actions.call_reader import MIN_CALLS, CallReader, training_questions
+
+        calls = [e for e in rows if e.call is not None]
+        if len(calls) < MIN_CALLS:
+            return f"not trained: {len(calls)} calls, fewer than {MIN_CALLS} (the chat model fills calls)"
+        questions = [q for e in calls for q in training_questions(e.tools, e.conversation, e.call, e.day)]
+        reader = CallReader.fit(questions, classifier_encoder([e.conversation for e in calls]))
+        said = f"trained on {len(calls)} calls ({len(questions)} questions)"
+        checked = [(e.tools, e.conversation, e.call, e.day) for e in heldout if e.call is not None]
+        if checked:
+            exact = reader.calibrate(checked)
+            said += f"; not-given bias {reader.not_given_bias:+g} (held-out exact match {exact:.2f})"
+        reader.save(model_dir)
+        return said
+
     def _action_metrics(self, model: ResolvedModel, heldout: list, label: str) -> dict:
         """The decisions of `model` on the held-out rows, prefixed `action_` beside the answer metrics."""
         from alignment.action_eval import decide_all, score_actions
@@ -293,6 +313,9 @@ class AlignPipeline:
             raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
         if examples.action_rows:
             report.data["call_classifier"] = self._fit_call_classifier(examples.action_rows, examples.actions_heldout,
+                                                                       model_dir)
+            if not report.data["call_classifier"].startswith("not trained"):
+                report.data["call_reader"] = self._fit_call_reader(examples.action_rows, examples.actions_heldout,
                                                                        model_dir)
         if int(os.environ.get("RANK", "0")) != 0:
             report.decision = "training process of a distributed run: evaluation and registry are done by rank 0"

@@ -409,6 +409,64 @@ def test_the_encoder_call_classifier_is_fine_tuned_saved_and_brought_by_its_mode
     probe = [conversation("Shall I book it?", "Yes, book it"), conversation("Anything else?", "No thanks, bye")]
     assert again.call_probabilities(probe) == pytest.approx(judge.call_probabilities(probe), abs=1e-5)
 
+
+def test_the_call_reader_fills_calls_with_offered_names_options_and_said_words(tmp_path):
+    """The reader learns which action, which enum option and which said words make the call; whatever it answers
+    is valid by construction; the classifier and the reader decide without the chat model; it is saved and brought
+    back with its model."""
+    from datetime import date
+
+    from assistant.actions.call_classifier import NgramCallClassifier
+    from assistant.actions.call_reader import NOT_GIVEN_BIASES, CallReader, call_reader_of, training_questions
+    from assistant.actions.decision import decide
+    from assistant.engines.base import ChatMessage, GenerationParams
+    from assistant.model_files import ResolvedModel
+    from retrieval.embeddings import encoder_path
+
+    tools = tools_from_openai(SGD_LIKE_TOOLS)
+    today = date(2026, 3, 2)
+
+    def said(*turns):
+        return [ChatMessage("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
+
+    rows = [(said("Find me a cheap place to eat in Oakland"), ActionCall("FindRestaurants",
+                                                                        {"city": "Oakland", "price_range": "cheap"})),
+            (said("I want food in San Jose"), ActionCall("FindRestaurants", {"city": "San Jose"})),
+            (said("Any moderate restaurants in Fremont?"), ActionCall("FindRestaurants",
+                                                                      {"city": "Fremont", "price_range": "moderate"})),
+            (said("Book a table at Sushi Bay", "What time?", "At 7 pm please"),
+             ActionCall("ReserveRestaurant", {"restaurant_name": "Sushi Bay", "time": "19:00"})),
+            (said("Reserve Pizza Place for me", "For when?", "6 pm"),
+             ActionCall("ReserveRestaurant", {"restaurant_name": "Pizza Place", "time": "18:00"}))]
+    questions = [q for c, call in rows for q in training_questions(tools, c, call, today)]
+    assert any(q.answer is None for q in questions)  # "not given" is taught too (no price range said)
+    reader = CallReader.fit(questions * 8, encoder_path("default"), epochs=3, learning_rate=2e-4)
+    for conversation, call in rows:
+        read = reader.read(tools, conversation, today)
+        assert read is not None and read.name == call.name
+        assert read.arguments.get("price_range") in (None, "cheap", "moderate")  # an option or nothing
+        named = read.arguments.get("city") or read.arguments["restaurant_name"]
+        assert named.casefold() in " ".join(m.content for m in conversation).casefold()  # words that were said
+    exact = sum(reader.read(tools, c, today) == call for c, call in rows)
+    assert exact >= 4
+    share = reader.calibrate([(tools, c, call, today) for c, call in rows])  # how readily it says "not given"
+    assert share >= 0.8 and reader.not_given_bias in NOT_GIVEN_BIASES
+
+    model = ResolvedModel("trained", str(tmp_path))
+    assert call_reader_of(model) is None  # nothing saved yet: the chat model fills calls
+    reader.save(tmp_path)
+    again = call_reader_of(model)
+    assert again.not_given_bias == reader.not_given_bias
+    assert [again.read(tools, c, today) for c, _ in rows] == [reader.read(tools, c, today) for c, _ in rows]
+
+    classifier = NgramCallClassifier.fit([c for c, _ in rows] + [said("Thanks, bye")] * 5, [True] * 5 + [False] * 5,
+                                         c=100.0)
+    engine = ScriptedEngine()
+    params = GenerationParams(max_new_tokens=64, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
+    call = run(decide(engine, tools, rows[0][0], params, classifier=classifier, reader=again, today=today))
+    assert call is not None and call.name == "FindRestaurants"
+    assert engine.schemas == []  # the chat model was not asked
+
 # -- actions in a conversation ---------------------------------------------------------------------------------------
 
 class ScriptedEngine:

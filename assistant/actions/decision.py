@@ -7,6 +7,7 @@ transformers engine), the training target and the parser, so serving, evaluation
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -264,16 +265,19 @@ def as_services_take(call: ActionCall, tools: Sequence[Tool], today: date) -> Ac
 
 async def decide(engine, tools: Sequence[Tool], conversation: Sequence[ChatMessage], params: GenerationParams,
                  may_reply: bool = True, classifier=None, copy_values: bool = False,
-                 today: date | None = None) -> ActionCall | None:
+                 today: date | None = None, reader=None) -> ActionCall | None:
     """Ask `engine` for the next step of `conversation`: greedy, constrained to the decision schema, so what comes
     back is a valid call of one of `tools` or None (reply in words).
 
     With a `classifier` (CallClassifier) it decides call or reply first, and the model is asked only for a call's
     action and arguments. `copy_values`: free-text arguments are copied from what was said (`said_values`);
-    `today`: the dates and times in them are then written as services take them, relative to that day."""
+    `today`: the dates and times in them are then written as services take them, relative to that day. With a
+    `reader` (CallReader) too, the reader fills the call instead of the model."""
     if classifier is not None and may_reply:
-        if not classifier.calls(conversation):
+        if not await asyncio.to_thread(classifier.calls, conversation):  # an encoder: off the event loop
             return None
+        if reader is not None:
+            return await asyncio.to_thread(reader.read, tools, conversation, today)
         may_reply = False
     schema = decision_schema(tools, may_reply, said_values(conversation) if copy_values else None)
     if not offers_a_call(schema):  # no action has its required details yet: the reply asks for them

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from assistant.actions.call_classifier import CallClassifier, call_classifier_of
+from assistant.actions.call_reader import CallReader, call_reader_of
 from assistant.actions.decision import ActionCall, InvalidDecision, decide
 from assistant.actions.execution import ActionOutcome, ActionRefused, ActionRunner
 from assistant.actions.spec import ActionCatalog, ActionSpec
@@ -63,11 +64,13 @@ class ActionService:
         # the redacted ones)
         self._calls: dict[int, ActionCall] = {}
         self.classifier: CallClassifier | None = None  # the serving model's, when it brought one
+        self.reader: CallReader | None = None  # likewise: it fills the calls the classifier makes
 
     def use_model(self, model) -> None:
-        """Decide with the call classifier saved beside the model now serving (a `ResolvedModel`; without one, or
-        for an external server, the model decides alone)."""
+        """Decide with the call classifier and call reader saved beside the model now serving (a `ResolvedModel`;
+        without them, or for an external server, the model decides alone)."""
         self.classifier = call_classifier_of(model)
+        self.reader = call_reader_of(model) if self.classifier is not None else None
 
     def _audited(self, arguments: Mapping) -> dict:
         return {k: self.redactor.redact(v) if isinstance(v, str) else v for k, v in arguments.items()}
@@ -86,7 +89,7 @@ class ActionService:
                                     ActionStatus.CANCELLED, reason="the customer moved on")
         try:
             call = await decide(engine, self.tools, turns, params, classifier=self.classifier, copy_values=True,
-                                today=datetime.now(UTC).date())
+                                today=datetime.now(UTC).date(), reader=self.reader)
         except InvalidDecision:  # cut short or otherwise unusable: answer in words rather than guess
             return None
         if call is None:
