@@ -15,8 +15,8 @@ values or said words, so a call it makes is valid by construction. It learns fro
 and decides in ~100 ms where the chat model decodes for seconds. Measured on SGD dev's 400 calls: action name
 0.95, exact match 0.36 on the calls themselves; end to end after the classifier 0.835 / 0.33 (the chat model filling
 them: 0.81 / 0.32). It does not yet tell "from" from "to" (its scores for a trip's origin and destination are nearly
-equal). Saved as `call_reader/` beside the call
-classifier; a model without one lets the chat model fill the call, constrained, as before.
+equal). Saved as `call_reader/` beside the call classifier; a model without one lets the chat model fill the call,
+constrained, as before.
 """
 
 from __future__ import annotations
