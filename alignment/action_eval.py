@@ -15,8 +15,7 @@ from tqdm import tqdm
 
 from alignment.action_examples import ActionExample, balanced_subset, load_action_file
 from assistant.actions.call_classifier import call_classifier_of, saved_body
-from assistant.actions.call_reader import FOLDER as READER_FOLDER
-from assistant.actions.call_reader import call_reader_of
+from assistant.actions.call_reader import call_reader_of, saved_reader
 from assistant.actions.decision import (
     ActionCall,
     InvalidDecision,
@@ -28,12 +27,8 @@ from assistant.actions.decision import (
 )
 
 
-def _value(value) -> str:
-    return " ".join(str(value).split()).casefold()
-
-
 def _pairs(call: ActionCall | None) -> set[tuple[str, str]]:
-    return {(k, _value(v)) for k, v in call.arguments.items()} if call else set()
+    return call.argument_pairs() if call else set()
 
 
 def score_actions(examples: Sequence[ActionExample], outputs: Sequence[str]) -> dict:
@@ -118,6 +113,6 @@ def evaluate_action_file(loaded, file: Path, model_spec: str = "current", limit:
     engine = choose_engine(loaded)
     outputs = decide_all(loaded.settings, model, engine, examples, constrained, classifier=classifier)
     used = saved_body(model.path) if classifier and not model.is_hub_id else None
-    read = used is not None and (Path(model.path) / READER_FOLDER).is_dir()
+    read = used is not None and saved_reader(model.path)
     return score_actions(examples, outputs) | {"model": model.name, "engine": engine, "constrained": constrained,
                                                "call_classifier": used, "call_reader": read}

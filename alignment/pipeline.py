@@ -312,9 +312,11 @@ class AlignPipeline:
         if not adapters:
             raise AlignError("no stage had data to train on (check sft/dpo enabled and --kto)")
         if examples.action_rows:
+            from assistant.actions.call_classifier import saved_body
+
             report.data["call_classifier"] = self._fit_call_classifier(examples.action_rows, examples.actions_heldout,
                                                                        model_dir)
-            if not report.data["call_classifier"].startswith("not trained"):
+            if saved_body(model_dir) is not None:  # the reader fills the calls the classifier makes
                 report.data["call_reader"] = self._fit_call_reader(examples.action_rows, examples.actions_heldout,
                                                                        model_dir)
         if int(os.environ.get("RANK", "0")) != 0:

@@ -265,11 +265,13 @@ class CallReader:
     def calibrate(self, calls: Sequence[tuple[Sequence[Tool], Sequence[ChatMessage], ActionCall, date]],
                   biases: Sequence[float] = NOT_GIVEN_BIASES) -> float:
         """Set `not_given_bias` to the value whose calls match held-out `calls` (tools, conversation, gold call,
-        day) best, exactly (name and all arguments; ties: the smallest change); returns that share."""
+        day) best, exactly (name and all arguments, as `assistant eval actions` judges; ties: the smallest change);
+        returns that share."""
         def matched(bias: float) -> float:
             self.not_given_bias = bias
-            return sum(_same(self.read(tools, conversation, day), call)
-                       for tools, conversation, call, day in calls) / max(len(calls), 1)
+            reads = [self.read(tools, conversation, day) for tools, conversation, _, day in calls]
+            return sum(read is not None and read.name == call.name and read.argument_pairs() == call.argument_pairs()
+                       for read, (_, _, call, _) in zip(reads, calls, strict=True)) / max(len(calls), 1)
 
         scored = {bias: matched(bias) for bias in sorted(biases, key=abs)}
         self.not_given_bias = max(scored, key=scored.get)
@@ -288,21 +290,17 @@ class CallReader:
         """The reader saved in a model folder, or None when there is none."""
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-        path = Path(folder) / FOLDER
-        if not (path / "reader.json").is_file():
+        if not saved_reader(folder):
             return None
+        path = Path(folder) / FOLDER
         saved = json.loads((path / "reader.json").read_text())
         return cls(AutoModelForQuestionAnswering.from_pretrained(str(path)).eval(),
                    AutoTokenizer.from_pretrained(str(path)), float(saved.get("not_given_bias", 0.0)))
 
 
-def _same(read: ActionCall | None, gold: ActionCall) -> bool:
-    """The same action with the same arguments, values compared as text, case and spacing aside (as `assistant eval
-    actions` does)."""
-    def pairs(call: ActionCall) -> set:
-        return {(k, " ".join(str(v).split()).casefold()) for k, v in call.arguments.items()}
-
-    return read is not None and read.name == gold.name and pairs(read) == pairs(gold)
+def saved_reader(folder: Path | str) -> bool:
+    """Whether a model folder holds a call reader."""
+    return (Path(folder) / FOLDER / "reader.json").is_file()
 
 
 def call_reader_of(model) -> CallReader | None:

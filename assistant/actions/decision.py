@@ -59,6 +59,10 @@ class ActionCall:
     name: str
     arguments: dict[str, Any]
 
+    def argument_pairs(self) -> set[tuple[str, str]]:
+        """(name, value) pairs, values compared as text, case and spacing aside (how calls are judged equal)."""
+        return {(k, " ".join(str(v).split()).casefold()) for k, v in self.arguments.items()}
+
 
 def tools_from_openai(tools: Sequence[dict], where: str = "tools") -> list[Tool]:
     """OpenAI `tools` entries (`{"type": "function", "function": {...}}`) as `Tool`s; errors name the entry."""
