@@ -89,7 +89,7 @@ def test_encoder_is_fine_tuned_with_a_head_and_few_shot_uses_pairs(tmp_path):
 
     encoder = build_tiny_encoder(tmp_path / "enc", extra_words=(*GOOD, *BAD, *PLAIN, "my", "is"))
     before = (encoder / "model.safetensors").read_bytes() if (encoder / "model.safetensors").exists() else None
-    options = TrainingOptions(encoder=str(encoder), epochs=3, learning_rate=1e-3, batch_size=8)
+    options = TrainingOptions(encoder=str(encoder), epochs=3, learning_rate=1e-3, batch_size=8, checks_per_epoch=1)
     model = train_classifier(synthetic(40, seed=3), options)
     assert not model.info["few_shot"] and model.ngram is not None
     model.save(tmp_path / "clf")

@@ -1,7 +1,9 @@
-"""The trainable sentiment classifier: a pretrained sentence encoder with a softmax head, fused with an n-gram head.
+"""The trainable sentiment classifier: a pretrained sentence encoder with a softmax head (by default the multilingual
+e5 encoder fine-tuned end to end), fused with an n-gram head where that measurably helps, its probabilities
+calibrated by temperature scaling. Texts scored for an entity carry it marked in the input (`entities.py`).
 
-Folder layout (a registry version's `model/`): `config.json` (labels, encoder, fusion weight, training summary),
-`encoder_head.npz`, `ngram_head.npz`, and `encoder/` when the encoder itself was fine-tuned.
+Folder layout (a registry version's `model/`): `config.json` (labels, encoder, fusion weight, temperature, training
+summary), `encoder_head.npz`, `ngram_head.npz`, and `encoder/` when the encoder itself was fine-tuned.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.sentiment.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from assistant.sentiment.data import LabelledSet, hash_fraction
 from assistant.sentiment.encoders import load_encoder
+from assistant.sentiment.entities import marked
 from assistant.sentiment.labels import LABELS, Sentiment, from_probabilities
 from assistant.sentiment.linear import fit_linear, softmax
 from assistant.sentiment.ngram_head import NgramHead
@@ -24,39 +28,46 @@ FUSION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 class SentimentClassifier:
-    """predict_proba fuses the heads: w * n-gram + (1 - w) * encoder (w = `ngram_weight`)."""
+    """predict_proba fuses the heads, w * n-gram + (1 - w) * encoder (w = `ngram_weight`), then applies the
+    calibration `temperature`."""
 
     def __init__(self, labels: list[str], encoder=None, encoder_head: tuple[np.ndarray, np.ndarray] | None = None,
-                 ngram: NgramHead | None = None, ngram_weight: float = 0.5, info: dict | None = None):
+                 ngram: NgramHead | None = None, ngram_weight: float = 0.5, info: dict | None = None,
+                 temperature: float = 1.0):
         self.labels, self.encoder, self.encoder_head, self.ngram = labels, encoder, encoder_head, ngram
         self.ngram_weight = ngram_weight if encoder is not None else 1.0
         if ngram is None:
             self.ngram_weight = 0.0
+        self.temperature = temperature
         self.info = info or {}
         self.name = self.info.get("name", KIND)
 
-    def predict_proba(self, texts: list[str], ngram_weight: float | None = None) -> np.ndarray:
+    def predict_proba(self, texts: list[str], entities: list[str | None] | None = None,
+                      ngram_weight: float | None = None, calibrated: bool = True) -> np.ndarray:
+        inputs = marked(texts, entities)
         weight = self.ngram_weight if ngram_weight is None else ngram_weight
-        total = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        total = np.zeros((len(inputs), len(self.labels)), dtype=np.float32)
         if weight > 0:
-            total += weight * self.ngram.predict_proba(texts)
+            total += weight * self.ngram.predict_proba(inputs)
         if weight < 1:
-            total += (1 - weight) * self.encoder_proba(self.encoder.encode(texts))
-        return total
+            total += (1 - weight) * self.encoder_proba(self.encoder.encode(inputs))
+        return apply_temperature(total, self.temperature) if calibrated else total
 
     def encoder_proba(self, embeddings: np.ndarray) -> np.ndarray:
         coef, intercept = self.encoder_head
         return softmax(embeddings @ coef.T + intercept)
 
-    def score(self, texts: list[str]) -> list[Sentiment]:
+    def score(self, texts: list[str], entities: list[str | None] | None = None) -> list[Sentiment]:
+        """One result per text; `entities` (one per text, None for none) asks for each text's sentiment about it."""
         if not texts:
             return []
-        probabilities = self.predict_proba([t if t.strip() else "." for t in texts])
+        probabilities = self.predict_proba([t if t.strip() else "." for t in texts], entities)
         return [from_probabilities(dict(zip(self.labels, map(float, row), strict=True))) for row in probabilities]
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"kind": KIND, "labels": self.labels, "ngram_weight": self.ngram_weight, **self.info}
+        config = {"kind": KIND, "labels": self.labels, "ngram_weight": self.ngram_weight,
+                  "temperature": self.temperature, **self.info}
         if self.encoder is not None:
             config["encoder"] = self.encoder.save(folder)
             np.savez(folder / "encoder_head.npz", coef=self.encoder_head[0], intercept=self.encoder_head[1])
@@ -74,13 +85,15 @@ class SentimentClassifier:
             raise ValueError(f"{folder}/config.json is not a sentiment classifier (kind {config.get('kind')!r})")
         encoder = head = ngram = None
         if config.get("encoder"):
-            encoder = load_encoder(config["encoder"], base=folder)
+            encoder = load_encoder(config["encoder"], base=folder, quantize=config.get("quantize", False))
             with np.load(folder / "encoder_head.npz", allow_pickle=False) as saved:
                 head = (saved["coef"], saved["intercept"])
         if (folder / "ngram_head.npz").is_file():
             ngram = NgramHead.load(folder / "ngram_head.npz")
-        info = {k: v for k, v in config.items() if k not in {"kind", "labels", "ngram_weight", "encoder"}}
-        return cls(config["labels"], encoder, head, ngram, config["ngram_weight"], info)
+        own = {"kind", "labels", "ngram_weight", "encoder", "temperature"}
+        info = {k: v for k, v in config.items() if k not in own}
+        return cls(config["labels"], encoder, head, ngram, config["ngram_weight"], info,
+                   config.get("temperature", 1.0))
 
 
 def _macro_f1(truth: list[str], predicted: list[str]) -> float:
@@ -90,8 +103,8 @@ def _macro_f1(truth: list[str], predicted: list[str]) -> float:
 
 
 def train_classifier(data: LabelledSet, options: TrainingOptions) -> SentimentClassifier:
-    """Fit the heads (and a trainable encoder); the fusion weight is chosen on a validation share of the rows,
-    then the frozen-encoder heads are refitted on every row."""
+    """Fit the heads (and fine-tune a trainable encoder, stopping early on the validation share); the fusion weight
+    and the temperature are chosen on that share, then the cheap heads are refitted on every row."""
     classes = [label for label in LABELS if label in data.labels]
     if len(classes) < 2:
         raise ValueError(f"training needs at least two labels; the data has only {classes or 'none'}")
@@ -100,7 +113,7 @@ def train_classifier(data: LabelledSet, options: TrainingOptions) -> SentimentCl
     encoder = None if options.encoder == "none" else load_encoder(options.encoder)
     if encoder is None and few_shot:
         raise ValueError(f"too few examples per label for n-grams alone ({counts}); use an encoder")
-    texts, labels = data.texts, data.labels
+    texts, labels = data.inputs(), data.labels
     held = [hash_fraction(t) < options.validation_share and not few_shot for t in texts]
     if len(set(label for label, h in zip(labels, held, strict=True) if not h)) < len(classes):
         held = [False] * len(texts)
@@ -111,25 +124,43 @@ def train_classifier(data: LabelledSet, options: TrainingOptions) -> SentimentCl
     embeddings = head = None
     if encoder is not None:
         if encoder.trainable:
-            head = encoder.fine_tune(pick(texts, fit_idx), pick(labels, fit_idx), classes, options.epochs,
-                                     options.learning_rate, options.batch_size, few_shot, options.seed)
+            checked = val_idx[:options.max_validation]
+            validation = (pick(texts, checked), pick(labels, checked)) if checked else None
+            head = encoder.fine_tune(pick(texts, fit_idx), pick(labels, fit_idx), classes, options, few_shot,
+                                     validation)
+            if options.quantize:
+                encoder.quantize()
         else:
             embeddings = encoder.encode(texts, progress=True)
             head = fit_linear(embeddings[fit_idx], pick(labels, fit_idx), classes, options.encoder_c)
     ngram = None if few_shot else NgramHead.fit(pick(texts, fit_idx), pick(labels, fit_idx), classes,
                                                 options.ngram_c)
-    info = {"trained_on": counts, "few_shot": few_shot, "options": asdict(options)}
+    info = {"trained_on": counts, "few_shot": few_shot, "options": asdict(options),
+            "quantize": bool(encoder is not None and encoder.trainable and options.quantize)}
     model = SentimentClassifier(classes, encoder, head, ngram, 0.5, info)
 
-    if val_idx and encoder is not None and ngram is not None:
+    if val_idx:
         val_texts, val_truth = pick(texts, val_idx), pick(labels, val_idx)
-        ngram_p = ngram.predict_proba(val_texts)
-        encoder_p = model.encoder_proba(embeddings[val_idx] if embeddings is not None else encoder.encode(val_texts))
-        scores = {w: _macro_f1(val_truth, [classes[k] for k in (w * ngram_p + (1 - w) * encoder_p).argmax(1)])
-                  for w in FUSION_GRID}
-        model.ngram_weight = max(scores, key=scores.__getitem__)
-        info["fusion_validation_macro_f1"] = {str(w): round(s, 4) for w, s in scores.items()}
-    if val_idx:  # refit what is cheap to refit on every row
+        parts = {}
+        if ngram is not None:
+            parts["ngram"] = ngram.predict_proba(val_texts)
+        if encoder is not None:
+            parts["encoder"] = model.encoder_proba(embeddings[val_idx] if embeddings is not None
+                                                   else encoder.encode(val_texts, progress=True))
+        if len(parts) == 2:
+            scores = {w: _macro_f1(val_truth, [classes[k] for k in
+                                               (w * parts["ngram"] + (1 - w) * parts["encoder"]).argmax(1)])
+                      for w in FUSION_GRID}
+            model.ngram_weight = max(scores, key=scores.__getitem__)
+            info["fusion_validation_macro_f1"] = {str(w): round(s, 4) for w, s in scores.items()}
+        fused = (model.ngram_weight * parts.get("ngram", 0) + (1 - model.ngram_weight) * parts.get("encoder", 0))
+        truth = np.array([classes.index(label) for label in val_truth])
+        model.temperature = fit_temperature(fused, truth)
+        info["calibration"] = {"validation_rows": len(val_idx), "temperature": model.temperature,
+                               "ece_before": expected_calibration_error(fused, truth),
+                               "ece_after": expected_calibration_error(
+                                   apply_temperature(fused, model.temperature), truth)}
+        # refit what is cheap to refit on every row
         if ngram is not None:
             model.ngram = NgramHead.fit(texts, labels, classes, options.ngram_c)
         if embeddings is not None:

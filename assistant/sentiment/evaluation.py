@@ -9,11 +9,14 @@ import numpy as np
 from assistant.sentiment.data import LabelledSet
 
 
-def predict_labels(scorer, texts: list[str], allowed: list[str], batch_size: int = 256) -> list[str]:
-    """Labels restricted to `allowed` (a binary file is judged on its two labels: the likelier of them wins)."""
+def predict_labels(scorer, texts: list[str], allowed: list[str], batch_size: int = 256,
+                   entities: list[str | None] | None = None) -> list[str]:
+    """Labels restricted to `allowed` (a binary file is judged on its two labels: the likelier of them wins);
+    with `entities`, each text's sentiment about its entity."""
     predicted = []
     for start in range(0, len(texts), batch_size):
-        for result in scorer.score(texts[start:start + batch_size]):
+        about = entities[start:start + batch_size] if entities else None
+        for result in scorer.score(texts[start:start + batch_size], about):
             probabilities = result.probabilities
             predicted.append(max(allowed, key=lambda label, p=probabilities: p.get(label, 0.0)))
     return predicted
@@ -33,15 +36,35 @@ def classification_report(truth: list[str], predicted: list[str], labels: list[s
     }
 
 
+def _allowed(labels: list[str]) -> list[str]:
+    return sorted(set(labels), key=["negative", "neutral", "positive"].index)
+
+
 def evaluate_scorer(scorer, data: LabelledSet) -> dict:
     """Metrics of `scorer` on a labelled set, with messages/s of the whole pass."""
-    allowed = sorted(set(data.labels), key=["negative", "neutral", "positive"].index)
-    start = time.perf_counter()
-    predicted = predict_labels(scorer, data.texts, allowed)
-    seconds = time.perf_counter() - start
-    report = classification_report(data.labels, predicted, allowed)
-    report.update({"examples": len(data), "skipped_lines": len(data.errors), "scorer": scorer.name,
-                   "messages_per_s": round(len(data) / seconds, 1) if seconds else None})
+    return evaluate_sets(scorer, {"": data})[0]
+
+
+def evaluate_sets(scorer, sets: dict[str, LabelledSet]) -> tuple[dict, dict[str, dict]]:
+    """Metrics on all the sets' rows together and on each set (each judged on its own labels), one pass each."""
+    truth, predicted, per_set, seconds = [], [], {}, 0.0
+    for name, data in sets.items():
+        start = time.perf_counter()
+        labels = predict_labels(scorer, data.texts, _allowed(data.labels), entities=data.entities or None)
+        elapsed = time.perf_counter() - start
+        per_set[name] = _report(data.labels, labels, data, scorer, elapsed)
+        truth += data.labels
+        predicted += labels
+        seconds += elapsed
+    combined = LabelledSet(errors=[e for data in sets.values() for e in data.errors])
+    combined.texts = [""] * len(truth)
+    return _report(truth, predicted, combined, scorer, seconds), per_set
+
+
+def _report(truth: list[str], predicted: list[str], data: LabelledSet, scorer, seconds: float) -> dict:
+    report = classification_report(truth, predicted, _allowed(truth))
+    report.update({"examples": len(truth), "skipped_lines": len(data.errors), "scorer": scorer.name,
+                   "messages_per_s": round(len(truth) / seconds, 1) if seconds else None})
     return report
 
 

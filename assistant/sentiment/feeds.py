@@ -2,6 +2,8 @@
 
 Each row: `text`, a time (`timestamp`, `time`, `date`, `published_at` or `created_at`: ISO 8601, `YYYY-MM-DD
 [HH:MM[:SS]]`, `YYYY/MM/DD ...` or epoch seconds; no zone = UTC), and optional `source`, `entity`, `topic`.
+A row naming several entities (`"BP; Shell"` or a JSON list) becomes one item per entity, each scored for its own
+entity (a classifier trained with entities tells "BP wins contract from Shell" apart for the two).
 A bad row is reported as `file:line: reason` and skipped (`strict` stops at the first); rows already stored
 (same text, time, source and entity) are not stored twice.
 """
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 
 from assistant.errors import AssistantError
 from assistant.sentiment.data import MAX_TEXT_CHARS
+from assistant.sentiment.entities import split_entities
 
 TIME_FIELDS = ("timestamp", "time", "date", "published_at", "created_at")
 OPTIONAL_FIELDS = ("source", "entity", "topic")
@@ -60,7 +63,7 @@ def parse_time(value) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _item(row: dict, defaults: dict) -> dict:
+def _items(row: dict, defaults: dict) -> list[dict]:
     text = row.get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadRow("'text' is missing or empty")
@@ -73,7 +76,8 @@ def _item(row: dict, defaults: dict) -> dict:
     for name in OPTIONAL_FIELDS:
         value = row.get(name) or defaults.get(name)
         item[name] = str(value).strip()[:128] if value not in (None, "") else None
-    return item
+    entities = split_entities(row.get("entity") or defaults.get("entity"))
+    return [{**item, "entity": entity} for entity in entities] if entities else [item]
 
 
 def _decoded_lines(raw: bytes, path: Path, read: FeedRead) -> list[tuple[int, str]]:
@@ -102,7 +106,7 @@ def read_feed(path: Path, defaults: dict | None = None, strict: bool = False) ->
         try:
             if isinstance(row, BadRow):
                 raise row
-            read.items.append(_item(row, defaults))
+            read.items += _items(row, defaults)
         except BadRow as exc:
             read.errors.append(f"{path}:{line_no}: {exc}")
         if strict and read.errors:
@@ -152,7 +156,8 @@ def ingest_feed(store, scorer, path: Path, settings, defaults: dict | None = Non
     with tqdm(total=len(read.items), desc=f"scoring {Path(path).name}", unit="text", disable=not progress) as bar:
         for start in range(0, len(read.items), batch_size):
             batch = read.items[start:start + batch_size]
-            for item, result in zip(batch, scorer.score([i["text"] for i in batch]), strict=True):
+            results = scorer.score([i["text"] for i in batch], [i["entity"] for i in batch])
+            for item, result in zip(batch, results, strict=True):
                 item["label"], item["score"] = result.label, result.score
                 report.labels[result.label] = report.labels.get(result.label, 0) + 1
             bar.update(len(batch))

@@ -19,7 +19,8 @@ class LexiconScorer:
 
         self._vader = SentimentIntensityAnalyzer()
 
-    def score(self, texts: list[str]) -> list[Sentiment]:
+    def score(self, texts: list[str], entities: list[str | None] | None = None) -> list[Sentiment]:
+        """One result per text; a lexicon cannot tell entities apart, so `entities` is accepted and not used."""
         return [self._one(text) for text in texts]
 
     def _one(self, text: str) -> Sentiment:

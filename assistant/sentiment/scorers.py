@@ -14,7 +14,7 @@ def sentiment_registry(home: Path) -> ModelRegistry:
 
 def load_scorer(spec: str = "current", home: Path | None = None):
     """'current' (promoted classifier or the lexicon default), 'lexicon', a version id (v2) or a classifier folder."""
-    from assistant.sentiment.classifier import SentimentClassifier
+    from assistant.sentiment.by_language import load_classifier
     from assistant.sentiment.lexicon import LexiconScorer
 
     if spec == "lexicon":
@@ -29,8 +29,8 @@ def load_scorer(spec: str = "current", home: Path | None = None):
     else:
         if not Path(spec).is_dir():
             raise RegistryError(f"'{spec}' is neither current, lexicon, a registered version nor a folder")
-        return SentimentClassifier.load(Path(spec))
+        return load_classifier(Path(spec))
     registry.verify(version)
-    classifier = SentimentClassifier.load(version.model_dir)
+    classifier = load_classifier(version.model_dir)
     classifier.name = f"classifier@{version.id}"
     return classifier
