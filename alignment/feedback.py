@@ -5,12 +5,14 @@
 - A thumbs-down bot answer that a human agent replaced after a handoff: pair (chosen = the agent's reply).
 - Human agents' replies in live chats: SFT targets, like transcripts.
 - A rating with no better answer: one KTO row (label = thumbs up).
+- A recommendation answer where the customer opened one item and dismissed another: pair on the pick itself
+  (the pick's prompt; chosen = the opened items, rejected = the dismissed ones), so the model learns what to pick.
 Shared history stays in the prompt: every example is built from the conversation up to the rated answer.
 """
 
 from __future__ import annotations
 
-from alignment.examples import Examples, KTOExample, PromptBuilder, from_transcripts, redact_messages
+from alignment.examples import Examples, KTOExample, PreferencePair, PromptBuilder, from_transcripts, redact_messages
 from alignment.transcripts import Transcript
 from assistant.redaction import Redactor
 
@@ -64,3 +66,27 @@ def from_store(conversations: list[dict], builder: PromptBuilder, redactor: Reda
         completion = [{"role": "assistant", "content": redactor.redact(answer["content"])}]
         examples.kto.append(KTOExample(prompt, completion, liked, origin))
     return examples
+
+
+def recommendation_pairs(store, redactor: Redactor) -> list[PreferencePair]:
+    """Preference pairs from what customers did with recommendations (`store.interactions.outcomes`)."""
+    from assistant.recommend.service import pick_answer, pick_messages
+
+    pairs = []
+    for conversation_id, message_id, clicked, dismissed in store.interactions.outcomes():
+        messages = store.conversations.messages(conversation_id)
+        at = next((i for i, m in enumerate(messages) if m.id == message_id), None)
+        if at is None or not messages[at].metadata.get("candidates"):
+            continue
+        asked = next((m.content for m in reversed(messages[:at]) if m.role == "user"), "")
+        items = store.catalog.get(messages[at].metadata["candidates"])
+        shortlist = [items[i] for i in messages[at].metadata["candidates"] if i in items]
+        if not asked or not shortlist:
+            continue
+        most = int(messages[at].metadata.get("most") or 3)
+        prompt = [{"role": m.role, "content": redactor.redact(m.content)}
+                  for m in pick_messages(asked, shortlist, most)]
+        pairs.append(PreferencePair(prompt, [{"role": "assistant", "content": pick_answer(clicked[:most])}],
+                                    [{"role": "assistant", "content": pick_answer(dismissed[:most])}],
+                                    f"store:{conversation_id}:{message_id}"))
+    return pairs

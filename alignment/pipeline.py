@@ -117,7 +117,7 @@ class AlignPipeline:
                                          unit="conversation", disable=not request.progress), builder, self.redactor)
         examples.pairs += from_preferences(preferences, builder, self.redactor)
         if request.from_store:
-            from alignment.feedback import from_store
+            from alignment.feedback import from_store, recommendation_pairs
             from assistant.store import Store
 
             store = Store(self.settings.effective_database_url)
@@ -126,6 +126,9 @@ class AlignPipeline:
                                if v.data.get("store_cursor")), None)
                 stored = from_store(store.conversations.conversations_for_alignment(cursor), builder, self.redactor)
                 report.data["store_cursor"] = store.conversations.alignment_cursor()
+                picks = recommendation_pairs(store, self.redactor)
+                report.data["recommendation_pairs"] = len(picks)
+                stored.pairs += picks
             finally:
                 store.close()
             report.data["from_store"] = {"sft": len(stored.sft), "pairs": len(stored.pairs), "kto": len(stored.kto)}

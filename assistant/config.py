@@ -192,6 +192,25 @@ class ActionsSettings(SettingsSection):
                                                "model aligned on action decisions (`assistant align --actions`)")
 
 
+class RecommendSettings(SettingsSection):
+    """Recommendations inside the conversation (README "Recommendations"): never in place of a support answer."""
+
+    mode: Literal["off", "ask", "invite"] = Field(
+        "invite", description="'ask': only when the customer asks for a recommendation; 'invite': also when they "
+                              "say they are looking for something the catalogue has; 'off'")
+    max_items: int = Field(3, ge=1, le=10, description="items recommended in one answer")
+    candidates: int = Field(20, ge=1, description="candidates gathered before the pick")
+    shortlist: int = Field(8, ge=1, description="best candidates the chat model picks from")
+    min_relevance: float = Field(0.4, ge=0, le=1, description="how well an item must match what was asked")
+    history_weight: float = Field(0.5, ge=0, description="weight of the customer's history against the request")
+    model_picks: bool = Field(True, description="the chat model picks and orders the items (constrained to the "
+                                                "candidates' ids); off: the candidates' own order")
+    catalog: list[str] | None = Field(None, description="catalogue files ingested at start while the store has no "
+                                                        "item (default: the demo company's data/catalog; [] none)")
+    interactions: list[str] | None = Field(None, description="interaction files imported with them (default: the "
+                                                             "demo company's)")
+
+
 class SentimentSettings(SettingsSection):
     """Scoring of customer messages (off the reply path, in batches), conversation rules, feed alerts."""
 
@@ -247,6 +266,7 @@ class Settings(SettingsSection):
     answers: AnswersSettings = Field(default_factory=AnswersSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     actions: ActionsSettings = Field(default_factory=ActionsSettings)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     insights: InsightsSettings = Field(default_factory=InsightsSettings)

@@ -20,6 +20,7 @@ from assistant.insights.service import InsightsService
 from assistant.operators import OperatorService
 from assistant.ownership import Caller
 from assistant.prompt import CJK, history_turns
+from assistant.recommend.service import RecommendationReply, RecommendationService, customer_key
 from assistant.sentiment.service import SentimentService
 from assistant.store import ActionStateError, ConversationNotFoundError, MessageNotFoundError, Store
 from assistant.store.conversations import writer_id
@@ -31,6 +32,10 @@ VERIFIED_IDENTITY = "verified_identity"  # conversation metadata set only by a v
 
 class ConversationClosedError(AssistantError, ValueError):
     pass
+
+
+class RecommendationFeedbackError(AssistantError, ValueError):
+    """Feedback on an item that was not recommended there."""
 
 
 @dataclass
@@ -68,13 +73,14 @@ class ConversationService:
     """A deployment's conversations: stores both sides, hands off to humans, answers through `ChatServing`."""
 
     def __init__(self, settings: Settings, store: Store, engine: LLMEngine, grounder: Grounder | None = None,
-                 actions: ActionService | None = None):
+                 actions: ActionService | None = None, recommendations: RecommendationService | None = None):
         self.settings = settings
         self.store = store
         self.curated = curated_answers(store, settings)
         self.serving = ChatServing(settings, engine, grounder, self.curated)
         self.insights = InsightsService(settings, store, self.serving)
         self.actions = actions
+        self.recommendations = recommendations
         self.operators = OperatorService(settings, store)
         self.sentiment = SentimentService(store)
 
@@ -198,6 +204,13 @@ class ConversationService:
                 async for event in self._action_reply(conversation_id, user_id, reply):
                     yield event
                 return
+        if self.recommendations is not None:
+            suggested = await self.recommendations.turn(conversation_id, conversation.metadata.get(VERIFIED_IDENTITY),
+                                                        text, self.engine, self.serving.default_params())
+            if suggested is not None:
+                async for event in self._recommendation_reply(conversation, user_id, suggested):
+                    yield event
+                return
         prepared = await self.serving.prepare(turns)
         if prepared.canned_reason == "curated":
             async for event in self._curated(conversation_id, user_id, prepared):
@@ -255,6 +268,56 @@ class ConversationService:
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
         yield AnswerEvent("delta", {"text": reply.text})
         yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "action"})
+
+    async def _recommendation_reply(self, conversation: ConversationRecord, user_id: int,
+                                    reply: RecommendationReply) -> AsyncIterator[AnswerEvent]:
+        """Product cards and the words around them, stored like an answer; what was shown is recorded."""
+        cards = [pick.card() for pick in reply.picks]
+        answer_id = await asyncio.to_thread(
+            self.store.conversations.add_message, conversation.id, "assistant", reply.text, "complete", None,
+            {"sources": [], "grounded": False, "reason": "recommendation", "recommendations": cards,
+             "basis": reply.basis, "model_picked": reply.model_picked, "candidates": reply.candidates,
+             "most": self.recommendations.settings.max_items})
+        if cards:
+            customer = customer_key(conversation.id, conversation.metadata.get(VERIFIED_IDENTITY))
+            await asyncio.to_thread(self.store.interactions.record, customer, [c["id"] for c in cards], "shown",
+                                    conversation.id, answer_id)
+        yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
+        if cards:
+            yield AnswerEvent("recommendations", {"items": cards, "basis": reply.basis, "answer_id": answer_id})
+        yield AnswerEvent("delta", {"text": reply.text})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "recommendation"})
+
+    async def recommendation_feedback(self, conversation_id: str, message_id: int, item_id: str, kind: str) -> None:
+        """The customer clicked an item a recommendation answer showed, or said "not for me"; it becomes training
+        data for `assistant align recommend`. An item that answer did not show is refused."""
+        shown = await asyncio.to_thread(self.store.interactions.shown, conversation_id, message_id)
+        if item_id not in shown:
+            raise RecommendationFeedbackError(f"answer {message_id} of this conversation did not recommend "
+                                              f"item {item_id!r}")
+        conversation = await self.conversation(conversation_id)
+        customer = customer_key(conversation_id, conversation.metadata.get(VERIFIED_IDENTITY))
+        await asyncio.to_thread(self.store.interactions.record, customer, [item_id], kind, conversation_id,
+                                message_id)
+
+    @property
+    def link_secret(self) -> bytes:
+        """What recommendation card links are signed with (assistant/recommend/links.py)."""
+        from assistant.identity import deployment_secret
+
+        return deployment_secret(self.settings.home_dir)
+
+    def card_link(self, conversation_id: str, message_id: int, item_id: str) -> str:
+        from assistant.recommend.links import CardLink, sign_link
+
+        return "/api/recommendations/open?t=" + sign_link(self.link_secret, CardLink(conversation_id, message_id,
+                                                                                      item_id))
+
+    async def dismissed_items(self, conversation_id: str, message_id: int) -> set[str]:
+        return set(await asyncio.to_thread(self.store.interactions.shown, conversation_id, message_id, "dismiss"))
+
+    async def catalog_items(self, ids: list[str]) -> dict:
+        return await asyncio.to_thread(self.store.catalog.get, ids)
 
     async def hand_to_human(self, conversation_id: str, user_id: int | None, reason: str,
                             detail: str | None = None, lang: str | None = None) -> AsyncIterator[AnswerEvent]:

@@ -62,9 +62,12 @@ def _counts(deleted: ErasureResult) -> dict[str, int]:
 
 
 def erase_customer(store, exports: Path, customer_id: str) -> dict[str, int]:
-    """Everything of one customer: their conversations (messages, ratings, handoffs, alerts) and export rows."""
+    """Everything of one customer: their conversations (messages, ratings, handoffs, alerts, what was recommended
+    in them), their item history and export rows."""
     deleted = store.privacy.erase_customer(customer_id)
-    return {**_counts(deleted), **scrub_exports(exports, set(deleted.ids), customer_id)}
+    interactions = store.interactions.erase_customer(customer_id)
+    return {**_counts(deleted), "interactions": interactions,
+            **scrub_exports(exports, set(deleted.ids), customer_id)}
 
 
 def purge_expired(store, exports: Path, days: float, now: datetime | None = None) -> dict[str, int]:

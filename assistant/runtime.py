@@ -138,4 +138,10 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
 
         actions = ActionService(load_actions(Path(settings.actions.file), actions_environment(settings)), store)
         actions.use_model(model)
-    return ConversationService(settings, store, engine, grounder, actions)
+    recommendations = None
+    if settings.recommend.mode != "off":
+        from assistant.recommend.service import RecommendationService
+
+        recommendations = RecommendationService(settings.recommend, store, served_retrieval(settings).encoder,
+                                                settings.home_dir, settings.company_name)
+    return ConversationService(settings, store, engine, grounder, actions, recommendations)

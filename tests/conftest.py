@@ -113,7 +113,8 @@ def make_settings(request, tmp_path, tiny_model_dir):
                   "generation.max_new_tokens": 12, "generation.temperature": 0.0,
                   "transformers.kv_cache_tokens": 4096, "transformers.max_batch_tokens": 512,
                   "retrieval.enabled": False, "auth.required": False,  # keys: tests/test_access.py
-                  "sentiment.enabled": False}  # the monitor runs where a test asks for it (test_sentiment_*.py)
+                  "sentiment.enabled": False,  # the monitor runs where a test asks for it (test_sentiment_*.py)
+                  "recommend.mode": "off"}  # recommendations where a test asks for them (test_recommend_*.py)
         if database:
             values["database_url"] = database
         values.update(flags)

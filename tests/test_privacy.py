@@ -45,8 +45,14 @@ def test_erasing_a_customer_removes_them_everywhere_and_nobody_else(database_url
                           exports)
     assert len(export.read_text().splitlines()) == 3
 
+    from assistant.recommend.interactions import Interaction
+
+    store.interactions.add_many([Interaction("c-1", "jacket", "purchase", 1.0e9),
+                                 Interaction("c-2", "boots", "view", 1.0e9)])
     deleted = erase_customer(store, exports, "c-1")
-    assert deleted == {"conversations": 2, "messages": 4, "feedback": 2, "export_files": 1, "export_rows": 2}
+    assert deleted == {"conversations": 2, "messages": 4, "feedback": 2, "interactions": 1, "export_files": 1,
+                       "export_rows": 2}
+    assert [(i.customer, i.item) for i in store.interactions.all()] == [("c-2", "boots")]
     assert counts(store) == {"conversations": 1, "messages": 2, "feedback": 1, "handoffs": 1,
                              "sentiment_alerts": 1}  # only c-2's, with everything that hangs on them
     assert [c.id for c in store.handoffs.conversation_overview()] == [kept]

@@ -19,11 +19,11 @@ def test_schema_is_migrated(store):
     tables = set(inspect(store.engine).get_table_names())
     assert {"conversations", "messages", "feedback", "handoffs", "feed_items", "sentiment_alerts",
             "alembic_version", "api_keys", "operators", "operator_sessions", "action_runs", "curated_answers", "topics",
-            "conversation_topics"} <= tables
+            "conversation_topics", "catalog_items", "interactions"} <= tables
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
 
 
 def test_migrations_match_the_tables_and_keep_existing_data(database_url):

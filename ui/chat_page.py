@@ -18,6 +18,7 @@ from assistant.conversation import ConversationService
 from assistant.ownership import new_page_token, page_caller, page_owner, page_pass
 from assistant.store import ConversationNotFoundError, HandoffError
 from assistant.store.records import HandoffState, MessageRecord
+from ui.recommendation_cards import CARD_CSS, LABELS, card_html
 from ui.text import answer_markdown, literal, safe_markdown
 
 CSS = """
@@ -25,7 +26,7 @@ CSS = """
 #chat-title {text-align: center;}
 #chat-status {min-height: 1.5em;}
 #language {text-align: right; font-size: .85rem;}
-"""
+""" + CARD_CSS
 
 TEXT = {
     "en": {
@@ -167,13 +168,34 @@ def build_chat_page(service: ConversationService, lang: str = "en",
         return {status: status_line(state, state.agent_name, lang),
                 human: gr.update(visible=state.status == "bot"), "_state": state.status}
 
+    def linked_cards(conversation_id: str, answer_id: int, items: list[dict]) -> list[dict]:
+        return [{**item, "answer_id": answer_id, "link": service.card_link(conversation_id, answer_id, item["id"])}
+                for item in items]
+
+    async def stored_cards(conversation_id: str, rows: list[MessageRecord]) -> list[dict]:
+        """The cards of the last answer, when it recommended, less those dismissed."""
+        last = next((m for m in reversed(rows) if m.role in ("assistant", "agent")), None)
+        if last is None or not last.metadata.get("recommendations"):
+            return []
+        dismissed = await service.dismissed_items(conversation_id, last.id)
+        return linked_cards(conversation_id, last.id,
+                            [c for c in last.metadata["recommendations"] if c["id"] not in dismissed])
+
+    async def dismiss(item_id: str, answer_id: int, current: list[dict], chat_pass: str | None):
+        conversation_id = await opened(chat_pass)
+        if conversation_id:
+            await service.recommendation_feedback(conversation_id, answer_id, item_id, "dismiss")
+            gr.Info(LABELS[lang]["dismissed"])
+        return [c for c in current if c["id"] != item_id]
+
     def shown(state: dict) -> dict:
         return {k: v for k, v in state.items() if k != "_state"}
 
     async def from_store(conversation_id: str) -> dict:
         """The chat exactly as stored, with the ids that ratings and polling need."""
-        history, ids, upto = rendered(await service.messages(conversation_id), lang, domains)
-        return {chatbot: history, answer_ids: ids, shown_id: upto}
+        rows = await service.messages(conversation_id)
+        history, ids, upto = rendered(rows, lang, domains)
+        return {chatbot: history, answer_ids: ids, shown_id: upto, cards: await stored_cards(conversation_id, rows)}
 
     async def respond(message: str, history: list[dict], chat_pass: str | None, answers: dict,
                       shown_upto: int, request: gr.Request):
@@ -191,12 +213,13 @@ def build_chat_page(service: ConversationService, lang: str = "en",
             conversation_id, chat_pass = await new_conversation(request)
             history = [*history, {"role": "assistant", "content": text["new"]}]
         sources: list[dict] = []
+        shown_cards: list[dict] = []
         written = ""  # the answer as the model wrote it; shown sanitised
         history = [*history, {"role": "user", "content": literal(message)}, {"role": "assistant", "content": ""}]
 
         def now() -> dict:
             return {chatbot: history, conversation: chat_pass, box: "", answer_ids: answers,
-                    shown_id: shown_upto}
+                    shown_id: shown_upto, cards: shown_cards}
 
         yield now()
         try:
@@ -207,6 +230,8 @@ def build_chat_page(service: ConversationService, lang: str = "en",
                     shown_upto = max(shown_upto, event.data.get("answer_id") or 0, event.data.get("message_id") or 0)
                 elif event.type == "sources":
                     sources = event.data["sources"]
+                elif event.type == "recommendations":
+                    shown_cards = linked_cards(conversation_id, event.data["answer_id"], event.data["items"])
                 elif event.type in ("delta", "replace"):
                     written = (written if event.type == "delta" else "") + event.data["text"]
                     history[-1]["content"] = safe_markdown(written, domains)
@@ -290,7 +315,7 @@ def build_chat_page(service: ConversationService, lang: str = "en",
         return {**await from_store(conversation_id), **shown(state)}
 
     async def restore(chat_pass: str | None):
-        empty = {chatbot: [], conversation: None, answer_ids: {}, shown_id: 0, status: "",
+        empty = {chatbot: [], conversation: None, answer_ids: {}, shown_id: 0, status: "", cards: [],
                  human: gr.update(visible=True)}
         conversation_id = await opened(chat_pass)
         if not conversation_id:
@@ -311,6 +336,22 @@ def build_chat_page(service: ConversationService, lang: str = "en",
         disliked = gr.State(None)
         chatbot = gr.Chatbot(label=text["conversation"], height=520, elem_id="chatbot",
                              feedback_options=("Like", "Dislike"))
+        cards = gr.State([])  # the product cards of the last answer, when it recommended
+
+        @gr.render(inputs=[cards, conversation])
+        def show_cards(current: list[dict], chat_pass: str | None):
+            if not current:
+                return
+            with gr.Column(elem_id="recommendations"):
+                gr.Markdown(f"**{LABELS[lang]['heading']}**")
+                for card in current:
+                    with gr.Row(elem_classes=["rec-row"]):
+                        gr.HTML(card_html(card, lang), scale=5)
+                        button = gr.Button(LABELS[lang]["dismiss"], size="sm", scale=1,
+                                           elem_classes=["rec-dismiss"], elem_id=f"dismiss-{card['id']}")
+                        button.click(dismiss, [gr.State(card["id"]), gr.State(card["answer_id"]), cards, conversation],
+                                     cards, api_visibility="private")
+
         status = gr.Markdown(elem_id="chat-status")
         with gr.Row(visible=False, elem_id="feedback-row") as feedback_row:
             why = gr.Textbox(placeholder=text["why"], show_label=False, scale=4, elem_id="feedback-comment",
@@ -325,21 +366,21 @@ def build_chat_page(service: ConversationService, lang: str = "en",
             score = gr.Radio(["1", "2", "3", "4", "5"], label=text["csat"], scale=4, elem_id="csat-score")
             send_score = gr.Button(text["rate"], size="sm", scale=1, elem_id="send-csat")
         box.submit(respond, [box, chatbot, conversation, answer_ids, shown_id],
-                   [chatbot, conversation, box, status, human, csat_row, answer_ids, shown_id],
+                   [chatbot, conversation, box, status, human, csat_row, answer_ids, shown_id, cards],
                    api_visibility="private", concurrency_limit=None)
         chatbot.like(rate, answer_ids, [disliked, feedback_row], api_visibility="private")
         gr.on([why.submit, send_why.click], comment, [why, disliked], [why, disliked, feedback_row],
               api_visibility="private")
         end.click(end_chat, conversation, [csat_row, status, human], api_visibility="private")
         send_score.click(rate_conversation, [score, conversation], csat_row, api_visibility="private")
-        human.click(ask_for_human, conversation, [chatbot, conversation, status, human, answer_ids, shown_id],
+        human.click(ask_for_human, conversation, [chatbot, conversation, status, human, answer_ids, shown_id, cards],
                     api_visibility="private")
-        gr.Timer(2).tick(poll, [conversation, shown_id], [chatbot, answer_ids, shown_id, status, human],
+        gr.Timer(2).tick(poll, [conversation, shown_id], [chatbot, answer_ids, shown_id, status, human, cards],
                          api_visibility="private")
-        chatbot.clear(lambda: {conversation: None, shown_id: 0, status: "", answer_ids: {},
+        chatbot.clear(lambda: {conversation: None, shown_id: 0, status: "", answer_ids: {}, cards: [],
                                human: gr.update(visible=True)}, None,
-                      [conversation, shown_id, status, answer_ids, human], api_visibility="private")
-        page.load(restore, [conversation], [chatbot, conversation, answer_ids, shown_id, status, human],
+                      [conversation, shown_id, status, answer_ids, human, cards], api_visibility="private")
+        page.load(restore, [conversation], [chatbot, conversation, answer_ids, shown_id, status, human, cards],
                   api_visibility="private")
     return page
 

@@ -18,6 +18,7 @@ from assistant.api import (
     conversation_routes,
     insights_routes,
     openai_routes,
+    recommendation_routes,
     sentiment_routes,
     source_routes,
     widget_routes,
@@ -66,6 +67,8 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         await service.engine.start()
         if service.grounder is not None:
             await asyncio.to_thread(service.grounder.prepare)
+        if service.recommendations is not None:
+            await asyncio.to_thread(service.recommendations.prepare)
         app.state.started_at = time.time()
         tasks = []
         if isinstance(service.engine, SwappableEngine):
@@ -101,6 +104,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
     app.include_router(sentiment_routes.router)
     app.include_router(insights_routes.router)
     app.include_router(widget_routes.router)
+    app.include_router(recommendation_routes.router)
     app.include_router(source_routes.router)
     widget_routes.install_frame_policy(app)
     access.install_access_control(app)

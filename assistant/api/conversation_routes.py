@@ -16,9 +16,10 @@ from assistant.api.schemas import (
     FeedbackRequest,
     HandoffRequest,
     PostMessageRequest,
+    RecommendationFeedbackRequest,
 )
 from assistant.api.streaming import SSE_HEADERS, sse, start_stream
-from assistant.conversation import AnswerEvent, ConversationService
+from assistant.conversation import AnswerEvent, ConversationService, RecommendationFeedbackError
 from assistant.ownership import OPEN_API, Caller, key_caller
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -91,6 +92,18 @@ async def post_message(request: Request, conversation_id: Owned, body: PostMessa
     if not body.stream:
         return await _collect(events)
     return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.post("/{conversation_id}/recommendations", status_code=201)
+async def recommendation_feedback(request: Request, conversation_id: Owned,
+                                  body: RecommendationFeedbackRequest) -> dict:
+    """The customer opened a recommended item (`click`) or dismissed it (`dismiss`: "not for me"); recorded as an
+    interaction the recommender learns from."""
+    try:
+        await _service(request).recommendation_feedback(conversation_id, body.message_id, body.item_id, body.action)
+    except RecommendationFeedbackError as exc:
+        raise APIError(404, str(exc), param="item_id") from exc
+    return {"conversation_id": conversation_id, "item_id": body.item_id, "action": body.action}
 
 
 async def _sse(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:

@@ -207,6 +207,16 @@ class FeedbackRequest(BaseModel):
     author: StorableText | None = Field(None, max_length=128)
 
 
+class RecommendationFeedbackRequest(BaseModel):
+    """What the customer did with one recommended item of one answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: int = Field(ge=1, le=2**63 - 1)
+    item_id: str = Field(min_length=1, max_length=128)
+    action: Literal["click", "dismiss"]
+
+
 class HandoffRequest(BaseModel):
     """The customer asks for a human (the chat's "talk to a human" button)."""
 

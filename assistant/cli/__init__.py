@@ -20,11 +20,17 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("align",), "alignment.cli.align", "train the model on transcripts and feedback (SFT, DPO), gate, promote"),
     (("sentiment", "train"), "assistant.cli.align_sentiment", "train the sentiment classifier, gate, promote"),
     (("align", "sentiment"), "assistant.cli.align_sentiment", "the former name of `assistant sentiment train`"),
+    (("align", "recommend"), "assistant.cli.align_recommend", "retrain the recommender on stored interactions, "
+                                                               "gate, promote"),
     (("align", "retrieval"), "alignment.cli.align_retrieval", "teach retrieval the company's questions: fine-tune, "
                                                               "gate, promote"),
     (("monitor", "ingest"), "assistant.cli.monitor_ingest", "score and store a news/comment feed; feed alerts"),
     (("monitor", "trends"), "assistant.cli.monitor_trends", "sentiment per time window (chats or feeds)"),
     (("monitor", "alerts"), "assistant.cli.monitor_alerts", "list sentiment alerts"),
+    (("catalog", "ingest"), "assistant.cli.catalog_ingest", "ingest the product catalogue (incremental, all or "
+                                                             "nothing)"),
+    (("catalog", "interactions"), "assistant.cli.catalog_interactions", "import customers' views, carts, purchases "
+                                                                         "and ratings"),
     (("operators",), "assistant.cli.operators", "operator accounts for the operator console"),
     (("keys",), "assistant.cli.keys", "widget keys (public, per website) and API keys (secret, scoped)"),
     (("gdpr",), "assistant.cli.gdpr", "erase a customer's data everywhere; apply the retention period"),
@@ -34,6 +40,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "answers"), "alignment.cli.eval_answers", "evaluate answers end to end against references"),
     (("eval", "actions"), "alignment.cli.eval_actions", "evaluate action calling: when to act, which action, "
                                                          "which arguments"),
+    (("eval", "recommend"), "assistant.cli.eval_recommend", "evaluate recommenders leave-last-out: HR@10, NDCG@10, "
+                                                             "coverage, beside popularity and co-occurrence"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("eval", "curated"), "assistant.cli.eval_curated", "how precise curated-answer matching is at each threshold"),
     (("eval", "topics"), "assistant.cli.eval_topics", "group labelled questions into topics as Insights does: NMI, "
@@ -51,6 +59,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
 ]
 
 GROUP_HELP = {"config": "inspect the configuration",
+              "catalog": "the product catalogue and customers' history with it (recommendations)",
               "monitor": "sentiment monitoring of chats and feeds",
               "sentiment": "the sentiment classifier",
               "bench": "benchmarks (results under bench/results/)",

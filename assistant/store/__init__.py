@@ -1,12 +1,13 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
-`store.privacy`, `store.actions`, `store.curated`, `store.topics`."""
+`store.privacy`, `store.actions`, `store.curated`, `store.topics`, `store.catalog`, `store.interactions`."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from assistant.store.actions import ActionRepository
+from assistant.store.catalog import CatalogRepository, InteractionRepository
 from assistant.store.conversations import ConversationRepository
 from assistant.store.curated import CuratedAnswerRepository
 from assistant.store.database import Database
@@ -45,6 +46,8 @@ class Store:
         self.actions = ActionRepository(self.database)
         self.curated = CuratedAnswerRepository(self.database)
         self.topics = TopicRepository(self.database)
+        self.catalog = CatalogRepository(self.database)
+        self.interactions = InteractionRepository(self.database)
 
     @property
     def engine(self):

@@ -260,3 +260,42 @@ class ConversationTopic(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id"), index=True)
     similarity: Mapped[float | None] = mapped_column(Float)
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatalogItemRow(Base):
+    """An item of the company's catalogue (assistant/recommend/catalog.py), kept up to date by `assistant catalog
+    ingest`; an item missing from a later file stays unless the ingest prunes it."""
+
+    __tablename__ = "catalog_items"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(128), default="", index=True)
+    price: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(8), default="EUR")
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InteractionRow(Base):
+    """What a customer did with an item: imported (view, cart, purchase, rating) or recorded by the product when it
+    recommended (shown, click, dismiss). `customer` is the verified customer id, else `session:<conversation id>`."""
+
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_customer_time", "customer", "time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer: Mapped[str] = mapped_column(String(160))
+    item_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rating: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16), default="import")  # import | chat
+    conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                                        index=True)
+    message_id: Mapped[int | None] = mapped_column(Integer)  # the answer that showed the recommendation
