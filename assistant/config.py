@@ -203,8 +203,9 @@ class RecommendSettings(SettingsSection):
     shortlist: int = Field(8, ge=1, description="best candidates the chat model picks from")
     min_relevance: float = Field(0.4, ge=0, le=1, description="how well an item must match what was asked")
     history_weight: float = Field(0.5, ge=0, description="weight of the customer's history against the request")
-    model_picks: bool = Field(True, description="the chat model picks and orders the items (constrained to the "
-                                                "candidates' ids); off: the candidates' own order")
+    model_picks: bool = Field(False, description="the chat model picks and orders the items (constrained to the "
+                                                 "candidates' ids); off (default: the packaged model picks worse "
+                                                 "than the candidates' order, README): the candidates' own order")
     catalog: list[str] | None = Field(None, description="catalogue files ingested at start while the store has no "
                                                         "item (default: the demo company's data/catalog; [] none)")
     interactions: list[str] | None = Field(None, description="interaction files imported with them (default: the "

@@ -129,3 +129,46 @@ def test_question_typed_in_the_page_gets_a_streamed_answer_that_survives_reload(
     newer = next(c for c in service.store.handoffs.conversation_overview() if c.id != stored_conversation["id"])
     assert service.store.conversations.messages(newer.id)[0].content == "Do you ship to Norway?"
     assert len(service.store.conversations.messages(stored_conversation["id"])) == 2
+
+
+def test_recommendation_cards_open_through_our_link_and_dismiss_with_not_for_me(live_app, page):
+    """The demo catalogue as shipped: a customer asks for a jacket, sees cards (title, price, why), opens one
+    (the click is recorded before the shop's page) and dismisses another (it goes, and is recorded)."""
+    url, service = live_app
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{url}/chat/")
+    box = page.locator("#message-box textarea")
+    box.fill("Can you recommend a waterproof jacket for hiking in the rain?")
+    box.press("Enter")
+    cards = page.locator("#recommendations .rec-card")
+    cards.first.wait_for(timeout=90_000)
+    shown = [cards.nth(n).get_attribute("data-item") for n in range(cards.count())]
+    assert 1 <= len(shown) <= 3
+    first = cards.first.inner_text()
+    assert "EUR" in first and "waterproof" in first.lower()
+    page.screenshot(path=str(ARTIFACTS / "chat_page_recommendations.png"), full_page=True)
+    [conversation] = service.store.handoffs.conversation_overview()
+
+    def recorded(kind: str) -> set[str]:
+        deadline = time.monotonic() + 30
+        while True:
+            found = {i.item for i in service.store.interactions.all() if i.kind == kind}
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.25)
+
+    with page.expect_popup() as opened:  # the shop is not reachable from here: our redirect is what counts
+        cards.first.locator("a.rec-title").click()
+    opened.value.close()
+    assert recorded("click") == {shown[0]}
+    assert recorded("shown") >= set(shown)
+
+    page.locator(f"#dismiss-{shown[-1]}").click()
+    page.locator(f"#recommendations .rec-card[data-item='{shown[-1]}']").wait_for(state="detached", timeout=30_000)
+    assert recorded("dismiss") == {shown[-1]}
+    page.reload()  # a dismissed card stays gone
+    page.locator("#chatbot [data-testid='user']").first.wait_for(timeout=30_000)
+    if len(shown) > 1:
+        page.locator("#recommendations .rec-card").first.wait_for(timeout=30_000)
+    assert shown[-1] not in [c.get_attribute("data-item") for c in page.locator("#recommendations .rec-card").all()]
+    assert service.store.conversations.messages(conversation.id)[-1].metadata["reason"] == "recommendation"

@@ -12,9 +12,10 @@ import pytest
 from tests.sse import read_events
 
 CATALOG = """id,title,category,price,available,attributes,url,description
-J1,Storm rain jacket,Jackets,149,true,waterproof=yes,https://shop.example/j1,Waterproof shell for hiking in the rain. 防水冲锋衣
+J1,Storm rain jacket,Jackets,149,true,waterproof=yes,https://shop.example/j1,Waterproof shell for rain hikes. 防水冲锋衣
 J2,City down jacket,Jackets,199,true,,https://shop.example/j2,Warm down jacket for cold city days. 羽绒服
 J3,Kids rain jacket,Jackets,59,false,waterproof=yes,https://shop.example/j3,Waterproof jacket for children
+J4,Wind softshell,Jackets,99,true,waterproof=no (water-repellent),https://shop.example/j4,Softshell for windy hikes
 P1,Rain overtrousers,Trousers,79,true,waterproof=yes,https://shop.example/p1,Waterproof trousers over your boots
 S1,Trail runner shoes,Footwear,120,true,,https://shop.example/s1,Grippy shoes for fast trail runs. 越野跑鞋
 B1,Hiking boots,Footwear,189,true,waterproof=yes,https://shop.example/b1,Waterproof leather boots for rough trails
@@ -52,7 +53,7 @@ def test_a_customer_who_asks_gets_catalogue_cards_with_prices_and_reasons(make_c
     stored = stored_answer(client, conversation_id)
     cards = stored["metadata"]["recommendations"]
     assert cards[0]["id"] == "J1"  # the one that fits: waterproof, in the price range
-    assert {c["id"] for c in cards} <= {"J1", "J2", "J3", "P1", "S1", "B1"}
+    assert {c["id"] for c in cards} <= {"J1", "J2", "J3", "J4", "P1", "S1", "B1"}
     assert all(c["price"] <= 180 for c in cards) and "J3" not in {c["id"] for c in cards}  # J3 out of stock
     assert "Storm rain jacket (149.00 EUR)" in answer["answer"] and "in stock" in cards[0]["why"]
     assert "waterproof: yes" in cards[0]["why"]  # the reasons are catalogue facts
@@ -81,6 +82,14 @@ def test_support_questions_never_get_recommendations(make_client, shop):
     strict = make_client(**{**shop, "recommend.mode": "ask"})
     conversation_id, _ = ask(strict, "I'm looking for a waterproof jacket")  # mode ask: only explicit asks
     assert "recommendations" not in stored_answer(strict, conversation_id)["metadata"]
+
+
+def test_an_item_that_says_no_to_what_was_asked_for_is_not_offered(make_client, shop):
+    client = make_client(**shop)
+    conversation_id, _ = ask(client, "Can you recommend a waterproof jacket for hikes?")
+    assert "J4" not in {c["id"] for c in stored_answer(client, conversation_id)["metadata"]["recommendations"]}
+    conversation_id, _ = ask(client, "Can you recommend a jacket for windy hikes?")
+    assert "J4" in {c["id"] for c in stored_answer(client, conversation_id)["metadata"]["recommendations"]}
 
 
 def test_nothing_that_fits_is_said_plainly(make_client, shop):
@@ -147,7 +156,7 @@ def test_the_models_pick_is_constrained_to_the_candidates(tiny_model_dir):
     from assistant.recommend.requests import RecommendationRequest
     from assistant.recommend.service import Candidate, RecommendationService
 
-    service = RecommendationService(RecommendSettings(), None, "default", tiny_model_dir, "Shop")
+    service = RecommendationService(RecommendSettings(model_picks=True), None, "default", tiny_model_dir, "Shop")
     candidates = [Candidate(CatalogItem(f"item-{n}", f"Thing {n}", category="Things", price=10.0 + n), 1 / (n + 1),
                             0.9, False) for n in range(6)]
     engine = TransformersEngine(str(tiny_model_dir), "tiny", GenerationSettings(max_new_tokens=24, temperature=0))

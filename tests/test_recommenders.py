@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from assistant.recommend.base import load_recommender
 from assistant.recommend.cooccurrence import CooccurrenceRecommender
 from assistant.recommend.evaluation import leave_last_out, ranking_metrics
+from assistant.recommend.kinds import load_recommender
 from assistant.recommend.popularity import PopularityRecommender
 from assistant.recommend.sasrec import SASRecConfig, SASRecRecommender
 from assistant.recommend.transitions import TransitionConfig, TransitionRecommender
@@ -57,7 +57,7 @@ def test_popularity_recommends_what_most_customers_chose_and_answers_cold_start(
     assert model.recommend(["gift"], k=1)[0][0] != "gift"  # never what the customer has
 
 
-@pytest.mark.parametrize("model", small_models() + [PopularityRecommender()], ids=lambda m: m.name)
+@pytest.mark.parametrize("model", [*small_models(), PopularityRecommender()], ids=lambda m: m.name)
 def test_a_saved_recommender_loads_and_recommends_the_same(model, tmp_path):
     model.fit(shop_histories())
     model.save(tmp_path / "saved")
@@ -101,6 +101,25 @@ def test_eval_command_on_a_tiny_folder_prints_the_baselines_beside_the_learned_m
     assert "not a folder" in capsys.readouterr().err
 
 
+def test_eval_rerank_scores_the_chat_models_pick_among_the_same_shortlist(tmp_path, capsys, tiny_model_dir):
+    """The (random) tiny model picks from each customer's shortlist: every pick is usable, and both orders are
+    scored on the same customers."""
+    from assistant.cli import main
+
+    lines = [f"u{n}\t{item}\t4\t{t}" for n in range(8)
+             for t, item in enumerate(["1", "2", *(str(3 + (n + j) % 5) for j in range(3))])]
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "u.data").write_text("\n".join(lines) + "\n")
+    (tmp_path / "ml" / "u.item").write_text("".join(f"{i}|Film {i} (1995)|01-Jan-1995||url|0|1\n" for i in range(1, 8)))
+    (tmp_path / "ml" / "u.genre").write_text("unknown|0\nAction|1\n")
+    assert main(["eval", "recommend", str(tmp_path / "ml"), "--json", "--rerank", "4", "--engine", "transformers",
+                 "--model", str(tiny_model_dir), "--home", str(tmp_path / "home")]) == 0
+    rerank = json.loads(capsys.readouterr().out)["rerank"]
+    assert rerank["customers"] == 4 and rerank["valid_picks"] == 1.0 and rerank["recommender"] == "transitions"
+    assert 0 <= rerank["chat_model_pick"]["hr@3"] <= rerank["target_in_shortlist"]
+    assert 0 <= rerank["recommender_order"]["hr@3"] <= rerank["target_in_shortlist"]
+
+
 def test_align_recommend_registers_and_promotes_only_what_ranks_better(make_settings, tmp_path, capsys):
     from assistant.cli import main
     from assistant.recommend.service import recommend_registry
@@ -127,5 +146,9 @@ def test_align_recommend_registers_and_promotes_only_what_ranks_better(make_sett
     assert report["metrics"]["candidate"]["ndcg@10"] >= report["metrics"]["current"]["ndcg@10"]
     registry = recommend_registry(settings.home_dir)
     assert [v.id for v in registry.list()] == ["v1", "v2"]
+    capsys.readouterr()
+    assert main(["models", "list", "--recommend", *home]) == 0
+    listed = capsys.readouterr().out
+    assert "v1" in listed and "v2" in listed and "ndcg@10" in listed
     with pytest.raises(RecommendTrainingError, match="three or more items"):
         align_recommender([], settings.home_dir)

@@ -40,7 +40,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "answers"), "alignment.cli.eval_answers", "evaluate answers end to end against references"),
     (("eval", "actions"), "alignment.cli.eval_actions", "evaluate action calling: when to act, which action, "
                                                          "which arguments"),
-    (("eval", "recommend"), "assistant.cli.eval_recommend", "evaluate recommenders leave-last-out: HR@10, NDCG@10, "
+    (("eval", "recommend"), "alignment.cli.eval_recommend", "evaluate recommenders leave-last-out: HR@10, NDCG@10, "
                                                              "coverage, beside popularity and co-occurrence"),
     (("eval", "sentiment"), "assistant.cli.eval_sentiment", "evaluate a sentiment scorer on a labelled file"),
     (("eval", "curated"), "assistant.cli.eval_curated", "how precise curated-answer matching is at each threshold"),

@@ -1,5 +1,5 @@
-"""Model versions made by `assistant align` (or, with --sentiment, sentiment classifiers made by `assistant align
-sentiment`): list them, show one, promote one, roll back.
+"""Model versions made by `assistant align` (or, with --sentiment, --retrieval or --recommend, the sentiment
+classifiers, retrieval encoders or recommenders its subcommands make): list them, show one, promote one, roll back.
 
 A running `assistant serve` switches to the promoted version by itself: the new model starts next to the old one,
 which keeps answering until the new one is healthy (no request is dropped)."""
@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   assistant models rollback          # back to the previously active version (or the base model)
   assistant models list --sentiment  # sentiment classifiers (rollback past v1: the packaged lexicon scorer)
   assistant models list --retrieval  # retrieval encoders made by `assistant align retrieval`
+  assistant models list --recommend  # recommenders made by `assistant align recommend`
 """
 
 
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kinds = common.add_mutually_exclusive_group()
     kinds.add_argument("--sentiment", action="store_true", help="sentiment classifiers instead of chat models")
     kinds.add_argument("--retrieval", action="store_true", help="retrieval encoders (`assistant align retrieval`)")
+    kinds.add_argument("--recommend", action="store_true", help="recommenders (`assistant align recommend`)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="every version with parent, data hash, metrics and date")
     show = actions.add_parser("show", parents=[common], help="everything recorded about one version (JSON)")
@@ -54,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         from assistant.registry import retrieval_registry
 
         registry, base = retrieval_registry(settings.home_dir), f"the configured encoder ({settings.retrieval.encoder})"
+    elif args.recommend:
+        from assistant.recommend.service import recommend_registry
+
+        registry, base = recommend_registry(settings.home_dir), "co-occurrence fitted on the stored interactions"
     else:
         registry, base = model_registry(settings), f"the configured base model ({settings.model})"
     console = Console()
@@ -64,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
             for column in ("version", "active", "parent", "base", "data", "gate metric", "created", "decision"):
                 table.add_column(column)
             for v in registry.list():
-                metric = ("macro_f1" if args.sentiment else "recall@5" if args.retrieval
-                          else v.config.get("gate", {}).get("metric", "token_f1"))
+                metric = ("macro_f1" if args.sentiment else "recall@5" if args.retrieval else "ndcg@10"
+                          if args.recommend else v.config.get("gate", {}).get("metric", "token_f1"))
                 score = v.metrics.get("candidate", {}).get(metric)
                 table.add_row(v.id, "*" if active and active.id == v.id else "", v.parent or "base", v.base_model,
                               v.data_hash, f"{metric} {score}", v.created_at, v.decision)

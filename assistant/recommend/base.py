@@ -56,22 +56,3 @@ def write_settings(folder: Path, kind: str, settings: dict) -> None:
     (folder / SETTINGS_FILE).write_text(json.dumps({"kind": kind, **settings}, indent=1))
     # the registry checks a model folder by its config.json (assistant/registry.py)
     (folder / "config.json").write_text(json.dumps({"kind": kind}))
-
-
-def load_recommender(folder: Path) -> Recommender:
-    """A recommender saved by `save` (its kind is in recommender.json)."""
-    path = Path(folder) / SETTINGS_FILE
-    if not path.is_file():
-        raise ValueError(f"{folder}: no {SETTINGS_FILE}: not a saved recommender")
-    kind = json.loads(path.read_text()).get("kind")
-    if kind == "popularity":
-        from assistant.recommend.popularity import PopularityRecommender as cls
-    elif kind == "cooccurrence":
-        from assistant.recommend.cooccurrence import CooccurrenceRecommender as cls
-    elif kind == "sasrec":
-        from assistant.recommend.sasrec import SASRecRecommender as cls
-    elif kind == "transitions":
-        from assistant.recommend.transitions import TransitionRecommender as cls
-    else:
-        raise ValueError(f"{path}: unknown recommender kind {kind!r}")
-    return cls.load(Path(folder))

@@ -52,10 +52,10 @@ class CatalogItem:
         attributes = " ".join(f"{k} {v}" for k, v in self.attributes.items())
         return " \n".join(p for p in (self.title, self.category, attributes, self.description) if p)
 
-    def facts(self) -> list[str]:
-        """Short catalogue facts a recommendation may cite."""
+    def facts(self, price: bool = True) -> list[str]:
+        """Short catalogue facts a recommendation may cite (`price`: with the price)."""
         facts = [f"{k}: {v}" for k, v in self.attributes.items()]
-        if self.price is not None:
+        if price and self.price is not None:
             facts.append(f"price: {self.price:.2f} {self.currency}")
         facts.append("in stock" if self.available else "out of stock")
         return facts
@@ -162,4 +162,23 @@ def load_catalog(path: Path) -> list[CatalogItem]:
         raise CatalogDataError(f"{len(errors)} bad row(s); nothing was stored:\n" + "\n".join(errors[:20]) + more)
     if not items:
         raise CatalogDataError(f"{path}: no items (an empty catalogue): each row needs at least id and title")
+    return items
+
+
+def read_movielens_items(folder: Path) -> dict[str, CatalogItem]:
+    """The titles and genres of a MovieLens-100K-style folder (`u.item`, `u.genre`) as catalogue items; {} without."""
+    folder = Path(folder)
+    if not (folder / "u.item").is_file():
+        return {}
+    genres = [line.split("|")[0] for line in (folder / "u.genre").read_text(encoding="latin-1").splitlines()
+              if line.strip()] if (folder / "u.genre").is_file() else []
+    items = {}
+    for line in (folder / "u.item").read_text(encoding="latin-1").splitlines():
+        parts = line.split("|")
+        if len(parts) < 5 or not parts[0].strip():
+            continue
+        flags = parts[5:]
+        kinds = [g for g, flag in zip(genres, flags, strict=False) if flag.strip() == "1" and g != "unknown"]
+        items[parts[0]] = CatalogItem(parts[0], parts[1].strip() or parts[0], category=", ".join(kinds),
+                                      available=True)
     return items

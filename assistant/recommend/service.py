@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -96,10 +97,17 @@ def parse_picks(text: str, ids: Sequence[str], most: int) -> list[str]:
     return list(dict.fromkeys(i for i in chosen if isinstance(i, str) and i in ids))[:most]
 
 
+def contradicts(item: CatalogItem, text: str) -> bool:
+    """The item says no to something the customer asked for by name: "waterproof" asked, `waterproof: no`."""
+    words = set(re.findall(r"[\w-]+", text.lower()))
+    return any(key.lower() in words and re.match(r"(?:no|false)\b|不", value.strip().lower())
+               for key, value in item.attributes.items())
+
+
 def why(candidate: Candidate, request: RecommendationRequest, bought: CatalogItem | None) -> str:
     """Why this item, from catalogue facts and the customer's own history only."""
     item = candidate.item
-    facts = item.facts()
+    facts = item.facts(price=False)  # the answer and the card show the price beside it
     if request.chinese:
         parts = [f"符合您的需求（{item.category}）" if candidate.asked is not None else ""]
         if candidate.from_history and bought is not None:
@@ -182,7 +190,7 @@ class RecommendationService:
         with self._lock:
             if self._recommender is not None and active == self._recommender_id:
                 return self._recommender
-            from assistant.recommend.base import load_recommender
+            from assistant.recommend.kinds import load_recommender
 
             model = None
             if active is not None:
@@ -224,7 +232,7 @@ class RecommendationService:
         index = self.index()
         admitted = {index.items[row].id for row in index.admitted(request.where)}
         hits = [h for h in index.search(request.query, self.settings.candidates, request.where)
-                if h.relevance >= self.settings.min_relevance]
+                if h.relevance >= self.settings.min_relevance and not contradicts(h.item, request.text)]
         history = histories(self.store.interactions.of_customer(customer, HISTORY_LIMIT)).get(customer, [])
         model = self.recommender()
         predicted: list[str] = []

@@ -11,25 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import AssistantError
-from assistant.recommend.base import Recommender, load_recommender
+from assistant.recommend.base import Recommender
 from assistant.recommend.evaluation import evaluate
 from assistant.recommend.interactions import Interaction, histories
+from assistant.recommend.kinds import DEFAULT_KIND, load_recommender, recommender_kinds
 from assistant.registry import ModelVersion, RegistryError
 
 MIN_CUSTOMERS = 10  # customers with at least three items: fewer, and the gate measures nothing
-
-
-def recommender_kinds() -> dict[str, Callable[[], Recommender]]:
-    from assistant.recommend.cooccurrence import CooccurrenceRecommender
-    from assistant.recommend.popularity import PopularityRecommender
-    from assistant.recommend.sasrec import SASRecRecommender
-    from assistant.recommend.transitions import TransitionRecommender
-
-    return {"transitions": TransitionRecommender, "sasrec": SASRecRecommender,
-            "cooccurrence": CooccurrenceRecommender, "popularity": PopularityRecommender}
-
-
-DEFAULT_KIND = "transitions"
 
 
 class RecommendTrainingError(AssistantError, ValueError):

@@ -3,12 +3,17 @@
 score(j) = sum over the customer's last `recent` items i (newest first, age a) of w[a] * S[i, j]
          + mean over their last `taste_window` items i of P[i] . Q[j] + b[j]
 
-The first term is what follows what (S starts as the cosine co-occurrence of the training histories, w as a recency
-decay), the second the customer's longer-term taste (factored item similarity, as FISM), b a popularity bias. All are
-learned with full-softmax cross-entropy on every next item of every history (torch, AdamW), keeping the epoch that
-scores best on the customers' last training items (held out inside `fit`; the start counts, so learning must beat
-co-occurrence to be kept). A sequential model in the family of FPMC and SLIST. S is a full matrix: meant for
-catalogues up to about 10,000 items (a larger one: SASRec)."""
+The first term is what follows what: S starts as EASE's item weights (a closed-form ridge regression of each item
+on the others; Steck 2019) or as the cosine co-occurrence, w as a recency decay. The second, off by default, is the
+customer's longer-term taste (factored item similarity, as FISM); b is a popularity bias. All are learned with
+full-softmax cross-entropy on every next item of every history (torch, AdamW, a sparse matmul per batch), keeping
+the epoch that scores best on the customers' last training items (held out inside `fit`; the start counts, so
+learning must beat the prior to be kept). A sequential model in the family of FPMC and SLIST. S is a full matrix:
+meant for catalogues up to about 10,000 items (a larger one: SASRec).
+
+On MovieLens-100K (`assistant eval recommend`, test items) it reaches NDCG@10 0.115 / HR@10 0.208 in about a
+minute on 2 cores: 2.6x popularity, 2.0x whole-history item co-occurrence, 1.05x co-occurrence of the recent items
+(1.07x on the validation items the settings were chosen on)."""
 
 from __future__ import annotations
 
@@ -110,13 +115,13 @@ class TransitionRecommender:
         index = {item: i for i, item in enumerate(self.items)}
         start = self._prior(histories, index)
         sequences = [[index[i] for i in histories[c]] for c in sorted(histories)]
-        train_ctx, train_y = self._contexts([s[:-1] for s in sequences if len(s) >= 3], n)
+        train_ctx, train_y = self._contexts([s[:-1] if len(s) >= 3 else s for s in sequences], n)
         held_ctx = np.array([(s[:-1][::-1][:self.width] + [n] * self.width)[:self.width]
                              for s in sequences if len(s) >= 3], dtype=np.int64).reshape(-1, self.width)
         held_y = np.array([s[-1] for s in sequences if len(s) >= 3], dtype=np.int64)
 
-        prior_rows = torch.from_numpy(np.vstack([start, np.zeros((1, n), np.float32)]))  # the padding row: zero
-        change = torch.nn.Parameter(torch.zeros(n + 1, n))  # learned on top of co-occurrence, decayed towards it
+        prior = torch.from_numpy(start)
+        change = torch.nn.Parameter(torch.zeros(n, n))  # learned on top of the prior, decayed towards it
         recency = torch.nn.Parameter(torch.tensor([config.initial_scale * config.initial_decay ** a
                                                    for a in range(config.recent)], dtype=torch.float32))
         bias = torch.nn.Parameter(torch.zeros(n))
@@ -130,8 +135,13 @@ class TransitionRecommender:
 
         def logits(contexts: torch.Tensor) -> torch.Tensor:
             recent = contexts[:, :config.recent]
-            rows = prior_rows[recent] + change[recent]  # (batch, recent, n); the padding row stays zero
-            scores = torch.einsum("brn,r->bn", rows, recency) + bias
+            # each context as a sparse row of recency weights over the items (padding left out): one sparse matmul
+            present = recent < n
+            rows = torch.arange(len(recent))[:, None].expand_as(recent)[present]
+            weights = torch.sparse_coo_tensor(torch.stack([rows, recent[present]]),
+                                              recency.expand(len(recent), -1)[present], (len(recent), n),
+                                              check_invariants=False)
+            scores = torch.sparse.mm(weights, prior + change) + bias
             if config.taste_dim:
                 window = contexts[:, :config.taste_window]
                 present = (window < n).float()
@@ -149,10 +159,10 @@ class TransitionRecommender:
             return float(np.mean(np.where(rank < 10, 1 / np.log2(rank + 2), 0.0)))
 
         def state() -> tuple:
-            return ((prior_rows[:n] + change.detach()[:n]).clone(), recency.detach().clone(), bias.detach().clone(),
+            return ((prior + change.detach()).clone(), recency.detach().clone(), bias.detach().clone(),
                     taste_in.detach()[:n].clone(), taste_out.detach().clone())
 
-        best, best_state, waited = held_out_ndcg(), state(), 0  # learning must beat co-occurrence to count
+        best, best_state, waited = held_out_ndcg(), state(), 0  # the start counts: learning must beat it
         started = time.perf_counter()
         bar = tqdm(range(config.epochs), desc="training transitions", unit="epoch", disable=not progress)
         for epoch in bar:
@@ -162,8 +172,7 @@ class TransitionRecommender:
                                                          torch.from_numpy(train_y[batch]))
                 optimiser.zero_grad()
                 loss.backward()
-                change.grad[n] = 0.0  # padding
-                if taste_in.grad is not None:
+                if taste_in.grad is not None:  # the padding row stays zero
                     taste_in.grad[n] = 0.0
                 optimiser.step()
             score = held_out_ndcg()

@@ -4,7 +4,11 @@ had ranked. HR@K, NDCG@K, coverage (share of items in anyone's top K), training 
 catalogue for one customer (p50/p95), with popularity and item-to-item co-occurrence measured in the same run.
 
 DIR: a MovieLens folder (`u.data`: every rating is an interaction) or a folder with `interactions.csv` /
-`interactions.jsonl` in the product's contract (views, carts, purchases, ratings above 2)."""
+`interactions.jsonl` in the product's contract (views, carts, purchases, ratings above 2).
+
+`--rerank N` also measures the chat model's pick on N sampled customers (`alignment.pick_eval`): among the first
+learned model's shortlist, its own top 3 vs the chat model's 3 (needs item names: MovieLens `u.item`, or a
+`catalog.csv`/`.jsonl` in DIR)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,16 @@ EXAMPLES = """examples:
   assistant eval recommend ../shared/data/movielens_100k --models transitions,sasrec --json
   assistant eval recommend ../shared/data/movielens_100k --validation     # choose settings here, never on the test
   assistant eval recommend data/catalog --save-results
+  assistant eval recommend ../shared/data/movielens_100k --rerank 300 --engine transformers   # does the pick help?
 """
 
 BASELINES = ("popularity", "cooccurrence (whole history)", "cooccurrence (recent items)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from assistant.cli.options import add_settings_flags
+
+    add_settings_flags(parser, ["--engine", "--home"])
     parser.add_argument("folder", metavar="DIR", help="MovieLens folder or a folder with interactions.csv/.jsonl")
     parser.add_argument("--models", default="transitions", help="learned models to measure, comma-separated: "
                                                                  "transitions (default), sasrec")
@@ -29,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     parser.add_argument("--save-results", action="store_true",
                         help="also write bench/results/recommend-DATE.json and .md")
+    parser.add_argument("--rerank", type=int, default=0, metavar="N",
+                        help="also measure the chat model's pick among the learned model's shortlist on N customers")
+    parser.add_argument("--model", default="current",
+                        help="the chat model that picks with --rerank: 'current' (what serves now), 'base', a "
+                             "registered version (v2) or a model folder")
 
 
 def read_histories(folder):
@@ -64,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.recommend.cooccurrence import CooccurrenceConfig, CooccurrenceRecommender
     from assistant.recommend.evaluation import evaluate
-    from assistant.recommend.training import RecommendTrainingError, recommender_kinds
+    from assistant.recommend.kinds import recommender_kinds
+    from assistant.recommend.training import RecommendTrainingError
 
     found, source = read_histories(args.folder)
     kinds = recommender_kinds()
@@ -77,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
                                                                                                   decay=1.0)),
               "cooccurrence (recent items)": kinds["cooccurrence"],
               **{m: kinds[m] for m in learned}}
-    results = {}
+    results, fitted = {}, {}
     for name, make in makers.items():
-        results[name] = evaluate(make, found, args.k, args.validation, progress=not args.json)
+        results[name] = evaluate(lambda make=make, name=name: fitted.setdefault(name, make()), found, args.k,
+                                 args.validation, progress=not args.json)
     ndcg = f"ndcg@{args.k}"
     for name in learned:
         for base in BASELINES:
@@ -88,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     report = {"data": str(args.folder), "source": source, "split": "validation" if args.validation else "test",
               "customers": len(found), "interactions": sum(map(len, found.values())),
               "items": len({i for items in found.values() for i in items}), "k": args.k, "models": results}
+    if args.rerank > 0:
+        report["rerank"] = rerank(args, found, fitted[learned[0] if learned else "cooccurrence (recent items)"])
     if args.save_results:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("bench/results")
@@ -106,7 +123,44 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, *(f"{metrics[c]:.4f}" if c in (f"hr@{args.k}", ndcg, "coverage") else f"{metrics[c]:.2f}"
                               for c in columns), ratios)
     Console().print(table)
+    if "rerank" in report:
+        Console().print(rerank_line(report["rerank"]))
     return 0
+
+
+def item_names(folder) -> dict:
+    """Names for the pick's prompt: MovieLens `u.item`, else the folder's catalogue file."""
+    from pathlib import Path
+
+    from assistant.recommend.catalog import load_catalog, read_movielens_items
+
+    names = read_movielens_items(Path(folder))
+    if names:
+        return names
+    for name in ("catalog.jsonl", "catalog.csv"):
+        if (Path(folder) / name).is_file():
+            return {item.id: item for item in load_catalog(Path(folder) / name)}
+    return {}
+
+
+def rerank(args: argparse.Namespace, histories: dict, model) -> dict:
+    from alignment.pick_eval import evaluate_picks
+    from assistant.cli.options import load_from_args
+    from assistant.recommend.evaluation import leave_last_out
+
+    split = leave_last_out(histories, args.validation)
+    return {"recommender": model.name,
+            **evaluate_picks(load_from_args(args), args.model, model, split, item_names(args.folder), args.rerank)}
+
+
+def rerank_line(found: dict) -> str:
+    most = found["most"]
+    own, picked = found["recommender_order"], found["chat_model_pick"]
+    return (f"chat model's pick ({found['model']}, {found['customers']} customers, top {most} of "
+            f"{found['recommender']}'s {found['shortlist']}): HR@{most} {picked[f'hr@{most}']:.4f} vs "
+            f"{own[f'hr@{most}']:.4f} in the recommender's order, NDCG@{most} {picked[f'ndcg@{most}']:.4f} vs "
+            f"{own[f'ndcg@{most}']:.4f}; held-out item in the shortlist {found['target_in_shortlist']:.3f}, "
+            f"usable picks {found['valid_picks']:.3f}")
 
 
 def markdown(report: dict) -> str:
@@ -120,4 +174,6 @@ def markdown(report: dict) -> str:
         ratios = ", ".join(f"{v}{key}" for key, v in m.items() if key.startswith("x "))
         lines.append(f"| {name} | {m[f'hr@{k}']:.4f} | {m[f'ndcg@{k}']:.4f} | {m['coverage']:.3f} | "
                      f"{m['train_s']:.1f} | {m['candidates_ms_p50']:.2f} / {m['candidates_ms_p95']:.2f} | {ratios} |")
+    if "rerank" in report:
+        lines += ["", rerank_line(report["rerank"])]
     return "\n".join(lines) + "\n"
