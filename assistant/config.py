@@ -202,6 +202,10 @@ class RecommendSettings(SettingsSection):
     candidates: int = Field(20, ge=1, description="candidates gathered before the pick")
     shortlist: int = Field(8, ge=1, description="best candidates the chat model picks from")
     min_relevance: float = Field(0.4, ge=0, le=1, description="how well an item must match what was asked")
+    min_word_relevance: float = Field(0.25, ge=0, le=1, description="the same where only words can match (Chinese "
+                                                                     "with an English encoder): the share of the "
+                                                                     "request's words the item has, and at least "
+                                                                     "half the best item's")
     history_weight: float = Field(0.5, ge=0, description="weight of the customer's history against the request")
     model_picks: bool = Field(False, description="the chat model picks and orders the items (constrained to the "
                                                  "candidates' ids); off (default: the packaged model picks worse "

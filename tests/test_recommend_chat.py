@@ -144,6 +144,10 @@ def test_chinese_requests_are_answered_in_chinese(make_client, shop):
     conversation_id, answer = ask(client, "推荐一款防水冲锋衣")
     assert stored_answer(client, conversation_id)["metadata"]["recommendations"][0]["id"] == "J1"
     assert answer["answer"].startswith("根据您的需求")
+    # the ask's own words ("我想买", "有推荐吗") are not what is looked for: the shoes are found, not what is popular
+    conversation_id, answer = ask(client, "我想买一双越野跑的鞋，有推荐吗？")
+    assert [c["id"] for c in stored_answer(client, conversation_id)["metadata"]["recommendations"]] == ["S1"]
+    assert answer["answer"].startswith("根据您的需求")
 
 
 def test_the_models_pick_is_constrained_to_the_candidates(tiny_model_dir):

@@ -103,6 +103,8 @@ class CatalogIndex:
         lexical_rows = np.array([r for r in lexical_rows.tolist() if r in admitted][:pool], dtype=np.int64)
         fused = reciprocal_rank_fusion([dense_rows, lexical_rows])
         terms = tokenize(query)
+        if not dense_rows.size:  # words only (Chinese with an English encoder): jieba's words, not the bigrams
+            terms = [t for t in terms if not t.endswith("\u2082")] or terms
         hits = []
         for row in sorted(fused, key=fused.get, reverse=True)[:k]:
             cosine = float(self.vectors[row] @ vector) if dense_rows.size else 0.0

@@ -28,6 +28,8 @@ SUPPORT = re.compile(
     r"\b(order|orders|refund\w*|return\w*|parcel|package|deliver\w*|shipping|tracking|invoice|account|password|"
     r"payment|charged|cancel\w*|complain\w*|broken|damaged|warranty)\b"
     r"|订单|退款|退货|快递|物流|发票|账户|账号|密码|付款|扣款|取消|投诉|坏了|损坏|保修", re.IGNORECASE)
+ZH_FILLER = re.compile(r"我想(?:买|要|找)?|有没有|有什么|有推荐吗|有吗|推荐(?:一下|一款|一个|一件|一双|一些|点)?|"
+                       r"请|帮我|给我|(?:一|几)(?:款|个|件|双|条|些)|东西|吗|呢|吧|[，。？！?!]")  # the ask itself
 NUMBER = r"(\d+(?:[.,]\d+)?)"
 MONEY = r"(?:€|\$|£|eur|euro|euros|usd|dollars?|元|块|rmb)?"
 MAX_PRICE = re.compile(rf"(?:under|below|less than|cheaper than|at most|max(?:imum)?|up to|no more than|within)\s*"
@@ -89,4 +91,6 @@ def recommendation_request(text: str, mode: str, categories: list[str] | None = 
         return None
     low, high, rest = price_limits(text)
     where = CatalogFilter(category=category_named(rest, categories or []), min_price=low, max_price=high)
-    return RecommendationRequest(text, re.sub(r"\s+", " ", rest).strip(), explicit, where, bool(CJK.search(text)))
+    chinese = bool(CJK.search(text))
+    query = ZH_FILLER.sub(" ", rest) if chinese else rest
+    return RecommendationRequest(text, re.sub(r"\s+", " ", query).strip(), explicit, where, chinese)

@@ -104,6 +104,17 @@ def contradicts(item: CatalogItem, text: str) -> bool:
                for key, value in item.attributes.items())
 
 
+def _stem(word: str) -> str:
+    return word.lower().rstrip("s")
+
+
+def kind_named(text: str, items: Sequence[CatalogItem]) -> set[str]:
+    """The items whose kind the customer named: the head word of the title ("boots" names "Cascade hiking boots")."""
+    words = {_stem(w) for w in re.findall(r"[A-Za-z]{3,}", text)}
+    heads = {item.id: re.findall(r"[A-Za-z]{3,}", re.sub(r"\(.*?\)", " ", item.title)) for item in items}
+    return {item_id for item_id, found in heads.items() if found and _stem(found[-1]) in words}
+
+
 def why(candidate: Candidate, request: RecommendationRequest, bought: CatalogItem | None) -> str:
     """Why this item, from catalogue facts and the customer's own history only."""
     item = candidate.item
@@ -231,8 +242,16 @@ class RecommendationService:
         a match (blended with the history's ranking), else the history, else what is popular."""
         index = self.index()
         admitted = {index.items[row].id for row in index.admitted(request.where)}
-        hits = [h for h in index.search(request.query, self.settings.candidates, request.where)
-                if h.relevance >= self.settings.min_relevance and not contradicts(h.item, request.text)]
+        found = [h for h in index.search(request.query, self.settings.candidates, request.where)
+                 if not contradicts(h.item, request.text)]
+        floor = self.settings.min_relevance
+        if found and not index.encoder.understands(request.query):  # words only (Chinese, English encoder)
+            floor = max(self.settings.min_word_relevance, 0.5 * max(h.relevance for h in found))
+        hits = [h for h in found if h.relevance >= floor]
+        named = kind_named(request.text, [h.item for h in hits]) if not request.where.category else set()
+        if named:  # "boots": boots, and others only where they match the request as well as the boots do
+            bar = max(h.relevance for h in hits if h.item.id in named)
+            hits = [h for h in hits if h.item.id in named or h.relevance >= bar]
         history = histories(self.store.interactions.of_customer(customer, HISTORY_LIMIT)).get(customer, [])
         model = self.recommender()
         predicted: list[str] = []
@@ -250,7 +269,8 @@ class RecommendationService:
             top = set(predicted[:self.settings.candidates])
             return [Candidate(by_id[ranked[r]], fused[r], asked[ranked[r]], bool(history) and ranked[r] in top)
                     for r in order], "request"
-        if request.explicit and predicted and len(request.query.split()) <= 8 and not request.where.category:
+        general = len(request.query) <= 4 if request.chinese else len(re.findall(r"\w+", request.query)) <= 8
+        if request.explicit and predicted and general and not request.where.category:
             items = self.store.catalog.get(predicted[:self.settings.candidates])
             basis = "history" if history else "popular"
             return [Candidate(items[i], 1.0 / (n + 1), None, bool(history))
