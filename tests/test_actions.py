@@ -561,6 +561,52 @@ def test_a_no_a_rejection_and_a_read_reach_the_customer(conversation_actions):
     assert "signed in" in anonymous.text and anonymous.run.status == "failed"
 
 
+def test_a_purchase_made_through_an_action_joins_the_customers_history(tmp_path):
+    """`records: {kind: purchase, item: item_id}`: a successful call is the customer's purchase (what recommendations
+    learn from); a failed one records nothing, and a bad `records` names its line."""
+    from fastapi import FastAPI, HTTPException
+
+    from assistant.actions.service import ActionService
+    from assistant.api.background import BackgroundServer
+    from assistant.store import Store
+
+    shop = FastAPI()
+
+    @shop.post("/basket/{customer}/{item_id}")
+    def buy(customer: str, item_id: str) -> dict:
+        if item_id == "SOLD-OUT":
+            raise HTTPException(409, "sold out")
+        return {"item_id": item_id, "customer": customer}
+
+    body = """  - name: buy_item
+    description: Buy a catalogue item for the customer
+    method: POST
+    url: /basket/{customer_id}/{item_id}
+    kind: write
+    confirm: true
+    parameters:
+      item_id: {type: string}
+    required: [item_id]
+    identity: {customer_id: customer_id}
+    records: {kind: purchase, item: item_id}
+"""
+    with pytest.raises(ActionsFileError, match=r":13: actions\[0\].records: expected"):
+        load_actions(write_actions(tmp_path, body.replace("item: item_id", "item: colour")), {})
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    conversation_id = store.conversations.create_conversation(customer_id="c-1004").id
+    with BackgroundServer(shop) as url:
+        path = write_actions(tmp_path, body)
+        path.write_text(path.read_text().replace("http://127.0.0.1:9", url))
+        service = ActionService(load_actions(path, {}), store)
+        engine = ScriptedEngine()
+        for item in ("LO-JK-01", "SOLD-OUT"):
+            engine.decision = {"action": "buy_item", "arguments": {"item_id": item}}
+            say(service, conversation_id, engine, f"buy {item} for me")
+            say(service, conversation_id, engine, "yes")
+    assert [(i.customer, i.item, i.kind) for i in store.interactions.all()] == [("c-1004", "LO-JK-01", "purchase")]
+    store.close()
+
+
 def test_a_conversation_with_actions_confirms_runs_and_stores_each_step(orders, make_settings, tmp_path):
     """Through the conversation engine: the caller cannot claim an identity; a verified one runs the read."""
     from assistant.actions.service import ActionService

@@ -142,7 +142,18 @@ class ActionService:
             ActionStatus.SUCCEEDED if outcome.ok else ActionStatus.FAILED, http_status=outcome.http_status,
             latency_ms=round(outcome.latency_ms, 2), response_summary=outcome.summary or None,
             reason=None if outcome.ok else outcome.message)
+        if outcome.ok and spec.records is not None:
+            await asyncio.to_thread(self._record_interaction, run, spec.records, call, identity)
         return ActionReply(outcome.message, done)
+
+    def _record_interaction(self, run: ActionRunRecord, records: tuple[str, str], call: ActionCall,
+                            identity) -> None:
+        """A purchase (or cart, view) made through an action: the customer's history for recommendations."""
+        from assistant.recommend.service import customer_key
+
+        kind, item = records
+        self.store.interactions.record(customer_key(run.conversation_id, identity), [str(call.arguments[item])],
+                                       kind, run.conversation_id)
 
     async def approve(self, run_id: int, operator: str, identity: Mapping[str, str] | None) -> ActionReply:
         """An operator approves a queued run: it is made now (once, even if two operators approve together)."""

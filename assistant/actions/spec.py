@@ -19,6 +19,9 @@ actions:
     kind: write
     confirm: true                          # the customer says yes first
     approval: true                         # then an operator approves in the console
+  - name: buy_item
+    ...
+    records: {kind: purchase, item: item_id}   # a success is the customer's purchase of that catalogue item
 ```
 Or take actions from an OpenAPI 3 document (`assistant/actions/openapi.py`): `openapi: orders-openapi.yaml` at the
 top (relative to this file; its first server is the base_url unless one is given), and `operation: getOrder` in an
@@ -47,7 +50,8 @@ ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TOP_FIELDS = {"base_url", "headers", "timeout_s", "actions", "openapi"}
 ACTION_FIELDS = {"name", "description", "method", "url", "kind", "parameters", "required", "identity", "confirm",
-                 "approval", "reply", "timeout_s", "retries", "headers", "operation"}
+                 "approval", "reply", "timeout_s", "retries", "headers", "operation", "records"}
+RECORDED_KINDS = ("purchase", "cart", "view")  # what a successful call may record (interactions' kinds)
 
 
 class ActionsFileError(AssistantError, ValueError):
@@ -70,6 +74,7 @@ class ActionSpec:
     timeout_s: float = 10.0
     retries: int = 0  # extra attempts after a failure; reads only (a write is never sent twice)
     headers: dict[str, str] = field(default_factory=dict)
+    records: tuple[str, str] | None = None  # (interaction kind, the parameter naming the catalogue item)
 
     def tool(self) -> Tool:
         """What the model sees: the parameters it may fill (identity ones never), and whether to confirm first."""
@@ -230,8 +235,15 @@ def _action(raw: dict, index: int, path: Path, base_url: str, headers: dict[str,
     reply = raw.get("reply")
     if reply is not None and not isinstance(reply, str):
         raise ActionsFileError(f"{where('reply')}: a text template with {{field}} placeholders")
+    records = _plain(raw.get("records"))
+    if records is not None:
+        if (not isinstance(records, dict) or set(records) != {"kind", "item"}
+                or records["kind"] not in RECORDED_KINDS or records["item"] not in required):
+            raise ActionsFileError(f"{where('records')}: expected {{kind: {'|'.join(RECORDED_KINDS)}, item: "
+                                   "<a required parameter naming the catalogue item>}")
+        records = (records["kind"], records["item"])
     return ActionSpec(name, raw["description"].strip(), method, url, kind, parameters, tuple(required), identity,
-                      confirm or approval, approval, reply, float(timeout), retries, headers | own_headers)
+                      confirm or approval, approval, reply, float(timeout), retries, headers | own_headers, records)
 
 
 def load_actions(path: Path, environ: dict[str, str] | None = None) -> ActionCatalog:
