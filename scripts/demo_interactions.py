@@ -48,7 +48,7 @@ def main() -> None:
                 when += timedelta(minutes=rng.randint(2, 90))
             rows.append((customer, item, "purchase", when))
             when += timedelta(days=rng.uniform(1, 12))
-    rows.sort(key=lambda r: (r[3], r[0]))
+    rows = sorted(dict.fromkeys(rows), key=lambda r: (r[3], r[0]))  # one row per customer, item, kind and time
     with (DATA / "catalog" / "interactions.csv").open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["customer", "item", "kind", "time"])
