@@ -193,8 +193,15 @@ class AnswerCounts:
     sentences_cut: int = 0
     fell_back: int = 0  # written answers replaced by the composed one (too little supported)
     wrong_language: int = 0  # answers not in the customer's language
+    answered: int = 0  # every answer (those above, those made without a knowledge base, refusals)
+    prompt_tokens: int = 0  # read by the engine for answers
+    completion_tokens: int = 0  # written by it
+    engine_errors: int = 0  # answers the engine failed
 
     def count(self, prepared: PreparedChat, done: dict) -> None:
+        self.answered += 1
+        self.prompt_tokens += done.get("prompt_tokens") or 0
+        self.completion_tokens += done.get("completion_tokens") or 0
         check = done.get("check")
         if prepared.canned_reason == "no_relevant_source":
             self.dont_know += 1
@@ -318,6 +325,8 @@ class ChatServing:
             async for event in events:
                 if event.type == "done":
                     self.counts.count(prepared, event.data)
+                elif event.type == "error":
+                    self.counts.engine_errors += 1
                 yield event
 
     async def _answer_events(self, prepared: PreparedChat,

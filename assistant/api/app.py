@@ -24,6 +24,7 @@ from assistant.api import (
     widget_routes,
 )
 from assistant.api.errors import install_error_handlers
+from assistant.api.metrics import install_metrics
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
 from assistant.model_swap import follow_knowledge_base, follow_promotions, follow_retrieval_promotions
@@ -108,6 +109,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
     app.include_router(source_routes.router)
     widget_routes.install_frame_policy(app)
     access.install_access_control(app)
+    install_metrics(app)  # outermost: refused requests are counted too
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:
