@@ -227,6 +227,7 @@ class ChatServing:
         self.grounder = grounder
         self.curated = curated
         self.counts = AnswerCounts()
+        self.answering = 0  # answers being made now (the engine's queue and batch, from our side)
 
     def answer_style(self) -> str:
         """`grounded` or `generative`: the setting, or for `auto` what the serving model's measured
@@ -321,13 +322,17 @@ class ChatServing:
         return text, done
 
     async def _events(self, prepared: PreparedChat, written: AsyncIterator[Delta] | None) -> AsyncIterator[ChatEvent]:
-        async with aclosing(self._answer_events(prepared, written)) as events:
-            async for event in events:
-                if event.type == "done":
-                    self.counts.count(prepared, event.data)
-                elif event.type == "error":
-                    self.counts.engine_errors += 1
-                yield event
+        self.answering += 1
+        try:
+            async with aclosing(self._answer_events(prepared, written)) as events:
+                async for event in events:
+                    if event.type == "done":
+                        self.counts.count(prepared, event.data)
+                    elif event.type == "error":
+                        self.counts.engine_errors += 1
+                    yield event
+        finally:
+            self.answering -= 1
 
     async def _answer_events(self, prepared: PreparedChat,
                              written: AsyncIterator[Delta] | None) -> AsyncIterator[ChatEvent]:

@@ -40,6 +40,21 @@ def test_requests_answers_and_tokens_are_counted_by_route_template_never_by_id(m
     tokens = samples(families["assistant_tokens"])
     assert tokens[(("kind", "completion"),)] > 0 and tokens[(("kind", "prompt"),)] > 0
     assert families["assistant_http_requests_in_flight"].samples[0].value == 1  # the scrape itself
+    assert families["assistant_answers_in_progress"].samples[0].value == 0
+
+
+def test_answers_in_progress_count_a_stream_until_it_ends(make_client):
+    client = make_client()
+    conversation_id = client.post("/api/conversations").json()["id"]
+    with client.stream("POST", f"/api/conversations/{conversation_id}/messages",
+                       json={"content": "Tell me about your shipping options please"}) as response:
+        lines = response.iter_lines()
+        while "delta" not in next(lines):  # the answer has started
+            pass
+        assert scrape(client)[0]["assistant_answers_in_progress"].samples[0].value == 1
+        for _ in lines:
+            pass
+    assert scrape(client)[0]["assistant_answers_in_progress"].samples[0].value == 0
 
 
 def test_ready_only_while_the_store_answers_and_the_engine_is_healthy(make_client, monkeypatch):

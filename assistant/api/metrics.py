@@ -2,9 +2,9 @@
 
 `/metrics` (text format): HTTP requests by route template, method and status; their latency; requests in flight;
 answers by how they were made (composed, written, "I don't know", fallen back), tokens and engine errors
-(`chat_serving.AnswerCounts`). No conversation content, no key: let only your scraper reach it. `/healthz` stays the
-human-readable summary; `/readyz` answers 200 only while the store answers and the engine is healthy (503 with the
-reasons otherwise), so a replica that lost either is taken out of rotation.
+(`chat_serving.AnswerCounts`); answers in progress. No conversation content and no key: let only your scraper reach
+it. `/healthz` stays the human-readable summary; `/readyz` answers 200 only while the store answers and the engine
+is healthy (503 with the reasons otherwise), so a replica that lost either is taken out of rotation.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import asdict
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,6 +91,8 @@ class AnswerCollector:
         tokens.add_metric(["completion"], counts["completion_tokens"])
         yield tokens
         yield CounterMetricFamily("assistant_engine_errors", "answers the engine failed", value=counts["engine_errors"])
+        yield GaugeMetricFamily("assistant_answers_in_progress", "answers being made now (queued in or running on "
+                                "the engine)", value=self.service.serving.answering)
 
 
 async def readiness(service) -> tuple[bool, list[str]]:
