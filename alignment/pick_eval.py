@@ -36,10 +36,16 @@ def evaluate_picks(loaded, model_spec: str, recommender: Recommender, split: Spl
     from alignment.answering import answer_prompts
     from assistant.runtime import choose_engine, model_by_spec
 
-    sampled = sorted(split.targets)
-    random.Random(seed).shuffle(sampled)
-    shortlists = {c: [i for i, _ in top_items(recommender, split.inputs[c], shortlist)] for c in sampled}
-    sampled = [c for c in sampled if shortlists[c]][:customers]  # nothing left to offer: nothing to pick
+    order = sorted(split.targets)
+    random.Random(seed).shuffle(order)
+    sampled, shortlists = [], {}
+    for customer in order:  # the first `customers` with something left to offer (else there is nothing to pick)
+        if len(sampled) == customers:
+            break
+        offered = [i for i, _ in top_items(recommender, split.inputs[customer], shortlist)]
+        if offered:
+            sampled.append(customer)
+            shortlists[customer] = offered
     prompts, schemas = [], []
     for customer in sampled:
         recent = [items[i].title for i in split.inputs[customer][-RECENT_TITLES:] if i in items]

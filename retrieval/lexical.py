@@ -14,6 +14,7 @@ import numpy as np
 
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:['’][a-z]+)?")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+BIGRAM_MARK = "\u2082"  # ends a Chinese character bigram token (a subscript 2: never part of a word)
 EN_STOPWORDS = frozenset(
     "a an and are as at be but by can could did do does for from had has have how i if in into is it its me my "
     "no not of on or our please so that the their them then there these they this to was we were what when "
@@ -49,7 +50,7 @@ def tokenize(text: str) -> list[str]:
         if _CJK.match(run):
             tokens.extend(t for t in _jieba().lcut_for_search(run) if t.strip() and t not in ZH_STOPWORDS)
             # character bigrams catch paraphrases that jieba segments differently
-            tokens.extend(run[i:i + 2] + "\u2082" for i in range(len(run) - 1))
+            tokens.extend(run[i:i + 2] + BIGRAM_MARK for i in range(len(run) - 1))
         elif run not in EN_STOPWORDS:
             tokens.append(stem(run))
     return tokens

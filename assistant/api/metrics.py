@@ -61,7 +61,8 @@ class RequestMetrics:
 
 
     def template(self, scope: Scope) -> str:
-        """The path template of the route that will serve `scope` (a mounted app: its mount path)."""
+        """The path template of the route that will serve `scope` (a mounted app: its mount path). Matched here,
+        before the app runs, so a request refused before routing (401, 429, 413) still counts under its route."""
         partial = None
         for route in self.router.routes:
             match, _ = route.matches(scope)

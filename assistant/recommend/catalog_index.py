@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.recommend.catalog import CatalogItem
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.lexical import BIGRAM_MARK, LexicalIndex, tokenize
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,7 @@ class CatalogIndex:
             known.update({key[i]: vector for i, vector in zip(missing, fresh, strict=True)})
             if cache is not None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                kept = [k for k in key]
-                np.savez(cache, keys=np.array(kept), vectors=np.stack([known[k] for k in kept]))
+                np.savez(cache, keys=np.array(key), vectors=np.stack([known[k] for k in key]))
         if not self.items:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.ascontiguousarray(np.stack([known[k] for k in key]), dtype=np.float32)
@@ -104,7 +103,7 @@ class CatalogIndex:
         fused = reciprocal_rank_fusion([dense_rows, lexical_rows])
         terms = tokenize(query)
         if not dense_rows.size:  # words only (Chinese with an English encoder): jieba's words, not the bigrams
-            terms = [t for t in terms if not t.endswith("\u2082")] or terms
+            terms = [t for t in terms if not t.endswith(BIGRAM_MARK)] or terms
         hits = []
         for row in sorted(fused, key=fused.get, reverse=True)[:k]:
             cosine = float(self.vectors[row] @ vector) if dense_rows.size else 0.0

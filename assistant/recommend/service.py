@@ -222,11 +222,6 @@ class RecommendationService:
             self._recommender, self._recommender_id = model, active
             return model
 
-    def forget_recommender(self) -> None:
-        """Fit again on the next request (new interactions were imported)."""
-        with self._lock:
-            self._recommender = None
-
     # ---- the conversation step -----------------------------------------------------------------------------
     def request(self, text: str) -> RecommendationRequest | None:
         if recommendation_request(text, self.settings.mode) is None:  # the words first: no index needed to say no
