@@ -118,9 +118,9 @@ class AlignPipeline:
         examples.pairs += from_preferences(preferences, builder, self.redactor)
         if request.from_store:
             from alignment.feedback import from_store, recommendation_pairs
-            from assistant.store import Store
+            from assistant.store import open_store
 
-            store = Store(self.settings.effective_database_url)
+            store = open_store(self.settings)
             try:
                 cursor = next((v.data["store_cursor"] for v in reversed(self.registry.list())
                                if v.data.get("store_cursor")), None)

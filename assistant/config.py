@@ -154,6 +154,13 @@ class PrivacySettings(SettingsSection):
     redact_logs: bool = Field(True, description="replace emails, phone, card and ID numbers in log lines")
 
 
+class ReplicaSettings(SettingsSection):
+    """Several `assistant serve` replicas on one PostgreSQL (assistant/api/shared_work.py)."""
+
+    lease_ttl_s: float = Field(30, ge=1, description="shared work (sentiment monitor, retention, topics, recovery) "
+                                                     "moves to another replica this long after its holder stops")
+
+
 class ConsoleSettings(SettingsSection):
     """Operator console sign-ins."""
 
@@ -252,7 +259,9 @@ class Settings(SettingsSection):
     )
     model: str = Field("default", description="'default', an HF model folder, a .gguf file or a hub id")
     engine: Literal["vllm", "transformers"] = "vllm"
-    llm_url: str | None = Field(None, description="an external OpenAI-compatible server, e.g. http://host:8000/v1")
+    llm_url: str | list[str] | None = Field(None, description="an external OpenAI-compatible server, e.g. "
+                                            "http://host:8000/v1; several (a list, or comma-separated): each answer "
+                                            "goes to the least busy one that is up")
     llm_api_key: str | None = None
     llm_tokenizer: str | None = Field(None, description="a local folder with the external server's tokenizer: "
                                       "prompts are fitted with exact counts (else a conservative estimate)")
@@ -277,6 +286,7 @@ class Settings(SettingsSection):
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
 
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> Settings:
@@ -284,6 +294,12 @@ class Settings(SettingsSection):
             raise ValueError(f"auth.required=false is accepted only when the server listens on loopback "
                              f"(127.0.0.1, ::1, localhost), not on {self.host}: make API keys instead")
         return self
+
+    @property
+    def llm_urls(self) -> list[str]:
+        """The external servers `llm_url` names, in order (empty: start a local engine)."""
+        urls = self.llm_url if isinstance(self.llm_url, list) else (self.llm_url or "").split(",")
+        return [url.strip() for url in urls if url and url.strip()]
 
     @property
     def home_dir(self) -> Path:

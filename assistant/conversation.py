@@ -23,7 +23,7 @@ from assistant.prompt import CJK, history_turns
 from assistant.recommend.service import RecommendationReply, RecommendationService, customer_key
 from assistant.sentiment.service import SentimentService
 from assistant.store import ActionStateError, ConversationNotFoundError, MessageNotFoundError, Store
-from assistant.store.conversations import writer_id
+from assistant.store.conversations import replica_name
 from assistant.store.records import ActionRunRecord, ConversationRecord, HandoffState, KeyRecord, MessageRecord
 from assistant.store.statuses import ConversationStatus, MessageStatus
 
@@ -76,6 +76,7 @@ class ConversationService:
                  actions: ActionService | None = None, recommendations: RecommendationService | None = None):
         self.settings = settings
         self.store = store
+        self.replica = replica_name()  # this server among replicas: its answers and presence lease carry it
         self.curated = curated_answers(store, settings)
         self.serving = ChatServing(settings, engine, grounder, self.curated)
         self.insights = InsightsService(settings, store, self.serving)
@@ -226,7 +227,7 @@ class ConversationService:
             return
         answer_id = await asyncio.to_thread(
             self.store.conversations.add_message, conversation_id, "assistant", "", "streaming", self.model_name,
-            {"sources": prepared.source_dicts, "grounded": bool(prepared.sources), "writer": writer_id()},
+            {"sources": prepared.source_dicts, "grounded": bool(prepared.sources), "writer": self.replica},
         )
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
         async with aclosing(self._stream_and_store(answer_id, prepared)) as events:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def choose_engine(loaded: LoadedSettings) -> str:
     """`vllm` unless it is not installed and the user did not ask for it explicitly (then `transformers`)."""
     settings = loaded.settings
-    if settings.engine == "vllm" and not settings.llm_url:
+    if settings.engine == "vllm" and not settings.llm_urls:
         from assistant.engines.vllm_process import vllm_installed
 
         if not vllm_installed():
@@ -114,21 +114,21 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
     fake engine)."""
     from assistant.engines import build_engine
     from assistant.engines.swappable import SwappableEngine
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = loaded.settings.model_copy(update={"engine": choose_engine(loaded)})
-    model = None if settings.llm_url else serving_model(settings)[0]
+    model = None if settings.llm_urls else serving_model(settings)[0]
     engine = (make_engine or build_engine)(settings, model)
     if model is not None:
         engine = SwappableEngine(engine)  # `assistant models promote` swaps the model while serving
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     grounder = None
     if settings.retrieval.enabled:
         from assistant.grounding import Grounder
 
         grounder = Grounder(served_retrieval(settings), settings.knowledge_dir)
     if console is not None:
-        source = settings.llm_url or (model.path if model else "?")
+        source = ", ".join(settings.llm_urls) or (model.path if model else "?")
         console.print(f"engine: [bold]{engine.name}[/bold]  model: {source}  "
                       f"store: {store.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
     actions = None

@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
 def stored_conversations(settings) -> list[dict]:
     """Every stored conversation with its feedback and the sources of each answer."""
-    from assistant.store import Store
+    from assistant.store import open_store
 
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         return store.conversations.conversations_for_alignment()
     finally:

@@ -1,7 +1,8 @@
 """Who may call what, how often and how much: API keys (`Authorization: Bearer sk_…` or `X-API-Key`) on the
 OpenAI-compatible and conversation APIs (scope `api` or `admin`) and on the sentiment API (`admin`); a public widget
-key is never enough. Per-key and per-address rate limits, CORS from each key's origins, and on every route (API and
-pages) a body limit that counts what arrives (`BodyLimit`); the chat pages take no uploads.
+key is never enough. Per-key and per-address rate limits (shared by every replica on PostgreSQL), CORS from each
+key's origins, and on every route (API and pages) a body limit that counts what arrives (`BodyLimit`); the chat
+pages take no uploads.
 
 Addresses: a request from a trusted proxy (`auth.trusted_proxies`, loopback by default) is counted under the address
 its `X-Forwarded-For` names; one from a trusted proxy without that header (local tools, benchmarks) is not limited."""
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.rate_limit import RateLimiter
+from assistant.api.rate_limit import rate_limiter
 from assistant.store.records import KeyRecord
 
 KEYED = ("/v1/", "/api/conversations", "/api/messages")
@@ -53,11 +54,17 @@ def _too_many(wait: float, who: str) -> JSONResponse:
                   {"Retry-After": str(max(1, round(wait)))})
 
 
+async def take(limiter, who: str) -> tuple[bool, float]:
+    """One request from `who`'s bucket; a shared bucket is a database statement, run off the event loop."""
+    return await asyncio.to_thread(limiter.allow, who) if limiter.shared else limiter.allow(who)
+
+
 def install_access_control(app: FastAPI) -> None:
     service = app.state.service
     store, auth = service.store, service.settings.auth
-    by_key, by_address = RateLimiter(auth.key_requests_per_minute), RateLimiter(auth.ip_requests_per_minute)
-    logins = RateLimiter(auth.login_attempts_per_minute)
+    by_key = rate_limiter(store, "key", auth.key_requests_per_minute)
+    by_address = rate_limiter(store, "address", auth.ip_requests_per_minute)
+    logins = rate_limiter(store, "sign-in", auth.login_attempts_per_minute)
     trusted = set(auth.trusted_proxies)
 
     def address_wait(request: Request) -> float:
@@ -93,7 +100,7 @@ def install_access_control(app: FastAPI) -> None:
         origin = (request.headers.get("origin") or "").lower()
         if origin and origin not in record.origins:
             return refuse(403, f"origin {origin} may not use this key", "permission_error")
-        allowed, wait = by_key.allow(record.prefix)
+        allowed, wait = await take(by_key, record.prefix)
         return record if allowed else _too_many(wait, "key")
 
     @app.middleware("http")
@@ -104,11 +111,11 @@ def install_access_control(app: FastAPI) -> None:
             return await preflight(request)
         address = client_address(request, trusted)
         if address is not None and path.startswith(LIMITED):
-            allowed, wait = by_address.allow(address)
+            allowed, wait = await take(by_address, address)
             if not allowed:
                 return _too_many(wait, "address")
         if address is not None and method == "POST" and path.rstrip("/") == "/operator/login":
-            allowed, wait = logins.allow(address)
+            allowed, wait = await take(logins, address)
             if not allowed:
                 return _too_many(wait, "address (sign-in attempts)")
         if (path.startswith(LIMITED) and method in ("POST", "PUT", "PATCH") and "content-length" not in request.headers

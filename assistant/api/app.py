@@ -25,6 +25,7 @@ from assistant.api import (
 )
 from assistant.api.errors import install_error_handlers
 from assistant.api.metrics import install_metrics
+from assistant.api.shared_work import hold_presence, recover_lapsed_replicas, run_claimed
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
 from assistant.model_swap import follow_knowledge_base, follow_promotions, follow_retrieval_promotions
@@ -77,13 +78,22 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         if service.grounder is not None:
             tasks.append(asyncio.create_task(follow_retrieval_promotions(service)))
             tasks.append(asyncio.create_task(follow_knowledge_base(service)))
+        # work one replica does for all (shared_work.py): on whichever holds its lease
+        replica, coordination = service.replica, service.store.coordination
+        ttl_s = service.settings.replicas.lease_ttl_s
+        app.state.replica = replica
+        tasks.append(asyncio.create_task(hold_presence(coordination, replica, ttl_s)))
+        claimed = {"recovery": lambda: recover_lapsed_replicas(service.store, ttl_s / 3),
+                   "topics": service.insights.assign_forever}
         if service.settings.sentiment.enabled:
             app.state.sentiment_monitor = SentimentMonitor(service.store, service.settings.sentiment,
                                                            service.settings.home_dir)
-            tasks.append(asyncio.create_task(app.state.sentiment_monitor.run_forever()))
+            app.state.sentiment_monitor.still_held = lambda: coordination.holds("sentiment", replica)
+            claimed["sentiment"] = app.state.sentiment_monitor.run_forever
         if service.settings.privacy.retention_days:
-            tasks.append(asyncio.create_task(purge_hourly(service)))
-        tasks.append(asyncio.create_task(service.insights.assign_forever()))
+            claimed["retention"] = lambda: purge_hourly(service)
+        for name, work in claimed.items():
+            tasks.append(asyncio.create_task(run_claimed(coordination, name, replica, work, ttl_s)))
         if on_ready:
             on_ready()
         try:
@@ -91,6 +101,7 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.wait(tasks, timeout=10)  # leases released: another replica takes the work at once
             await service.engine.stop()
             service.store.close()
 

@@ -2,9 +2,10 @@
 
 `/metrics` (text format): HTTP requests by route template, method and status; their latency; requests in flight;
 answers by how they were made (composed, written, "I don't know", fallen back), tokens and engine errors
-(`chat_serving.AnswerCounts`); answers in progress. No conversation content and no key: let only your scraper reach
-it. `/healthz` stays the human-readable summary; `/readyz` answers 200 only while the store answers and the engine
-is healthy (503 with the reasons otherwise), so a replica that lost either is taken out of rotation.
+(`chat_serving.AnswerCounts`); answers in progress; with several LLM servers, each one's state and load. No
+conversation content and no key: let only your scraper reach it. `/healthz` stays the human-readable summary;
+`/readyz` answers 200 only while the store answers and the engine is healthy (503 with the reasons otherwise), so
+a replica that lost either is taken out of rotation.
 """
 
 from __future__ import annotations
@@ -96,6 +97,25 @@ class AnswerCollector:
                                 "the engine)", value=self.service.serving.answering)
 
 
+class UpstreamCollector:
+    """Each external LLM server's state when there are several (engines/balanced.py)."""
+
+    def __init__(self, service):
+        self.service = service
+
+    def collect(self):
+        upstreams = getattr(self.service.engine, "upstreams", None) or []
+        healthy = GaugeMetricFamily("assistant_llm_upstream_healthy", "1 while an LLM server is in rotation",
+                                    labels=["upstream"])
+        in_flight = GaugeMetricFamily("assistant_llm_upstream_answers_in_flight", "answers this replica has on "
+                                      "each LLM server now", labels=["upstream"])
+        for upstream in upstreams:
+            healthy.add_metric([upstream.url], int(upstream.healthy))
+            in_flight.add_metric([upstream.url], upstream.in_flight)
+        yield healthy
+        yield in_flight
+
+
 async def readiness(service) -> tuple[bool, list[str]]:
     """(ready, why not): the store answers a query and the engine says it is healthy."""
     reasons = []
@@ -121,6 +141,7 @@ def install_metrics(app: FastAPI) -> None:
     service = app.state.service
     registry = CollectorRegistry()
     registry.register(AnswerCollector(service))
+    registry.register(UpstreamCollector(service))
     app.add_middleware(RequestMetrics, registry=registry, router=app.router)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -1,4 +1,6 @@
-"""Request rate limits: a token bucket per key or client address (in this process; each replica limits its own)."""
+"""Request rate limits as token buckets (`per_minute` requests a minute on average, bursts up to as many): in this
+process when the store is a SQLite file (one server), in the database when it is PostgreSQL, so that every replica
+counts against the same bucket (a key's limit holds whichever replica its requests reach)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from threading import Lock
 
 
 class RateLimiter:
-    """`per_minute` requests a minute on average, bursts up to the same number; `allow` says whether one more may
-    go now, or how many seconds until it may."""
+    """Buckets kept in this process; `allow` says whether one more request may go now, or how many seconds until
+    it may."""
+
+    shared = False
 
     def __init__(self, per_minute: int, max_tracked: int = 100_000):
         self.rate = per_minute / 60.0
@@ -32,3 +36,23 @@ class RateLimiter:
                 for stale in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.max_tracked // 2]:
                     del self._buckets[stale]
         return allowed, wait
+
+
+class SharedRateLimiter:
+    """Buckets in the database (`store.coordination`), named `namespace:who`: one statement a request, timed by
+    the database's clock."""
+
+    shared = True
+
+    def __init__(self, coordination, namespace: str, per_minute: int):
+        self.coordination, self.namespace, self.per_minute = coordination, namespace, per_minute
+
+    def allow(self, who: str) -> tuple[bool, float]:
+        return self.coordination.take(f"{self.namespace}:{who}"[:200], self.per_minute)
+
+
+def rate_limiter(store, namespace: str, per_minute: int) -> RateLimiter | SharedRateLimiter:
+    """Shared buckets on PostgreSQL (replicas), this process's own on SQLite."""
+    if store.engine.dialect.name == "postgresql":
+        return SharedRateLimiter(store.coordination, namespace, per_minute)
+    return RateLimiter(per_minute)

@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import comparison_table, load_from_args
     from assistant.recommend.training import align_recommender
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = load_from_args(args).settings
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         interactions = store.interactions.all()
     finally:

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import load_from_args
     from assistant.recommend.ingest import ingest_catalog
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = load_from_args(args).settings
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         report = ingest_catalog(store, Path(args.file), prune=args.prune)
         total = len(store.catalog.ids())

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import load_from_args, print_skipped
     from assistant.recommend.ingest import import_interactions
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = load_from_args(args).settings
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         found = import_interactions(store, Path(args.file), strict=args.strict)
         counts = store.interactions.counts()

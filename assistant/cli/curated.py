@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import load_from_args
     from assistant.insights.curated import curated_answers
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = load_from_args(args).settings
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     console = Console()
     try:
         curated = curated_answers(store, settings)

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import load_from_args
     from assistant.privacy import erase_customer, purge_expired
-    from assistant.store import Store
+    from assistant.store import open_store
 
     settings = load_from_args(args).settings
     err = Console(stderr=True)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             err.print("nothing deleted")
             return 1
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         if args.action == "delete":
             deleted = erase_customer(store, settings.exports_dir, args.customer)

@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from assistant.cli.options import load_from_args
-    from assistant.store import KeyProblem, Store
+    from assistant.store import KeyProblem, open_store
 
     settings = load_from_args(args).settings
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     out, err = Console(), Console(stderr=True)
     try:
         if args.action == "create" and args.scope != "widget":

@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from assistant.cli.options import load_from_args
-    from assistant.store import Store
+    from assistant.store import open_store
 
-    store = Store(load_from_args(args).settings.effective_database_url)
+    store = open_store(load_from_args(args).settings)
     try:
         alerts = store.sentiment.sentiment_alerts(args.limit, args.scope)
     finally:

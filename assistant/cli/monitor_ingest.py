@@ -38,13 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from assistant.sentiment.encoders import EncoderError
     from assistant.sentiment.feeds import FeedError, ingest_feed
     from assistant.sentiment.scorers import load_scorer
-    from assistant.store import Store
+    from assistant.store import open_store
 
     console, out = Console(stderr=True), Console()
     settings = load_from_args(args).settings
     sentiment = settings.sentiment.model_copy(update={"feed_window": args.window} if args.window else {})
     defaults = {"source": args.source, "entity": args.entity, "topic": args.topic}
-    store = Store(settings.effective_database_url)
+    store = open_store(settings)
     try:
         scorer = load_scorer(sentiment.scorer, settings.home_dir)
         for path in args.files:

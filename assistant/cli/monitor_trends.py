@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.cli.options import load_from_args
     from assistant.sentiment.trends import window_table
-    from assistant.store import Store
+    from assistant.store import open_store
 
-    store = Store(load_from_args(args).settings.effective_database_url)
+    store = open_store(load_from_args(args).settings)
     try:
         rows = store.sentiment.feed_items() if args.feeds else store.sentiment.scored_messages()
     finally:

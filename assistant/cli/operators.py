@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from assistant.cli.options import load_from_args
-    from assistant.store import HandoffError, Store
+    from assistant.store import HandoffError, open_store
     from assistant.store.schema import Operator
 
-    store = Store(load_from_args(args).settings.effective_database_url)
+    store = open_store(load_from_args(args).settings)
     try:
         if args.action == "list":
             with store.session() as session:

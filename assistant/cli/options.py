@@ -9,7 +9,8 @@ from typing import Any
 SETTINGS_FLAGS: dict[str, tuple[str, str]] = {
     "--model": ("model", "'default', an HF model folder, a .gguf file or a hub id"),
     "--engine": ("engine", "vllm (default) or transformers"),
-    "--llm-url": ("llm_url", "use an external OpenAI-compatible server (…/v1) instead of starting vLLM"),
+    "--llm-url": ("llm_url", "use an external OpenAI-compatible server (…/v1) instead of starting vLLM; repeat "
+                             "it for several (each answer goes to the least busy one that is up)"),
     "--host": ("host", "address the API listens on"),
     "--port": ("port", "port of the API and the chat page"),
     "--database-url": ("database_url", "SQLAlchemy URL (default: a SQLite file under home)"),
@@ -17,6 +18,8 @@ SETTINGS_FLAGS: dict[str, tuple[str, str]] = {
     "--vllm-port": ("vllm.port", "port of the managed vLLM server"),
     "--encoder": ("retrieval.encoder", "sentence encoder: 'default' (all-MiniLM-L6-v2) or a model folder"),
 }
+
+REPEATABLE = {"llm_url"}  # flags that may be given several times (a list of values)
 
 
 def add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +33,8 @@ def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None 
     for flag in flags or list(SETTINGS_FLAGS):
         key, help_text = SETTINGS_FLAGS[flag]
         parser.add_argument(flag, dest=f"setting:{key}", default=None, help=help_text,
-                            metavar=key.rsplit(".", 1)[-1].upper(), type=int if key.endswith("port") else str)
+                            metavar=key.rsplit(".", 1)[-1].upper(), type=int if key.endswith("port") else str,
+                            action="append" if key in REPEATABLE else "store")
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:

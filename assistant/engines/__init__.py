@@ -12,10 +12,16 @@ if TYPE_CHECKING:
 
 def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
     """The engine the settings ask for: an external URL wins, then `engine` (vllm or transformers)."""
-    if settings.llm_url:
+    if settings.llm_urls:
         from assistant.engines.openai_http import OpenAIHTTPEngine
 
-        return OpenAIHTTPEngine(settings.llm_url, api_key=settings.llm_api_key, tokenizer=settings.llm_tokenizer)
+        engines = [OpenAIHTTPEngine(url, api_key=settings.llm_api_key, tokenizer=settings.llm_tokenizer)
+                   for url in settings.llm_urls]
+        if len(engines) == 1:
+            return engines[0]
+        from assistant.engines.balanced import BalancedEngine
+
+        return BalancedEngine(engines)
     if model is None:
         raise ValueError("a local engine needs a resolved model")
     if settings.engine == "transformers":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.config import SentimentSettings
@@ -22,6 +23,9 @@ class SentimentMonitor:
         self.store, self.settings, self.home = store, settings, home
         self._scorer = None
         self._scorer_version: str | None = None
+        # with replicas: whether this one still holds the monitor's lease, asked before each batch (a replica that
+        # stalled past its lease scores nothing more; the one that took over does)
+        self.still_held: Callable[[], bool] = lambda: True
 
     def scorer(self):
         version = sentiment_registry(self.home).active_id() if self.settings.scorer == "current" else None
@@ -53,6 +57,8 @@ class SentimentMonitor:
 
     def run_once(self) -> int:
         """Score up to one batch of waiting messages; returns how many were scored."""
+        if not self.still_held():
+            return 0
         waiting = self.store.sentiment.unscored_messages(self.settings.batch_size)
         if not waiting:
             return 0

@@ -1,14 +1,19 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
-`store.privacy`, `store.actions`, `store.curated`, `store.topics`, `store.catalog`, `store.interactions`."""
+`store.privacy`, `store.actions`, `store.curated`, `store.topics`, `store.catalog`, `store.interactions`,
+`store.coordination` (leases and shared rate limits)."""
 
 from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from assistant.store.actions import ActionRepository
 from assistant.store.catalog import CatalogRepository, InteractionRepository
 from assistant.store.conversations import ConversationRepository
+from assistant.store.coordination import CoordinationRepository
 from assistant.store.curated import CuratedAnswerRepository
 from assistant.store.database import Database
 from assistant.store.erasure import PrivacyRepository
@@ -20,23 +25,26 @@ from assistant.store.errors import (
     KeyProblem,
     MessageNotFoundError,
     OperatorError,
+    SharedHomeError,
     TopicError,
 )
 from assistant.store.handoffs import HandoffRepository
 from assistant.store.keys import KeyRepository
 from assistant.store.operators import OperatorRepository
 from assistant.store.sentiment import SentimentRepository
+from assistant.store.shared_home import check_shared_home
 from assistant.store.topics import TopicRepository
 
 __all__ = ["ActionStateError", "ConversationNotFoundError", "CuratedAnswerError", "HandoffError", "KeyProblem",
-           "MessageNotFoundError", "OperatorError", "Store", "TopicError"]
+           "MessageNotFoundError", "OperatorError", "SharedHomeError", "Store", "TopicError", "open_store"]
 
 
 class Store:
-    """The repositories on one database URL."""
+    """The repositories on one database URL. With `home`: the home folder replicas may share, checked to record
+    the same database (store/shared_home.py) before anything is written."""
 
-    def __init__(self, url: str):
-        self.database = Database(url)
+    def __init__(self, url: str, home: Path | None = None):
+        self.database = Database(url, before_migrating=None if home is None else partial(check_shared_home, home))
         self.conversations = ConversationRepository(self.database)
         self.handoffs = HandoffRepository(self.database)
         self.operators = OperatorRepository(self.database)
@@ -48,6 +56,7 @@ class Store:
         self.topics = TopicRepository(self.database)
         self.catalog = CatalogRepository(self.database)
         self.interactions = InteractionRepository(self.database)
+        self.coordination = CoordinationRepository(self.database)
 
     @property
     def engine(self):
@@ -58,3 +67,8 @@ class Store:
 
     def close(self) -> None:
         self.database.close()
+
+
+def open_store(settings) -> Store:
+    """The store `settings` (assistant's `Settings`) name, on their home folder."""
+    return Store(settings.effective_database_url, home=settings.home_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,12 @@ from retrieval.embeddings import mostly_chinese
 def writer_id() -> str:
     """This process, as recorded on an answer it streams (see `Store.recover_interrupted`)."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def replica_name() -> str:
+    """A name for one server in this process (`host:pid/random`): recorded on the answers it streams, held as its
+    presence lease (assistant/api/shared_work.py)."""
+    return f"{writer_id()}/{uuid.uuid4().hex[:8]}"
 
 
 def _alive(pid: int) -> bool:
@@ -98,23 +105,32 @@ class ConversationRepository(Repository):
                 conversation.first_answer_at = now
         return message.id
 
-    def recover_interrupted(self, older_than: timedelta = timedelta(hours=1)) -> int:
-        """Answers left `streaming` by a process that died (this host, pid gone) or for longer than `older_than`
-        (any host) become `partial`, so no view waits for them forever; returns how many."""
+    def recover_interrupted(self, older_than: timedelta = timedelta(hours=1),
+                            dead_writers: frozenset[str] | set[str] = frozenset()) -> int:
+        """Answers left `streaming` by a process that died (this host, pid gone; or one of `dead_writers`, replicas
+        whose presence lapsed) or for longer than `older_than` (any host) become `partial`, so no view waits for
+        them forever; returns how many."""
         host = writer_id().rpartition(":")[0]
         cutoff = utcnow() - older_than
         with self.session() as session, session.begin():
             stuck = session.scalars(select(Message).where(Message.status == MessageStatus.STREAMING)).all()
             recovered = 0
             for message in stuck:
-                writer_host, _, pid = str((message.meta or {}).get("writer", "")).rpartition(":")
-                dead = writer_host == host and pid.isdigit() and not _alive(int(pid))
+                writer = str((message.meta or {}).get("writer", ""))
+                writer_host, _, pid = writer.partition("/")[0].rpartition(":")
+                dead = writer in dead_writers or (writer_host == host and pid.isdigit() and not _alive(int(pid)))
                 if dead or as_utc(message.created_at) < cutoff:
                     message.status = MessageStatus.PARTIAL
                     message.error = "the server stopped while this answer was written"
                     message.completed_at = utcnow()
                     recovered += 1
             return recovered
+
+    def streaming_writers(self) -> set[str]:
+        """The servers (`replica_name`) with answers being written now."""
+        with self.session() as session:
+            metas = session.scalars(select(Message.meta).where(Message.status == MessageStatus.STREAMING)).all()
+        return {str(meta["writer"]) for meta in metas if meta and meta.get("writer")}
 
     def resent_message(self, conversation_id: str, client_message_id: str) -> tuple[int, MessageRecord | None] | None:
         """A customer message already stored under this client id (a retried or double submit), with the answer

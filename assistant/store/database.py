@@ -3,6 +3,7 @@ that work on it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -24,10 +25,14 @@ def _enable_sqlite_wal(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str):
+    """`before_migrating(engine)`: a check that may refuse the database before anything is written to it."""
+
+    def __init__(self, url: str, before_migrating: Callable[[Engine], None] | None = None):
+        self.engine = create_engine(url, pool_pre_ping=True)
+        if before_migrating is not None:
+            before_migrating(self.engine)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             _enable_sqlite_wal(self.engine)
         migrate.upgrade(self.engine)

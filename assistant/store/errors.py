@@ -39,3 +39,7 @@ class CuratedAnswerError(AssistantError, ValueError):
 
 class TopicError(AssistantError, ValueError):
     """A topic that does not exist, or a rename or merge that cannot be done; the message says why."""
+
+
+class SharedHomeError(AssistantError):
+    """A process on a home folder shared by replicas would open another database than theirs."""

@@ -299,3 +299,40 @@ class InteractionRow(Base):
     conversation_id: Mapped[str | None] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"),
                                                         index=True)
     message_id: Mapped[int | None] = mapped_column(Integer)  # the answer that showed the recommendation
+
+
+class LeaseRow(Base):
+    """Who holds a named piece of shared work (the sentiment monitor, retention, a replica's own presence) and
+    until when. Times are seconds since the epoch by the database's clock, so replicas' clocks never matter."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(160), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160))
+    term: Mapped[int] = mapped_column(Integer, default=1)  # +1 each time another holder takes it
+    expires_s: Mapped[float] = mapped_column(Float)
+
+
+class LeaseTermRow(Base):
+    """One holder's uninterrupted hold of a lease: when it began and, renewed as it goes, until when it holds."""
+
+    __tablename__ = "lease_terms"
+    __table_args__ = (Index("ix_lease_terms_name_term", "name", "term", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(160))
+    term: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(160))
+    started_s: Mapped[float] = mapped_column(Float)
+    expires_s: Mapped[float] = mapped_column(Float)
+
+
+class RateBucketRow(Base):
+    """A rate limit's token bucket (a key, an address, sign-in attempts), shared by every replica."""
+
+    __tablename__ = "rate_buckets"
+
+    who: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_s: Mapped[float] = mapped_column(Float, index=True)  # database clock, seconds since the epoch
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)  # whether the last request taken was let through
