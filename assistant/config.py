@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assistant.errors import AssistantError
 
@@ -143,7 +143,20 @@ class AuthSettings(SettingsSection):
     max_upload_bytes: int = Field(10_000_000, ge=1024, description="largest file upload (a request) to the operator "
                                                                    "console and sentiment view; the chat takes none")
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"],
-                                       description="addresses whose X-Forwarded-For names the real client")
+                                       description="addresses or networks (10.0.0.0/8) whose X-Forwarded-For "
+                                                   "names the real client")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, entries: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return entries
 
 
 class PrivacySettings(SettingsSection):
@@ -155,7 +168,7 @@ class PrivacySettings(SettingsSection):
 
 
 class ReplicaSettings(SettingsSection):
-    """Several `assistant serve` replicas on one PostgreSQL (assistant/api/shared_work.py)."""
+    """Several `assistant serve` replicas on one PostgreSQL (assistant/shared_work.py)."""
 
     lease_ttl_s: float = Field(30, ge=1, description="shared work (sentiment monitor, retention, topics, recovery) "
                                                      "moves to another replica this long after its holder stops")

@@ -64,11 +64,14 @@ async def follow_retrieval_promotions(service: ConversationService, interval_s: 
     base is encoded with it; the old index answers meanwhile."""
     from assistant.registry import retrieval_registry
     from assistant.runtime import served_retrieval
+    from assistant.shared_work import exclusively
 
     async def switch(wanted: str | None) -> None:
         retrieval = await asyncio.to_thread(served_retrieval, service.settings)
         log.info("switching retrieval to %s (encoder %s)", wanted or "the configured models", retrieval.encoder)
-        await asyncio.to_thread(service.grounder.switch_retrieval, retrieval)
+        # replicas on a shared home re-encode its index one at a time (the second finds it encoded)
+        await exclusively(service.store.coordination, "knowledge-base", service.replica,
+                          lambda: service.grounder.switch_retrieval(retrieval), service.settings.replicas.lease_ttl_s)
         log.info("now searching with retrieval %s", wanted or "the configured models")
 
     await follow_registry(retrieval_registry(service.settings.home_dir), switch, "retrieval", interval_s)

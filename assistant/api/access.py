@@ -4,12 +4,14 @@ key is never enough. Per-key and per-address rate limits (shared by every replic
 key's origins, and on every route (API and pages) a body limit that counts what arrives (`BodyLimit`); the chat
 pages take no uploads.
 
-Addresses: a request from a trusted proxy (`auth.trusted_proxies`, loopback by default) is counted under the address
-its `X-Forwarded-For` names; one from a trusted proxy without that header (local tools, benchmarks) is not limited."""
+Addresses: a request from a trusted proxy (`auth.trusted_proxies`, addresses or networks; loopback by default) is
+counted under the address its `X-Forwarded-For` names; one from a trusted proxy without that header (local tools,
+benchmarks) is not limited."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -39,7 +41,21 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def client_address(request: Request, trusted: set[str]) -> str | None:
+class TrustedProxies:
+    """`auth.trusted_proxies`: addresses or networks (`10.0.0.0/8`: an ingress controller's pods)."""
+
+    def __init__(self, entries: list[str]):
+        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+    def __contains__(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+def client_address(request: Request, trusted: TrustedProxies | set[str]) -> str | None:
     """The address to count a request under; None for a local tool talking to us directly."""
     peer = request.client.host if request.client else "unknown"
     if peer not in trusted:
@@ -65,7 +81,7 @@ def install_access_control(app: FastAPI) -> None:
     by_key = rate_limiter(store, "key", auth.key_requests_per_minute)
     by_address = rate_limiter(store, "address", auth.ip_requests_per_minute)
     logins = rate_limiter(store, "sign-in", auth.login_attempts_per_minute)
-    trusted = set(auth.trusted_proxies)
+    trusted = TrustedProxies(auth.trusted_proxies)
 
     def address_wait(request: Request) -> float:
         """For pages whose events are not routes of ours (the chat page's answers over Gradio's queue): count one

@@ -25,12 +25,12 @@ from assistant.api import (
 )
 from assistant.api.errors import install_error_handlers
 from assistant.api.metrics import install_metrics
-from assistant.api.shared_work import hold_presence, recover_lapsed_replicas, run_claimed
 from assistant.conversation import ConversationService
 from assistant.engines.swappable import SwappableEngine
 from assistant.model_swap import follow_knowledge_base, follow_promotions, follow_retrieval_promotions
 from assistant.privacy import purge_expired
 from assistant.sentiment.monitor import SentimentMonitor
+from assistant.shared_work import exclusively, hold_presence, recover_lapsed_replicas, run_claimed
 
 log = logging.getLogger(__name__)
 VIEWS_ENTRY_POINT_GROUP = "assistant.views"
@@ -67,8 +67,9 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         if recovered:
             log.warning("%d answers were cut off by a previous stop: marked partial", recovered)
         await service.engine.start()
-        if service.grounder is not None:
-            await asyncio.to_thread(service.grounder.prepare)
+        if service.grounder is not None:  # replicas on a shared home: one builds the index, the others read it
+            await exclusively(service.store.coordination, "knowledge-base", service.replica, service.grounder.prepare,
+                              service.settings.replicas.lease_ttl_s)
         if service.recommendations is not None:
             await asyncio.to_thread(service.recommendations.prepare)
         app.state.started_at = time.time()

@@ -48,6 +48,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
                                                       "ARI, seconds"),
     (("bench", "serve"), "assistant.cli.bench_serve", "measure serving throughput and latency"),
     (("bench", "load"), "assistant.cli.bench_load", "simulated customers for a bounded time: latency, errors, no loss"),
+    (("bench", "replicas"), "assistant.cli.bench_replicas", "2 replicas on one PostgreSQL, one killed: nothing lost, "
+                                                            "shared limits and work"),
     (("bench", "actions"), "assistant.cli.bench_actions", "measure our overhead around an action's HTTP call"),
     (("bench", "retrieval"), "assistant.cli.bench_retrieval", "measure encoding, ingestion and search latency"),
     (("bench", "align"), "alignment.cli.bench_align", "align on a FAQ set; answer quality gain, training tokens/s"),

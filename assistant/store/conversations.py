@@ -37,7 +37,7 @@ def writer_id() -> str:
 
 def replica_name() -> str:
     """A name for one server in this process (`host:pid/random`): recorded on the answers it streams, held as its
-    presence lease (assistant/api/shared_work.py)."""
+    presence lease (assistant/shared_work.py)."""
     return f"{writer_id()}/{uuid.uuid4().hex[:8]}"
 
 

@@ -93,3 +93,20 @@ async def recover_lapsed_replicas(store, interval_s: float = LEASE_TTL_S / 3) ->
         except Exception:
             log.exception("could not recover the answers of stopped replicas")
         await asyncio.sleep(interval_s)
+
+
+async def exclusively(coordination, name: str, replica: str, fn: Callable[[], object],
+                      ttl_s: float = LEASE_TTL_S) -> object:
+    """Run blocking `fn` (in a thread) once this replica holds lease `name`, renewing it meanwhile: for work on
+    shared files that two replicas must not do at once (building the knowledge base index on a shared home)."""
+    while await asyncio.to_thread(coordination.acquire, name, replica, ttl_s) is None:
+        await asyncio.sleep(min(1.0, ttl_s / 3))
+    work = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        while not work.done():
+            await asyncio.wait({work}, timeout=ttl_s / 3)
+            if not work.done():
+                await asyncio.to_thread(coordination.acquire, name, replica, ttl_s)
+        return work.result()
+    finally:
+        await _release(coordination, name, replica)
