@@ -77,6 +77,9 @@ class ConversationService:
         self.settings = settings
         self.store = store
         self.replica = replica_name()  # this server among replicas: its answers and presence lease carry it
+        # the registered versions this server answers with (None: the configured model / retrieval), kept up to
+        # date by assistant/model_swap.py and shown on /healthz
+        self.versions: dict[str, str | None] = {"model": None, "retrieval": None}
         self.curated = curated_answers(store, settings)
         self.serving = ChatServing(settings, engine, grounder, self.curated)
         self.insights = InsightsService(settings, store, self.serving)

@@ -54,6 +54,7 @@ async def follow_promotions(service: ConversationService, interval_s: float = 2.
         model, version = await asyncio.to_thread(serving_model, service.settings)
         log.info("switching to %s (%s)", version or "the base model", model.path)
         await switch_to_active(service, model)
+        service.versions["model"] = version
         log.info("now serving %s", model.name)
 
     await follow_registry(model_registry(service.settings), switch, "model", interval_s)
@@ -72,6 +73,7 @@ async def follow_retrieval_promotions(service: ConversationService, interval_s: 
         # replicas on a shared home re-encode its index one at a time (the second finds it encoded)
         await exclusively(service.store.coordination, "knowledge-base", service.replica,
                           lambda: service.grounder.switch_retrieval(retrieval), service.settings.replicas.lease_ttl_s)
+        service.versions["retrieval"] = wanted
         log.info("now searching with retrieval %s", wanted or "the configured models")
 
     await follow_registry(retrieval_registry(service.settings.home_dir), switch, "retrieval", interval_s)

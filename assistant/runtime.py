@@ -117,7 +117,7 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
     from assistant.store import open_store
 
     settings = loaded.settings.model_copy(update={"engine": choose_engine(loaded)})
-    model = None if settings.llm_urls else serving_model(settings)[0]
+    model, model_version = (None, None) if settings.llm_urls else serving_model(settings)
     engine = (make_engine or build_engine)(settings, model)
     if model is not None:
         engine = SwappableEngine(engine)  # `assistant models promote` swaps the model while serving
@@ -144,4 +144,10 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
 
         recommendations = RecommendationService(settings.recommend, store, served_retrieval(settings).encoder,
                                                 settings.home_dir, settings.company_name)
-    return ConversationService(settings, store, engine, grounder, actions, recommendations)
+    service = ConversationService(settings, store, engine, grounder, actions, recommendations)
+    service.versions["model"] = model_version
+    if grounder is not None:
+        from assistant.registry import retrieval_registry
+
+        service.versions["retrieval"] = retrieval_registry(settings.home_dir).active_id()
+    return service

@@ -128,7 +128,8 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         healthy = await service.engine.health()
         return {"status": "ok" if healthy else "degraded", "engine": service.engine.name,
                 "engine_healthy": healthy, "models": service.engine.model_names(),
-                "answer_style": service.serving.answer_style(), "answers": asdict(service.serving.counts)}
+                "answer_style": service.serving.answer_style(), "answers": asdict(service.serving.counts),
+                "versions": service.versions, "replica": service.replica}
 
     if mount_views:
         views = discover_views()

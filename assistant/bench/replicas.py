@@ -67,6 +67,7 @@ class PhaseResult:
     sentiment_terms: list[dict] = field(default_factory=list)
     sentiment_overlaps: int | None = None
     rate_limit: dict | None = None
+    promotion: dict | None = None  # the retrieval version promoted mid-run and when each replica served it
     first_errors: list[str] = field(default_factory=list)
 
 
@@ -186,8 +187,34 @@ def probe_rate_limit(urls: list[str], limit: int, address: str) -> dict:
             "refused": codes.count(429), "holds": allowed <= limit + 1}  # +1: one token refills in the probe
 
 
+def promote_retrieval(home: Path) -> str:
+    """Register the default encoder again as a retrieval version and promote it (what `assistant align retrieval`
+    does with a better one): every replica must switch to it."""
+    from assistant.registry import ModelVersion, retrieval_registry
+    from retrieval.embeddings import encoder_path
+
+    registry = retrieval_registry(home)
+    version = registry.register(encoder_path("default"), ModelVersion(
+        id="", parent=registry.active_id(), base_model="all-MiniLM-L6-v2", created_at="", data_hash="bench",
+        decision="assistant bench replicas: the default encoder, promoted during the run"))
+    registry.promote(version.id)
+    return version.id
+
+
+def served_versions(urls: list[str]) -> dict[str, str | None]:
+    """The retrieval version each replica that answers says it searches with."""
+    seen = {}
+    for url in urls:
+        try:
+            seen[url] = httpx.get(f"{url}/healthz", timeout=5).json()["versions"]["retrieval"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            continue
+    return seen
+
+
 def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int, duration_s: float,
-              kill_at: float | None, database_url: str, rate_limit: int, seed: int, console) -> PhaseResult:
+              kill_at: float | None, database_url: str, rate_limit: int, seed: int, console,
+              promote_at: float | None = None) -> PhaseResult:
     from assistant.store import Store
 
     store = Store(database_url)
@@ -205,6 +232,8 @@ def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int
         people = [Customer(i, urls, tally, seed) for i in range(customers)]
         killed_at: float | None = None
 
+        promoted: dict = {}
+
         async def everyone() -> None:
             nonlocal killed_at
             begin = time.monotonic()
@@ -212,6 +241,15 @@ def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int
             tasks = [asyncio.create_task(p.run(stop_at)) for p in people]
             while not all(t.done() for t in tasks):
                 await asyncio.sleep(1)
+                if promote_at is not None and not promoted and time.monotonic() - begin >= promote_at:
+                    promoted["version"] = await asyncio.to_thread(promote_retrieval, Path(env["ASSISTANT_HOME"]))
+                    promoted["at"], promoted["seconds_to_serve"] = time.monotonic(), {}
+                    console.print(f"  retrieval {promoted['version']} promoted at {promote_at:.0f} s")
+                if promoted and len(promoted["seconds_to_serve"]) < len(urls):
+                    live = [r.url for r in running if r.proc.poll() is None]
+                    for url, version in (await asyncio.to_thread(served_versions, live)).items():
+                        if version == promoted["version"] and url not in promoted["seconds_to_serve"]:
+                            promoted["seconds_to_serve"][url] = round(time.monotonic() - promoted["at"], 1)
                 if kill_at is not None and killed_at is None and time.monotonic() - begin >= kill_at:
                     await asyncio.to_thread(stop, running[0], signal.SIGKILL)
                     killed_at = time.monotonic()
@@ -222,6 +260,9 @@ def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int
         began = time.monotonic()
         asyncio.run(everyone())
         wall = time.monotonic() - began
+        if promoted:
+            result.promotion = {"version": promoted["version"], "replicas_serving_it": len(promoted[
+                "seconds_to_serve"]), "seconds_to_serve": list(promoted["seconds_to_serve"].values())}
         ids = [p.conversation for p in people if p.conversation]
         result.conversations = len(ids)
         result.stored = sum(1 for c in ids for m in store.conversations.messages(c) if m.role == "user")
@@ -261,6 +302,8 @@ def passed(phase: PhaseResult) -> bool:
         ok = ok and phase.continued_after_kill == phase.conversations
     if phase.rate_limit is not None:
         ok = ok and phase.rate_limit["holds"]
+    if phase.promotion is not None:
+        ok = ok and phase.promotion["replicas_serving_it"] == phase.replicas
     return ok
 
 
@@ -281,6 +324,11 @@ def markdown(report: dict) -> str:
             f"{p['continued_after_kill'] if p['killed'] else '-'} / {p['conversations']} | {p['unscored']} | "
             f"{len(p['sentiment_terms'])} ({p['sentiment_overlaps']}) | "
             f"{rate['let_through']} / {rate['limit_per_minute']} | {p['passed']} |")
+    for p in report["phases"]:
+        if p.get("promotion"):
+            lines += ["", f"retrieval {p['promotion']['version']} promoted during the {p['replicas']}-replica phase: "
+                          f"served by {p['promotion']['replicas_serving_it']} of {p['replicas']} replicas after "
+                          f"{p['promotion']['seconds_to_serve']} s"]
     if report.get("throughput_ratio") is not None:
         lines += ["", f"answers/min, 2 replicas / 1 replica over the same LLM server: "
                       f"**{report['throughput_ratio']:.2f}×**"]
@@ -301,13 +349,14 @@ def run_replicas(database_url: str, llm_urls: list[str], customers: int, duratio
             "ASSISTANT_SENTIMENT__INTERVAL_S": "1", "ASSISTANT_RECOMMEND__MODE": "off",
             "ASSISTANT_GENERATION__TEMPERATURE": "0", **(extra_env or {})}
     plan = {"one": (1, None), "two": (2, None), "kill": (2, duration_s / 2)}
+    promote = env.get("ASSISTANT_RETRIEVAL__ENABLED", "true").lower() != "false"  # the kill phase promotes first
     results = []
     for name in phases:
         replicas, kill_at = plan[name]
         console.print(f"phase {name}: {replicas} replica(s), {customers} customers for {duration_s:.0f} s"
                       + (f", replica 0 killed at {kill_at:.0f} s" if kill_at is not None else ""))
         phase = run_phase(env, work_dir, replicas, customers, duration_s, kill_at, database_url, rate_limit, seed,
-                          console)
+                          console, promote_at=duration_s / 5 if name == "kill" and promote else None)
         results.append({**asdict(phase), "passed": passed(phase)})
         console.print(f"  {phase.complete} answers, {phase.answers_per_min}/min, stored {phase.stored} of "
                       f"{phase.accepted} accepted, passed: {results[-1]['passed']}")
