@@ -180,3 +180,11 @@ def test_repeated_llm_url_flags_make_a_list(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "http://a:8000/v1" in result.stdout and "http://b:8000/v1" in result.stdout
+
+
+def test_trusted_proxies_may_be_networks():
+    from assistant.api.access import TrustedProxies
+
+    trusted = TrustedProxies(["10.0.0.0/8", "::1", "testclient"])  # an ingress controller's pods, loopback, a name
+    assert "10.42.0.7" in trusted and "::1" in trusted and "testclient" in trusted
+    assert "11.0.0.1" not in trusted and "203.0.113.9" not in trusted

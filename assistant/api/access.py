@@ -45,9 +45,16 @@ class TrustedProxies:
     """`auth.trusted_proxies`: addresses or networks (`10.0.0.0/8`: an ingress controller's pods)."""
 
     def __init__(self, entries: list[str]):
-        self.networks = [ipaddress.ip_network(entry, strict=False) for entry in entries]
+        self.networks, self.names = [], set()
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:  # a peer the server names otherwise (a test client, a socket)
+                self.names.add(entry)
 
     def __contains__(self, address: str) -> bool:
+        if address in self.names:
+            return True
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
