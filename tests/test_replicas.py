@@ -188,3 +188,23 @@ def test_trusted_proxies_may_be_networks():
     trusted = TrustedProxies(["10.0.0.0/8", "::1", "testclient"])  # an ingress controller's pods, loopback, a name
     assert "10.42.0.7" in trusted and "::1" in trusted and "testclient" in trusted
     assert "11.0.0.1" not in trusted and "203.0.113.9" not in trusted
+
+
+def test_llm_servers_unreachable_at_start_are_named(make_settings, tmp_path):
+    import asyncio
+
+    from assistant.engines.base import EngineUnavailableError
+    from assistant.ports import free_port
+
+    dead = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
+    service = build_service(make_settings(llm_url=dead))
+    with pytest.raises(EngineUnavailableError, match=r"no LLM server answers: http://127\.0\.0\.1:\d+/v1: .*; "
+                                                     r"http://127\.0\.0\.1:\d+/v1: "):
+        asyncio.run(service.engine.start())
+    upstream = build_service(make_settings(home=str(tmp_path / "up")), make_engine=FakeEngine.build)
+    with BackgroundServer(create_app(upstream, mount_views=False)) as url:
+        front = build_service(make_settings(llm_url=[dead[0], f"{url}/v1"], home=str(tmp_path / "front")))
+        with BackgroundServer(create_app(front, mount_views=False)) as front_url:  # starts on the one that answers
+            assert httpx.get(f"{front_url}/readyz").status_code == 200
+            states = {u.url: u.healthy for u in front.engine.upstreams}
+            assert states == {dead[0]: False, f"{url}/v1": True}

@@ -310,7 +310,7 @@ def passed(phase: PhaseResult) -> bool:
 def markdown(report: dict) -> str:
     m = report["meta"]
     lines = [f"# assistant bench replicas — {m['customers']} customers, {m['duration_s']} s a phase "
-             f"({m['llm']})", "", m["machine"], "",
+             f"({m['llm']}; answers: {m.get('answer_style', '-')})", "", m["machine"], "",
              "| replicas | kill | sent | accepted | stored | complete | errors | failovers | answers/min | "
              "first token p50 / p95 | continued after kill | unscored | sentiment terms (overlaps) | "
              "rate limit (let through / limit) | passed |",
@@ -365,6 +365,7 @@ def run_replicas(database_url: str, llm_urls: list[str], customers: int, duratio
     if "one" in by_phase and "two" in by_phase and by_phase["one"]["answers_per_min"]:
         ratio = by_phase["two"]["answers_per_min"] / by_phase["one"]["answers_per_min"]
     meta = {"customers": customers, "duration_s": duration_s, "llm": llm_name or ", ".join(llm_urls),
+            "answer_style": (extra_env or {}).get("ASSISTANT_ANSWERS__STYLE", "the product's default"),
             "lease_ttl_s": lease_ttl_s, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                                                    f"Python {platform.python_version()}"}
     report = {"benchmark": "replicas", "meta": meta, "phases": results, "throughput_ratio": ratio,

@@ -15,6 +15,7 @@ EXAMPLES = """examples:
       # 30 customers, 2 minutes a phase: 1 replica, 2 replicas, 2 with one killed; one vLLM started here
   assistant bench replicas --database-url postgresql+psycopg://... --llm-url http://gpu-box:8000/v1 \\
       --customers 10 --duration 30 --phases kill --json
+  assistant bench replicas --database-url postgresql+psycopg://... --phases one,two --answer-style generative
 """
 
 
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease-ttl", type=float, default=10, help="replicas' lease time in seconds (default 10)")
     parser.add_argument("--rate-limit", type=int, default=20,
                         help="requests a minute per client address, probed across the replicas (default 20)")
+    parser.add_argument("--answer-style", choices=["grounded", "generative", "auto"],
+                        help="the replicas' answers.style (generative: every answer is written by the LLM server, "
+                             "so the run measures generation; default: the product's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results", help="folder for replicas-<time>.json and .md")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         llm_urls, name = [vllm.base_url], f"one vLLM, {model.name}"
     try:
         report = run_replicas(url, llm_urls, args.customers, args.duration, phases, Path(args.out), console,
-                              seed=args.seed, lease_ttl_s=args.lease_ttl, rate_limit=args.rate_limit, llm_name=name)
+                              seed=args.seed, lease_ttl_s=args.lease_ttl, rate_limit=args.rate_limit, llm_name=name,
+                              extra_env={"ASSISTANT_ANSWERS__STYLE": args.answer_style} if args.answer_style else None)
     finally:
         if vllm is not None:
             vllm.terminate()
