@@ -89,6 +89,16 @@ def database_url(request, tmp_path) -> str:
     """The store's database, each kind in turn: a SQLite file, or a PostgreSQL database emptied for the test."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
+    return emptied_postgresql()
+
+
+@pytest.fixture
+def postgresql_url() -> str:
+    """An emptied PostgreSQL database, for what only PostgreSQL does (replicas share one)."""
+    return emptied_postgresql()
+
+
+def emptied_postgresql() -> str:
     if not POSTGRES_URL:
         pytest.skip("no PostgreSQL server: set TEST_POSTGRES_URL (.ci/run starts one)")
     from sqlalchemy import create_engine, text

@@ -42,8 +42,12 @@ def test_kubernetes_overlays_render_and_validate(overlay):
     assert objects[("Secret", secret_ref["name"])]["stringData"][secret_ref["key"]].startswith("postgresql")
     vllm_service = objects[("Service", "assistant-vllm")]
     assert env["ASSISTANT_LLM_URL"]["value"] == f"http://{vllm_service['metadata']['name']}:8000/v1"
-    vllm = objects[("Deployment", "assistant-vllm")]["spec"]["template"]["spec"]["containers"][0]
+    vllm_pod = objects[("Deployment", "assistant-vllm")]["spec"]["template"]["spec"]
+    vllm = vllm_pod["containers"][0]
     assert ("nvidia.com/gpu" in vllm["resources"]["limits"]) == (overlay == "gpu")
+    prepare = vllm_pod["initContainers"][0]  # links the model that should serve where vLLM reads it
+    assert prepare["args"][1:3] == ["models", "link"] and prepare["image"] == container["image"]
+    assert prepare["args"][3] in vllm["args"]
     hpa = objects[("HorizontalPodAutoscaler", "assistant-api")]["spec"]
     assert hpa["scaleTargetRef"]["name"] == "assistant-api" and hpa["minReplicas"] >= 2
     backend = objects[("Ingress", "assistant")]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
@@ -69,7 +73,9 @@ def test_compose_file_is_valid(tmp_path):
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     services = config["services"]
-    assert {"postgres", "vllm", "api-1", "api-2", "nginx"} <= set(services)
+    assert {"postgres", "prepare-model", "vllm", "api-1", "api-2", "nginx"} <= set(services)
+    assert services["prepare-model"]["command"][1:3] == ["models", "link"]
+    assert services["prepare-model"]["command"][3] in services["vllm"]["command"]
     for api in ("api-1", "api-2"):
         assert services[api]["environment"]["ASSISTANT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert services[api]["environment"]["ASSISTANT_LLM_URL"] == "http://vllm:8000/v1"

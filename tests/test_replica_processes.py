@@ -2,7 +2,6 @@
 server (an assistant on the fake engine), customers spread over them, a retrieval version promoted, then one replica
 SIGKILLed half-way."""
 
-import pytest
 from rich.console import Console
 
 from assistant.api.app import create_app
@@ -12,13 +11,11 @@ from assistant.runtime import build_service
 from tests.fake_engine import FakeEngine
 
 
-def test_two_replica_processes_one_killed_lose_nothing(database_url, make_settings, tmp_path):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share PostgreSQL")
+def test_two_replica_processes_one_killed_lose_nothing(postgresql_url, make_settings, tmp_path):
     upstream = build_service(make_settings(home=str(tmp_path / "llm"), database_url=f"sqlite:///{tmp_path}/llm.db"),
                              make_engine=FakeEngine.build)
     with BackgroundServer(create_app(upstream, mount_views=False)) as llm:
-        report = run_replicas(database_url, [f"{llm}/v1"], customers=4, duration_s=30, phases=["kill"], out=None,
+        report = run_replicas(postgresql_url, [f"{llm}/v1"], customers=4, duration_s=30, phases=["kill"], out=None,
                               console=Console(stderr=True), lease_ttl_s=3, rate_limit=10)
     phase = report["phases"][0]
     assert phase["accepted"] == phase["stored"] > 8  # every accepted message stored

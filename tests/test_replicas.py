@@ -18,11 +18,6 @@ from assistant.store import SharedHomeError, Store
 from tests.fake_engine import FakeEngine
 
 
-def postgresql_only(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share PostgreSQL (a SQLite file is one server's store)")
-
-
 def test_a_lease_has_one_holder_and_passes_on_when_it_lapses(database_url, monkeypatch):
     leases = Store(database_url).coordination
     assert leases.acquire("sentiment", "replica-a", ttl_s=1.0) == 1
@@ -52,18 +47,17 @@ def test_rate_buckets_refill_by_the_database_clock(database_url):
     assert buckets.take("key:other", per_minute=3)[0]  # buckets are per caller
 
 
-def test_two_replicas_share_an_address_limit(database_url, make_client):
-    postgresql_only(database_url)
-    first, second = (make_client(**{"auth.ip_requests_per_minute": 4}) for _ in range(2))
+def test_two_replicas_share_an_address_limit(postgresql_url, make_client):
+    first, second = (make_client(database_url=postgresql_url, **{"auth.ip_requests_per_minute": 4})
+                     for _ in range(2))
     codes = [client.post("/api/conversations").status_code for client in (first, second, first, second, first)]
     assert codes == [201, 201, 201, 201, 429]
     assert second.post("/api/conversations").status_code == 429  # whichever replica it reaches
 
 
-def test_shared_work_runs_on_one_replica_and_moves_when_it_stops(database_url, make_settings, tmp_path):
-    postgresql_only(database_url)
-    settings = {"sentiment.enabled": True, "sentiment.scorer": "lexicon", "sentiment.interval_s": 0.2,
-                "replicas.lease_ttl_s": 3}
+def test_shared_work_runs_on_one_replica_and_moves_when_it_stops(postgresql_url, make_settings, tmp_path):
+    settings = {"database_url": postgresql_url, "sentiment.enabled": True, "sentiment.scorer": "lexicon",
+                "sentiment.interval_s": 0.2, "replicas.lease_ttl_s": 3}
     first = BackgroundServer(create_app(build_service(make_settings(**settings), make_engine=FakeEngine.build),
                                         mount_views=False))
     second_service = build_service(make_settings(**settings), make_engine=FakeEngine.build)
@@ -110,21 +104,19 @@ def test_streaming_answers_of_a_replica_that_lapsed_become_partial(database_url)
     assert store.conversations.messages(cid)[-1].status == "partial"
 
 
-def test_a_process_on_sqlite_is_refused_on_a_home_replicas_share_on_postgresql(database_url, tmp_path):
-    postgresql_only(database_url)
+def test_a_process_on_sqlite_is_refused_on_a_home_replicas_share_on_postgresql(postgresql_url, tmp_path):
     home = tmp_path / "shared-home"
-    Store(database_url, home=home).close()
+    Store(postgresql_url, home=home).close()
     assert (home / "database.json").is_file()
     with pytest.raises(SharedHomeError, match=r"shared by replicas on PostgreSQL at .*/assistant_test.*"
                                               r"would open a SQLite file.*--database-url"):
         Store(f"sqlite:///{home}/assistant.db", home=home)
     assert not (home / "assistant.db").exists()  # nothing written
-    Store(database_url, home=home).close()  # the same database: fine
+    Store(postgresql_url, home=home).close()  # the same database: fine
 
 
-def test_replicas_starting_together_migrate_once(database_url):
-    postgresql_only(database_url)
-    code = f"from assistant.store import Store; Store({database_url!r}).close()"
+def test_replicas_starting_together_migrate_once(postgresql_url):
+    code = f"from assistant.store import Store; Store({postgresql_url!r}).close()"
     starts = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in starts]
     assert [code for code, _ in results] == [0, 0, 0], results
@@ -208,3 +200,17 @@ def test_llm_servers_unreachable_at_start_are_named(make_settings, tmp_path):
             assert httpx.get(f"{front_url}/readyz").status_code == 200
             states = {u.url: u.healthy for u in front.engine.upstreams}
             assert states == {dead[0]: False, f"{url}/v1": True}
+
+
+def test_models_link_points_an_external_vllm_at_what_should_serve(make_settings, tiny_model_dir, tmp_path):
+    from assistant.cli.models import link_served_model
+    from assistant.errors import AssistantError
+
+    link = tmp_path / "shared" / "served-model"
+    assert link_served_model(make_settings().settings, str(link)) == 0
+    assert link.is_symlink() and (link / "config.json").is_file()
+    assert link.resolve() == tiny_model_dir.resolve()
+    assert link_served_model(make_settings().settings, str(link)) == 0  # again: replaced in place
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(AssistantError, match="exists and is not a link"):
+        link_served_model(make_settings().settings, str(tmp_path / "plain"))

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   assistant models list --sentiment  # sentiment classifiers (rollback past v1: the packaged lexicon scorer)
   assistant models list --retrieval  # retrieval encoders made by `assistant align retrieval`
   assistant models list --recommend  # recommenders made by `assistant align recommend`
+  assistant models link /data/served-model   # for an external vLLM: the folder of what should serve now
 """
 
 
@@ -35,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     promote = actions.add_parser("promote", parents=[common], help="serve this version")
     promote.add_argument("version")
     actions.add_parser("rollback", parents=[common], help="serve the previously active version again")
+    link = actions.add_parser("link", parents=[common], help="point PATH at the chat model folder that should "
+                              "serve now (the promoted version, else the configured model, converted once): what an "
+                              "external vLLM serves (deploy/); restart it after a promotion")
+    link.add_argument("path", metavar="PATH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from assistant.runtime import model_registry
 
     settings = load_from_args(args).settings
+    if args.action == "link":
+        return link_served_model(settings, args.path)
     if args.sentiment:
         from assistant.sentiment.scorers import sentiment_registry
 
@@ -89,4 +96,28 @@ def run(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
+    return 0
+
+
+def link_served_model(settings, path: str) -> int:
+    """`PATH` becomes a symbolic link to the folder of the chat model that should serve (replaced atomically)."""
+    import os
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from assistant.errors import AssistantError
+    from assistant.runtime import serving_model
+
+    model, version = serving_model(settings)
+    link = Path(path).expanduser()
+    if link.exists() and not link.is_symlink():
+        raise AssistantError(f"{link} exists and is not a link: choose another path or remove it")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staged = link.with_name(f".{link.name}.{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(Path(model.path).resolve(), target_is_directory=True)
+    os.replace(staged, link)
+    Console().print(f"{link} -> {Path(model.path).resolve()} ({version or 'the configured model'}, served as "
+                    f"{model.name})", soft_wrap=True)
     return 0
