@@ -71,7 +71,7 @@ async def _release(coordination, name: str, replica: str) -> None:
     try:
         await asyncio.shield(asyncio.to_thread(coordination.release, name, replica))
     except Exception:  # it lapses by itself
-        log.warning("could not release %s; it lapses within %.0f s", name, LEASE_TTL_S)
+        log.warning("could not release %s; it lapses by itself", name)
 
 
 async def recover_lapsed_replicas(store, interval_s: float = LEASE_TTL_S / 3) -> None:

@@ -62,7 +62,7 @@ class TrustedProxies:
         return any(ip in network for network in self.networks)
 
 
-def client_address(request: Request, trusted: TrustedProxies | set[str]) -> str | None:
+def client_address(request: Request, trusted: TrustedProxies) -> str | None:
     """The address to count a request under; None for a local tool talking to us directly."""
     peer = request.client.host if request.client else "unknown"
     if peer not in trusted:

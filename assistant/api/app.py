@@ -82,7 +82,6 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         # work one replica does for all (shared_work.py): on whichever holds its lease
         replica, coordination = service.replica, service.store.coordination
         ttl_s = service.settings.replicas.lease_ttl_s
-        app.state.replica = replica
         tasks.append(asyncio.create_task(hold_presence(coordination, replica, ttl_s)))
         claimed = {"recovery": lambda: recover_lapsed_replicas(service.store, ttl_s / 3),
                    "topics": service.insights.assign_forever}

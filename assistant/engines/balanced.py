@@ -16,12 +16,11 @@ from assistant.engines.openai_http import OpenAIHTTPEngine
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one server, one record
 class Upstream:
     engine: OpenAIHTTPEngine
     healthy: bool = False
     in_flight: int = 0
-    failures: int = 0  # answers it failed since it was last put back
 
     @property
     def url(self) -> str:
@@ -68,17 +67,16 @@ class BalancedEngine:
             for upstream in self.upstreams:
                 if upstream.healthy:
                     continue
+                if not await upstream.engine.health():
+                    continue
                 try:
                     await upstream.engine.start()  # learns the model's name and window if it never had them
-                    back = await upstream.engine.health()
                 except EngineUnavailableError:
-                    back = False
-                if back:
-                    upstream.healthy, upstream.failures = True, 0
-                    log.warning("LLM server %s answers again: back in rotation", upstream.url)
+                    continue
+                upstream.healthy = True
+                log.warning("LLM server %s answers again: back in rotation", upstream.url)
 
     def _take_out(self, upstream: Upstream, why: Exception) -> None:
-        upstream.failures += 1
         if upstream.healthy:
             upstream.healthy = False
             log.warning("LLM server %s taken out of rotation: %s", upstream.url, why)
@@ -95,18 +93,18 @@ class BalancedEngine:
     def context_window(self) -> ContextWindow:
         return self._first_healthy().engine.context_window()
 
-    def pick(self, tried: set[int]) -> Upstream | None:
+    def pick(self, tried: set[Upstream]) -> Upstream | None:
         """The healthy upstream with the fewest answers in flight, not yet tried for this answer (ties in turn)."""
         self._turn = (self._turn + 1) % len(self.upstreams)
         order = self.upstreams[self._turn:] + self.upstreams[:self._turn]
-        candidates = [u for u in order if u.healthy and self.upstreams.index(u) not in tried]
+        candidates = [u for u in order if u.healthy and u not in tried]
         return min(candidates, key=lambda u: u.in_flight, default=None)
 
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:
-        tried: set[int] = set()
+        tried: set[Upstream] = set()
         last_error: Exception | None = None
         while (upstream := self.pick(tried)) is not None:
-            tried.add(self.upstreams.index(upstream))
+            tried.add(upstream)
             upstream.in_flight += 1
             started = False
             try:

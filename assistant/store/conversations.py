@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,7 +107,7 @@ class ConversationRepository(Repository):
         return message.id
 
     def recover_interrupted(self, older_than: timedelta = timedelta(hours=1),
-                            dead_writers: frozenset[str] | set[str] = frozenset()) -> int:
+                            dead_writers: Collection[str] = ()) -> int:
         """Answers left `streaming` by a process that died (this host, pid gone; or one of `dead_writers`, replicas
         whose presence lapsed) or for longer than `older_than` (any host) become `partial`, so no view waits for
         them forever; returns how many."""
