@@ -6,6 +6,9 @@ Layout under `<home>/registry/`:
     versions/v3/adapters/      the LoRA adapters that produced it (sft/, dpo/, kto/)
     active.json                {"active": "v3", "history": ["v1", "v3"]}  (history drives rollback)
 
+When replicas share the home on PostgreSQL, the records (each version.json, active.json) are rows in that database
+instead (store/registries.py, imported from the files on first use) and the folders stay on the shared home.
+
 Every write goes to a temporary file or folder first and is swapped in with `os.replace`, so a failed or
 interrupted run never changes a registered version or what serves.
 """
@@ -17,12 +20,16 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from assistant.errors import AssistantError
+
+if TYPE_CHECKING:
+    from assistant.store.registries import State
 
 _VERSION_ID = re.compile(r"^v(\d+)$")
 
@@ -77,48 +84,124 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-class ModelRegistry:
-    """Registered model versions under one folder; safe to read while another process promotes."""
+class FileRecords:
+    """A registry's records as files (one machine, or a home no database is shared on): each version's
+    `version.json` and `active.json`."""
 
     def __init__(self, root: Path):
-        self.root = Path(root)
-        self.versions_dir = self.root / "versions"
+        self.root = root
+        self.versions_dir = root / "versions"
+        self.active_file = root / "active.json"
 
-    @property
-    def active_file(self) -> Path:
-        return self.root / "active.json"
-
-    def _state(self) -> dict[str, Any]:
-        if not self.active_file.is_file():
-            return {"active": None, "history": []}
-        try:
-            return json.loads(self.active_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{self.active_file} is damaged ({exc}); fix or delete it") from exc
-
-    def list(self) -> list[ModelVersion]:
+    def versions(self) -> list[dict[str, Any]]:
         if not self.versions_dir.is_dir():
             return []
-        found = [self._read(p) for p in self.versions_dir.iterdir() if _VERSION_ID.match(p.name)]
-        return sorted(found, key=lambda v: int(v.id[1:]))
+        return [self._read(p / "version.json") for p in self.versions_dir.iterdir() if _VERSION_ID.match(p.name)]
 
-    def _read(self, folder: Path) -> ModelVersion:
-        info = folder / "version.json"
+    def version(self, version_id: str) -> dict[str, Any] | None:
+        info = self.versions_dir / version_id / "version.json"
+        return self._read(info) if _VERSION_ID.match(version_id) and info.is_file() else None
+
+    @staticmethod
+    def _read(info: Path) -> dict[str, Any]:
         try:
-            data = json.loads(info.read_text(encoding="utf-8"))
+            return json.loads(info.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise RegistryError(f"{info} cannot be read ({exc})") from exc
-        return ModelVersion(**data, folder=folder)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """The version's folder already holds its `version.json` (written before the folder was swapped in)."""
+
+    def replace(self, record: dict[str, Any]) -> None:
+        _write_json(self.versions_dir / record["id"] / "version.json", record)
+
+    def state(self) -> State:
+        if not self.active_file.is_file():
+            return None, []
+        try:
+            data = json.loads(self.active_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RegistryError(f"{self.active_file} is damaged ({exc}); fix or delete it") from exc
+        return data.get("active"), list(data.get("history", []))
+
+    def change_state(self, change: Callable[[State], State]) -> State:
+        active, history = change(self.state())
+        _write_json(self.active_file, {"active": active, "history": history})
+        return active, history
+
+
+class DatabaseRecords:
+    """A registry's records in the PostgreSQL database replicas share (store/registries.py); the `version.json`
+    in each version's folder stays as a copy for people. The first use imports the registry's file records."""
+
+    _imported: ClassVar[set[tuple[int, str]]] = set()
+
+    def __init__(self, repository, root: Path):
+        self.repository, self.name, self.files = repository, root.name, FileRecords(root)
+        key = (id(repository.database), self.name)
+        if key not in self._imported:
+            if repository.state(self.name) is None and (self.files.versions() or self.files.state()[0]):
+                repository.import_once(self.name, self.files.versions(), self.files.state())
+            self._imported.add(key)
+
+    def versions(self) -> list[dict[str, Any]]:
+        return self.repository.versions(self.name)
+
+    def version(self, version_id: str) -> dict[str, Any] | None:
+        return self.repository.version(self.name, version_id)
+
+    def add(self, record: dict[str, Any]) -> None:
+        if not self.repository.add_version(self.name, record):
+            raise RegistryError(f"version {record['id']} is already registered in {self.name}")
+
+    def replace(self, record: dict[str, Any]) -> None:
+        self.repository.replace_version(self.name, record)
+        self.files.replace(record)
+
+    def state(self) -> State:
+        return self.repository.state(self.name) or (None, [])
+
+    def change_state(self, change: Callable[[State], State]) -> State:
+        return self.repository.change_state(self.name, change)
+
+
+def home_records(root: Path) -> FileRecords | DatabaseRecords:
+    """The records of the registry in `root`: in the database its home is shared on (replicas), else files."""
+    from assistant.store.errors import SharedHomeError
+    from assistant.store.registries import RegistryRepository
+    from assistant.store.shared_home import registry_database
+
+    try:
+        database = registry_database(root.parent)
+    except SharedHomeError as exc:
+        raise RegistryError(str(exc)) from exc
+    return FileRecords(root) if database is None else DatabaseRecords(RegistryRepository(database), root)
+
+
+class ModelRegistry:
+    """Registered model versions under one folder; safe to read while another process promotes. Their records are
+    files, or rows in the database when replicas share the home on PostgreSQL (`home_records`)."""
+
+    def __init__(self, root: Path, records: FileRecords | DatabaseRecords | None = None):
+        self.root = Path(root).expanduser()
+        self.versions_dir = self.root / "versions"
+        self.records = records if records is not None else home_records(self.root)
+
+    def _version(self, record: dict[str, Any]) -> ModelVersion:
+        return ModelVersion(**record, folder=self.versions_dir / record["id"])
+
+    def list(self) -> list[ModelVersion]:
+        return sorted((self._version(r) for r in self.records.versions()), key=lambda v: int(v.id[1:]))
 
     def get(self, version_id: str) -> ModelVersion:
-        folder = self.versions_dir / version_id
-        if not _VERSION_ID.match(version_id) or not (folder / "version.json").is_file():
+        record = self.records.version(version_id) if _VERSION_ID.match(version_id) else None
+        if record is None:
             known = ", ".join(v.id for v in self.list()) or "none yet"
             raise RegistryError(f"no model version '{version_id}' in {self.root} (registered: {known})")
-        return self._read(folder)
+        return self._version(record)
 
     def active_id(self) -> str | None:
-        return self._state().get("active")
+        return self.records.state()[0]
 
     def active(self) -> ModelVersion | None:
         active = self.active_id()
@@ -128,13 +211,16 @@ class ModelRegistry:
         """The share of supported answer sentences the promotion gate measured for a served version
         (`base@v3`), or None when none was measured (the base model, an unknown name)."""
         version_id = served_name.rpartition("@")[2]
-        if not _VERSION_ID.match(version_id) or not (self.versions_dir / version_id / "version.json").is_file():
+        record = self.records.version(version_id) if _VERSION_ID.match(version_id) else None
+        if record is None:
             return None
-        measured = self.get(version_id).metrics.get("candidate", {}).get("supported_sentence_rate")
+        measured = record.get("metrics", {}).get("candidate", {}).get("supported_sentence_rate")
         return float(measured) if isinstance(measured, int | float) else None
 
     def next_id(self) -> str:
         numbers = [int(v.id[1:]) for v in self.list()]
+        if self.versions_dir.is_dir():  # a folder whose record was never written still takes its number
+            numbers += [int(p.name[1:]) for p in self.versions_dir.iterdir() if _VERSION_ID.match(p.name)]
         return f"v{max(numbers, default=0) + 1}"
 
     def register(self, model_dir: Path, version: ModelVersion, adapters: dict[str, Path] | None = None) -> ModelVersion:
@@ -154,12 +240,14 @@ class ModelRegistry:
         if target.exists():
             raise RegistryError(f"version {version.id} already exists in {self.root}")
         os.replace(staging, target)
+        self.records.add(version.as_dict())
         version.folder = target
         return version
 
     def update(self, version: ModelVersion) -> None:
         """Rewrite a version's description (metrics, decision); its weights never change."""
-        _write_json(self.get(version.id).folder / "version.json", version.as_dict())
+        self.get(version.id)
+        self.records.replace(version.as_dict())
 
     def verify(self, version: ModelVersion) -> None:
         """Refuse a version whose model folder no longer matches what was registered."""
@@ -173,27 +261,27 @@ class ModelRegistry:
     def promote(self, version_id: str) -> ModelVersion:
         version = self.get(version_id)
         self.verify(version)
-        state = self._state()
-        history = [v for v in state.get("history", []) if v != version_id] + [version_id]
-        _write_json(self.active_file, {"active": version_id, "history": history})
+        self.records.change_state(lambda state: (version_id, [v for v in state[1] if v != version_id] + [version_id]))
         return version
 
     def rollback(self) -> ModelVersion | None:
         """Serve the previously active version again (None: back to the base model)."""
-        state = self._state()
-        history = list(state.get("history", []))
-        if not state.get("active"):
-            raise RegistryError("nothing to roll back: the base model is serving")
-        history.pop()
-        while history:
-            try:
-                previous = self.get(history[-1])
-                self.verify(previous)
-                break
-            except RegistryError:
-                history.pop()  # a removed or damaged version is skipped
-        _write_json(self.active_file, {"active": history[-1] if history else None, "history": history})
-        return self.get(history[-1]) if history else None
+
+        def back(state: State) -> State:
+            active, history = state
+            if not active:
+                raise RegistryError("nothing to roll back: the base model is serving")
+            history = history[:-1]
+            while history:
+                try:
+                    self.verify(self.get(history[-1]))
+                    break
+                except RegistryError:
+                    history.pop()  # a removed or damaged version is skipped
+            return (history[-1] if history else None), history
+
+        active, _ = self.records.change_state(back)
+        return self.get(active) if active else None
 
 
 # a retrieval version is its encoder's folder, with its reranker in this subfolder and the fusion weights chosen

@@ -117,11 +117,11 @@ def build_service(loaded: LoadedSettings, console=None, make_engine=None) -> Con
     from assistant.store import open_store
 
     settings = loaded.settings.model_copy(update={"engine": choose_engine(loaded)})
+    store = open_store(settings)  # first: on a home replicas share, the registries read below are in its database
     model, model_version = (None, None) if settings.llm_urls else serving_model(settings)
     engine = (make_engine or build_engine)(settings, model)
     if model is not None:
         engine = SwappableEngine(engine)  # `assistant models promote` swaps the model while serving
-    store = open_store(settings)
     grounder = None
     if settings.retrieval.enabled:
         from assistant.grounding import Grounder

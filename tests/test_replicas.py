@@ -214,3 +214,69 @@ def test_models_link_points_an_external_vllm_at_what_should_serve(make_settings,
     (tmp_path / "plain").mkdir()
     with pytest.raises(AssistantError, match="exists and is not a link"):
         link_served_model(make_settings().settings, str(tmp_path / "plain"))
+
+
+def test_registries_on_a_shared_home_keep_their_records_in_postgresql(postgresql_url, tmp_path, monkeypatch,
+                                                                        capsys):
+    import json
+
+    from assistant.cli import main
+    from assistant.registry import DatabaseRecords, ModelVersion, RegistryError, retrieval_registry
+    from assistant.store import shared_home
+
+    home, model = tmp_path / "shared-home", tmp_path / "encoder"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+
+    def version() -> ModelVersion:
+        return ModelVersion(id="", parent=None, base_model="encoder", created_at="", data_hash="data")
+
+    alone = retrieval_registry(home)  # a single machine's registry: files
+    alone.promote(alone.register(model, version()).id)
+    store = Store(postgresql_url, home=home)  # the home is now shared on PostgreSQL
+    registry = retrieval_registry(home)
+    assert isinstance(registry.records, DatabaseRecords)
+    assert [v.id for v in registry.list()] == ["v1"] and registry.active_id() == "v1"  # imported on first use
+    registry.promote(registry.register(model, version()).id)
+    assert store.registries.state("retrieval-registry") == ("v2", ["v1", "v2"])
+    assert json.loads((home / "retrieval-registry" / "active.json").read_text())["active"] == "v1"  # not read now
+
+    monkeypatch.setattr(shared_home, "_attached", {})  # another process, which knows no database for the home
+    with pytest.raises(RegistryError, match=r"kept in PostgreSQL at .*assistant_test.*--database-url"):
+        retrieval_registry(home)
+    assert main(["models", "rollback", "--retrieval", "--home", str(home), "--database-url", postgresql_url]) == 0
+    assert "now serving v1" in capsys.readouterr().out
+    assert registry.active_id() == "v1"  # the first process sees the rollback
+    assert retrieval_registry(home).get("v2").data_hash == "data"
+
+
+def test_two_replicas_follow_one_promotion_from_the_database(postgresql_url, make_settings, tmp_path):
+    import asyncio
+
+    from assistant.model_swap import follow_registry
+    from assistant.registry import ModelVersion, retrieval_registry
+
+    home = tmp_path / "shared-home"
+    Store(postgresql_url, home=home).close()
+    model = tmp_path / "encoder"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    seen: dict[str, list] = {"a": [], "b": []}
+
+    async def replicas() -> None:
+        async def follow(name):
+            async def switch(wanted):
+                seen[name].append(wanted)
+            await follow_registry(retrieval_registry(home), switch, "retrieval", 0.05)
+
+        followers = [asyncio.create_task(follow(n)) for n in seen]
+        await asyncio.sleep(0.2)
+        registry = retrieval_registry(home)
+        await asyncio.to_thread(lambda: registry.promote(registry.register(model, ModelVersion(
+            id="", parent=None, base_model="encoder", created_at="", data_hash="data")).id))
+        await asyncio.sleep(0.5)
+        for task in followers:
+            task.cancel()
+
+    asyncio.run(replicas())
+    assert seen == {"a": ["v1"], "b": ["v1"]}

@@ -23,7 +23,7 @@ def test_schema_is_migrated(store):
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0012"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0013"
 
 
 def test_migrations_match_the_tables_and_keep_existing_data(database_url):

@@ -154,13 +154,14 @@ def sections(store, encoder: str, days: int) -> dict:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    from assistant.cli.options import load_from_args
+    from assistant.cli.options import flag_values, load_from_args
     from assistant.store import Store
 
     settings = load_from_args(args).settings
     encoder = settings.retrieval.encoder
     database = Path(args.store).expanduser() if args.store else None
-    url = args.database_url or f"sqlite:///{database or Path(settings.home_dir) / 'bench-insights.db'}"
+    default = f"sqlite:///{database or Path(settings.home_dir) / 'bench-insights.db'}"
+    url = flag_values(args).get("database_url") or default
     store = Store(url)
     progress = not args.json
     if (stored := _stored(store)) < args.conversations:

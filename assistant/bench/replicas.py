@@ -217,7 +217,7 @@ def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int
               promote_at: float | None = None) -> PhaseResult:
     from assistant.store import Store
 
-    store = Store(database_url)
+    store = Store(database_url, home=Path(env["ASSISTANT_HOME"]))  # the home's registries are in this database
     started_at_s = store.coordination.now_s()
     result = PhaseResult(replicas=replicas, killed=kill_at is not None, customers=customers, duration_s=duration_s)
     running = [start_replica(0, env, work_dir)]

@@ -17,10 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from assistant.bench.insights import DEFAULT_QUESTIONS
     from assistant.cli.options import add_settings_flags
 
-    add_settings_flags(parser, ["--home"])
+    add_settings_flags(parser, ["--home"])  # with --database-url: a database (e.g. PostgreSQL) filled the same way
     parser.add_argument("--conversations", type=int, default=100_000, help="conversations the store holds")
     parser.add_argument("--store", help="SQLite file to fill and keep (default: HOME/bench-insights.db)")
-    parser.add_argument("--database-url", help="a database URL instead (e.g. PostgreSQL); filled the same way")
     parser.add_argument("--questions", default=str(DEFAULT_QUESTIONS),
                         help="customer questions: CSV with a 'text' column, JSONL of {\"text\"}, or one per line")
     parser.add_argument("--days", type=lambda v: [int(d) for d in v.split(",")], default=[30, 365],

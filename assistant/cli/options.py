@@ -30,7 +30,10 @@ def add_settings_flags(parser: argparse.ArgumentParser, flags: list[str] | None 
                        config_flag: bool = True) -> None:
     if config_flag:
         add_config_flag(parser)
-    for flag in flags or list(SETTINGS_FLAGS):
+    flags = list(flags or SETTINGS_FLAGS)
+    if "--home" in flags and "--database-url" not in flags:  # a home shared by replicas has its registries there
+        flags.append("--database-url")
+    for flag in flags:
         key, help_text = SETTINGS_FLAGS[flag]
         parser.add_argument(flag, dest=f"setting:{key}", default=None, help=help_text,
                             metavar=key.rsplit(".", 1)[-1].upper(), type=int if key.endswith("port") else str,
@@ -43,10 +46,14 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_from_args(args: argparse.Namespace):
-    """Settings for a command: config file, environment, then this command's flags."""
+    """Settings for a command: config file, environment, then this command's flags. A PostgreSQL database URL is
+    where the registries of a home shared by replicas are found (store/shared_home.py)."""
     from assistant.config import load_settings
+    from assistant.store.shared_home import declare_database
 
-    return load_settings(getattr(args, "config", None), flag_values(args))
+    loaded = load_settings(getattr(args, "config", None), flag_values(args))
+    declare_database(loaded.settings.home_dir, loaded.settings.effective_database_url)
+    return loaded
 
 
 def print_metrics(metrics: dict, title: str, as_json: bool) -> None:

@@ -1,7 +1,7 @@
 """The store: SQLAlchemy over SQLite (default, WAL) or PostgreSQL, migrated with Alembic, as one repository per
 concept: `store.conversations`, `store.handoffs`, `store.operators`, `store.keys`, `store.sentiment`,
 `store.privacy`, `store.actions`, `store.curated`, `store.topics`, `store.catalog`, `store.interactions`,
-`store.coordination` (leases and shared rate limits)."""
+`store.coordination` (leases and shared rate limits), `store.registries` (registry records on a shared home)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ from assistant.store.errors import (
 from assistant.store.handoffs import HandoffRepository
 from assistant.store.keys import KeyRepository
 from assistant.store.operators import OperatorRepository
+from assistant.store.registries import RegistryRepository
 from assistant.store.sentiment import SentimentRepository
-from assistant.store.shared_home import check_shared_home
+from assistant.store.shared_home import attach_database, check_shared_home
 from assistant.store.topics import TopicRepository
 
 __all__ = ["ActionStateError", "ConversationNotFoundError", "CuratedAnswerError", "HandoffError", "KeyProblem",
@@ -57,6 +58,9 @@ class Store:
         self.catalog = CatalogRepository(self.database)
         self.interactions = InteractionRepository(self.database)
         self.coordination = CoordinationRepository(self.database)
+        self.registries = RegistryRepository(self.database)
+        if home is not None:
+            attach_database(home, self.database)  # the home's registries keep their records here (PostgreSQL)
 
     @property
     def engine(self):

@@ -336,3 +336,26 @@ class RateBucketRow(Base):
     tokens: Mapped[float] = mapped_column(Float)
     updated_s: Mapped[float] = mapped_column(Float, index=True)  # database clock, seconds since the epoch
     allowed: Mapped[bool] = mapped_column(Boolean, default=True)  # whether the last request taken was let through
+
+
+class RegistryVersionRow(Base):
+    """A registered version's description in one registry (`registry`: its folder's name under the home, e.g.
+    `sentiment-registry`), kept in the database when replicas share the home; its files stay on the shared home."""
+
+    __tablename__ = "registry_versions"
+
+    registry_name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    version_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    record: Mapped[dict] = mapped_column(JSON)  # what `version.json` holds on a single machine
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegistryStateRow(Base):
+    """Which version of a registry serves, and the promotions before it (rollback walks them back)."""
+
+    __tablename__ = "registry_state"
+
+    registry_name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    active: Mapped[str | None] = mapped_column(String(20))
+    history: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
