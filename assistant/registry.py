@@ -131,13 +131,14 @@ class FileRecords:
 
 
 class DatabaseRecords:
-    """A registry's records in the PostgreSQL database replicas share (store/registries.py); the `version.json`
-    in each version's folder stays as a copy for people. The first use imports the registry's file records."""
+    """A registry's records in the PostgreSQL database replicas share (store/registries.py), named by the home's
+    id and the registry's folder; the `version.json` in each version's folder stays as a copy for people. The first
+    use imports the registry's file records."""
 
     _imported: ClassVar[set[tuple[int, str]]] = set()
 
-    def __init__(self, repository, root: Path):
-        self.repository, self.name, self.files = repository, root.name, FileRecords(root)
+    def __init__(self, repository, root: Path, home_id: str):
+        self.repository, self.name, self.files = repository, f"{home_id}/{root.name}", FileRecords(root)
         key = (id(repository.database), self.name)
         if key not in self._imported:
             if repository.state(self.name) is None and (self.files.versions() or self.files.state()[0]):
@@ -172,10 +173,13 @@ def home_records(root: Path) -> FileRecords | DatabaseRecords:
     from assistant.store.shared_home import registry_database
 
     try:
-        database = registry_database(root.parent)
+        shared = registry_database(root.parent)
     except SharedHomeError as exc:
         raise RegistryError(str(exc)) from exc
-    return FileRecords(root) if database is None else DatabaseRecords(RegistryRepository(database), root)
+    if shared is None:
+        return FileRecords(root)
+    database, home_id = shared
+    return DatabaseRecords(RegistryRepository(database), root, home_id)
 
 
 class ModelRegistry:

@@ -238,8 +238,11 @@ def test_registries_on_a_shared_home_keep_their_records_in_postgresql(postgresql
     assert isinstance(registry.records, DatabaseRecords)
     assert [v.id for v in registry.list()] == ["v1"] and registry.active_id() == "v1"  # imported on first use
     registry.promote(registry.register(model, version()).id)
-    assert store.registries.state("retrieval-registry") == ("v2", ["v1", "v2"])
+    home_id = json.loads((home / "database.json").read_text())["home_id"]
+    assert store.registries.state(f"{home_id}/retrieval-registry") == ("v2", ["v1", "v2"])
     assert json.loads((home / "retrieval-registry" / "active.json").read_text())["active"] == "v1"  # not read now
+    Store(postgresql_url, home=tmp_path / "another-home").close()  # another home on the same database
+    assert retrieval_registry(tmp_path / "another-home").list() == []  # keeps its registries apart
 
     monkeypatch.setattr(shared_home, "_attached", {})  # another process, which knows no database for the home
     with pytest.raises(RegistryError, match=r"kept in PostgreSQL at .*assistant_test.*--database-url"):

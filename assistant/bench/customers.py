@@ -35,16 +35,34 @@ class Tally:
     first_token_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
 
+    def add(self, outcome: Outcome) -> None:
+        self.sent += 1
+        self.accepted += outcome.accepted
+        self.complete += outcome.complete
+        self.errors += outcome.errors
+        self.first_token_ms += [] if outcome.first_token_ms is None else [outcome.first_token_ms]
+        self.answer_ms += [] if outcome.answer_ms is None else [outcome.answer_ms]
 
-async def one_message(client: httpx.AsyncClient, conversation: str, text: str, key: str, tally: Tally) -> None:
-    tally.sent += 1
-    started, event, first = time.perf_counter(), None, True
+
+@dataclass
+class Outcome:
+    """What one customer message got back: its own, so concurrent customers never read each other's counts."""
+
+    accepted: bool = False
+    complete: bool = False
+    errors: list[str] = field(default_factory=list)
+    first_token_ms: float | None = None
+    answer_ms: float | None = None
+
+
+async def send_message(client: httpx.AsyncClient, conversation: str, text: str, key: str) -> Outcome:
+    outcome, started, event = Outcome(), time.perf_counter(), None
     try:
         async with client.stream("POST", f"/api/conversations/{conversation}/messages",
                                  json={"content": text, "client_message_id": key}) as reply:
             if reply.status_code != 200:
-                tally.errors.append(f"HTTP {reply.status_code}: {(await reply.aread())[:200]!r}")
-                return
+                outcome.errors.append(f"HTTP {reply.status_code}: {(await reply.aread())[:200]!r}")
+                return outcome
             async for line in reply.aiter_lines():
                 if line.startswith("event: "):
                     event = line[7:]
@@ -53,17 +71,21 @@ async def one_message(client: httpx.AsyncClient, conversation: str, text: str, k
                     continue
                 data = json.loads(line[6:])
                 if event == "accepted":
-                    tally.accepted += 1
-                elif event == "delta" and first and data.get("text"):
-                    tally.first_token_ms.append((time.perf_counter() - started) * 1000)
-                    first = False
+                    outcome.accepted = True
+                elif event == "delta" and outcome.first_token_ms is None and data.get("text"):
+                    outcome.first_token_ms = (time.perf_counter() - started) * 1000
                 elif event == "done":
-                    tally.complete += 1
-                    tally.answer_ms.append((time.perf_counter() - started) * 1000)
+                    outcome.complete = True
+                    outcome.answer_ms = (time.perf_counter() - started) * 1000
                 elif event == "error":
-                    tally.errors.append(data.get("message", "error event"))
+                    outcome.errors.append(data.get("message", "error event"))
     except httpx.HTTPError as exc:
-        tally.errors.append(f"{type(exc).__name__}: {exc}")
+        outcome.errors.append(f"{type(exc).__name__}: {exc}")
+    return outcome
+
+
+async def one_message(client: httpx.AsyncClient, conversation: str, text: str, key: str, tally: Tally) -> None:
+    tally.add(await send_message(client, conversation, text, key))
 
 
 async def customer(base: str, index: int, stop_at: float, tally: Tally, seed: int) -> str:

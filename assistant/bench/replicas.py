@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from assistant.bench.customers import Tally, one_message
+from assistant.bench.customers import Outcome, Tally, send_message
 from assistant.bench.load import SUPPORT_QUESTIONS, percentile
 from assistant.ports import free_port
 
@@ -150,26 +150,19 @@ class Customer:
         self.failovers += 1
 
     async def _message(self, clients, text: str, key: str) -> None:
-        accepted = False  # by a replica that died before answering: resent, it must not count twice
-        for attempt in range(len(clients) * 3):
-            errors_before, complete_before = len(self.tally.errors), self.tally.complete
-            accepted_before = self.tally.accepted
-            await one_message(clients[self.replica], self.conversation, text, key, self.tally)
-            if accepted and self.tally.accepted > accepted_before:
-                self.tally.accepted -= 1
-            accepted = accepted or self.tally.accepted > accepted_before
-            if attempt:
-                self.tally.sent -= 1  # the same message
-            if self.tally.complete > complete_before:
-                self.complete_after.append(time.monotonic())
-            failed = self.tally.errors[errors_before:]
-            if not any(("Error" in e or "HTTP 5" in e) for e in failed):
+        accepted = False  # by a replica that died before answering: the same message is resent, counted once
+        for _ in range(len(clients) * 3):
+            outcome = await send_message(clients[self.replica], self.conversation, text, key)
+            accepted = outcome.accepted = accepted or outcome.accepted
+            if not any(("Error" in e or "HTTP 5" in e) for e in outcome.errors):
+                self.tally.add(outcome)
+                if outcome.complete:
+                    self.complete_after.append(time.monotonic())
                 return
             # the replica died under it: the same message goes to another (stored once: same client id)
-            del self.tally.errors[errors_before:]
             self._next_replica()
             await asyncio.sleep(0.5)
-        self.tally.errors.append(f"customer {self.index}: no replica answered")
+        self.tally.add(Outcome(accepted=accepted, errors=[f"customer {self.index}: no replica answered"]))
 
 
 def probe_rate_limit(urls: list[str], limit: int, address: str) -> dict:

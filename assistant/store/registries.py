@@ -18,7 +18,8 @@ State = tuple[str | None, list[str]]
 
 
 class RegistryRepository(Repository):
-    """The records of every registry on this database, each named by its folder (`registry`, `sentiment-registry`)."""
+    """The records of every registry on this database, each named by its home's id and its folder
+    (`<home id>/sentiment-registry`)."""
 
     def versions(self, registry: str) -> list[dict[str, Any]]:
         with self.session() as session:

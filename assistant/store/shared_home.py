@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,11 +48,12 @@ def recorded_database(home: Path) -> dict | None:
 
 
 def check_shared_home(home: Path, engine: Engine) -> None:
-    """Refuse `engine` if replicas on `home` use another PostgreSQL database; record it if it is PostgreSQL."""
+    """Refuse `engine` if replicas on `home` use another PostgreSQL database; record it if it is PostgreSQL, with an
+    id for the home (the registries of two homes on one database stay apart)."""
     marker = home.expanduser() / MARKER
     mine = database_name(engine)
     recorded = recorded_database(home)
-    if recorded == mine:
+    if recorded is not None and {k: recorded.get(k) for k in mine} == mine:
         return
     if recorded is not None and recorded.get("dialect") == "postgresql":
         what = ("a SQLite file (the default when no database URL is set)" if mine["dialect"] == "sqlite"
@@ -64,8 +66,14 @@ def check_shared_home(home: Path, engine: Engine) -> None:
     if mine["dialect"] == "postgresql":
         marker.parent.mkdir(parents=True, exist_ok=True)
         temporary = marker.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(mine), encoding="utf-8")
-        temporary.replace(marker)
+        temporary.write_text(json.dumps({**mine, "home_id": uuid.uuid4().hex}), encoding="utf-8")
+        try:
+            os.link(temporary, marker)  # only if no replica starting at the same moment recorded it first
+        except FileExistsError:
+            temporary.unlink()
+            check_shared_home(home, engine)  # the other one's record: the same database, or refused
+            return
+        temporary.unlink()
 
 
 def _key(home: Path) -> Path:
@@ -84,9 +92,10 @@ def declare_database(home: Path, url: str) -> None:
         _attached.setdefault(_key(home), url)
 
 
-def registry_database(home: Path) -> Database | None:
-    """Where the registries on `home` keep their records: its shared PostgreSQL database, or None (files under the
-    home, on a single machine). Refused with what to do when the home is shared but this process has no URL for it."""
+def registry_database(home: Path) -> tuple[Database, str] | None:
+    """Where the registries on `home` keep their records: its shared PostgreSQL database and the home's id there, or
+    None (files under the home, on a single machine). Refused with what to do when the home is shared but this
+    process has no URL for it."""
     from assistant.store.database import Database
 
     recorded = recorded_database(home)
@@ -100,4 +109,4 @@ def registry_database(home: Path) -> Database | None:
             f"as the replicas")
     if isinstance(known, str):
         known = _attached[_key(home)] = Database(known, before_migrating=lambda engine: check_shared_home(home, engine))
-    return known
+    return known, recorded.get("home_id", "home")
