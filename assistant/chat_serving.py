@@ -19,6 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from assistant.answer_queue import AnswerQueue
 from assistant.config import Settings
 from assistant.engines.base import ChatMessage, Delta, EngineError, GenerationParams, LLMEngine
 from assistant.errors import AssistantError
@@ -30,6 +31,7 @@ from assistant.prompt import (
     CJK,
     GROUNDING_RULES,
     PromptRoom,
+    busy_answer,
     citation_footer,
     dont_know_answer,
     fit_prompt,
@@ -99,6 +101,8 @@ class PreparedChat:
     composed: str | None = None  # the answer composed from the sources (also the fallback of a written one)
     relevance: float | None = None  # of the best passage found (None: retrieval did not run)
     curated: dict | None = None  # the curated answer served (`canned`), its id, version and similarity
+    busy: bool = False  # composed from the sources because the model's queue was too long
+    admitted: bool = False  # counted in the model's queue since it was prepared (answer_queue.py)
 
     @property
     def source_dicts(self) -> list[dict]:
@@ -197,9 +201,11 @@ class AnswerCounts:
     prompt_tokens: int = 0  # read by the engine for answers
     completion_tokens: int = 0  # written by it
     engine_errors: int = 0  # answers the engine failed
+    busy: int = 0  # answers given at once because the model's queue was too long (composed, or the busy reply)
 
     def count(self, prepared: PreparedChat, done: dict) -> None:
         self.answered += 1
+        self.busy += prepared.busy or prepared.canned_reason == "busy"
         self.prompt_tokens += done.get("prompt_tokens") or 0
         self.completion_tokens += done.get("completion_tokens") or 0
         check = done.get("check")
@@ -228,6 +234,7 @@ class ChatServing:
         self.curated = curated
         self.counts = AnswerCounts()
         self.answering = 0  # answers being made now (the engine's queue and batch, from our side)
+        self.queue = AnswerQueue()  # those the model writes, and the wait a new one would have
 
     def answer_style(self) -> str:
         """`grounded` or `generative`: the setting, or for `auto` what the serving model's measured
@@ -259,10 +266,18 @@ class ChatServing:
             return None
         return await asyncio.to_thread(self.grounder.ground, question)
 
+    def too_busy(self) -> bool:
+        """Whether a new answer would wait longer than `answers.max_wait_s` for the model's first word."""
+        limit = self.settings.answers.max_wait_s
+        return limit > 0 and self.queue.estimated_wait_s() > limit
+
     async def prepare(self, turns: Sequence[ChatMessage], system_prompt: str | None = None,
-                      params: GenerationParams | None = None, grounding: bool = True) -> PreparedChat:
+                      params: GenerationParams | None = None, grounding: bool = True,
+                      busy_fallback: bool = False) -> PreparedChat:
         """The prompt for `turns` (oldest first, ending with the customer's message; untrusted text already
-        neutralised), grounded unless `grounding` is off or retrieval is, fitted into the model's context."""
+        neutralised), grounded unless `grounding` is off or retrieval is, fitted into the model's context. With
+        `busy_fallback` (a customer's chat), a model too busy to answer in time is not asked: the answer is composed
+        from the sources, or with none it is the busy reply."""
         system_prompt = self.settings.rendered_system_prompt() if system_prompt is None else system_prompt
         params = params or self.default_params()
         question = last_question(turns)
@@ -286,13 +301,21 @@ class ChatServing:
             if self.answer_style() == "grounded":  # the model is not asked
                 return PreparedChat([], params, question, sources, grounded=True, style="grounded",
                                     composed=composed, relevance=relevance)
+        if busy_fallback and self.too_busy():  # no silence while the model's queue drains
+            if composed:
+                return PreparedChat([], params, question, sources, grounded=True, style="grounded",
+                                    composed=composed, relevance=relevance, busy=True)
+            return PreparedChat([], params, question, grounded=grounded, canned=busy_answer(question),
+                                canned_reason="busy", relevance=relevance)
+        if busy_fallback:
+            self.queue.admit()
         room = PromptRoom(self.engine.context_window(), params.max_new_tokens)
         fitted = await asyncio.to_thread(fit_prompt, system_prompt, turns, sources, room)
         own_system = [t.content for t in turns[:1] if t.role == "system"]
         instructions = (system_prompt, *own_system, *([GROUNDING_RULES] if fitted.sources else []))
         return PreparedChat(fitted.messages, replace(params, max_new_tokens=fitted.answer_tokens), question,
                             fitted.sources, grounded, instructions=instructions, dropped_turns=fitted.dropped_turns,
-                            composed=composed, relevance=relevance)
+                            composed=composed, relevance=relevance, admitted=busy_fallback)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[ChatEvent]:
         """The answer as events: `sources` first when grounded, then `delta`s, then `done` (or `replace` + `done`
@@ -300,7 +323,8 @@ class ChatServing:
         failed). A grounded answer's `done` carries `check`: what the support check cut and why."""
         written = None
         if prepared.canned is None and prepared.style != "grounded":
-            written = self.engine.stream_chat(prepared.messages, prepared.params)
+            written = self.queue.timed(self.engine.stream_chat(prepared.messages, prepared.params),
+                                       prepared.admitted)
         async for event in self._events(prepared, written):
             yield event
 
@@ -346,8 +370,9 @@ class ChatServing:
         if prepared.style == "grounded":
             verdict = self.checker(prepared).check(prepared.composed)
             yield ChatEvent("delta", {"text": prepared.composed})
+            busy = {"reason": "busy"} if prepared.busy else {}
             yield ChatEvent("done", {"finish_reason": "stop", "style": "grounded", "check": verdict.as_dict(),
-                                     "prompt_tokens": 0, "completion_tokens": 0})
+                                     "prompt_tokens": 0, "completion_tokens": 0} | busy)
             return
         answer = without_instructions(written, prepared.instructions)
         gate = None

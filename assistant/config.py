@@ -100,6 +100,10 @@ class AnswersSettings(SettingsSection):
                                                                "answer is replaced by the grounded one")
     generative_min_supported: float = Field(0.95, ge=0, le=1, description="what `auto` asks of a model before it "
                                                                           "lets it write answers")
+    max_wait_s: float = Field(10.0, ge=0, description="when the model's queue would keep a customer waiting longer "
+                                                      "than this for the first word, the answer is composed from the "
+                                                      "sources at once (with none: a short busy reply offering a "
+                                                      "human); 0: always wait")
 
 
 class GenerationSettings(SettingsSection):

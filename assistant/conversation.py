@@ -215,7 +215,7 @@ class ConversationService:
                 async for event in self._recommendation_reply(conversation, user_id, suggested):
                     yield event
                 return
-        prepared = await self.serving.prepare(turns)
+        prepared = await self.serving.prepare(turns, busy_fallback=True)
         if prepared.canned_reason == "curated":
             async for event in self._curated(conversation_id, user_id, prepared):
                 yield event
@@ -223,6 +223,8 @@ class ConversationService:
         if prepared.canned is not None:
             async for event in self._dont_know(conversation_id, user_id, prepared):
                 yield event
+            if prepared.canned_reason == "busy":  # a human is offered; nothing failed
+                return
             if handoff.on_no_source:
                 await asyncio.to_thread(self.store.handoffs.request_human, conversation_id, "no_relevant_source", text)
             else:
@@ -357,7 +359,8 @@ class ConversationService:
 
     async def _dont_know(self, conversation_id: str, user_id: int,
                          prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
-        """No relevant passage: say so and offer a human, without asking the model to guess."""
+        """No relevant passage (or the model too busy to answer in time): say so and offer a human, without asking
+        the model to guess."""
         answer_id = await asyncio.to_thread(
             self.store.conversations.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
             {"sources": [], "grounded": False, "reason": prepared.canned_reason, "handoff_offered": True},
@@ -365,7 +368,8 @@ class ConversationService:
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
         async for event in self.serving.stream(prepared):
             if event.type == "done":
-                yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "no_source",
+                why = "no_source" if prepared.canned_reason == "no_relevant_source" else prepared.canned_reason
+                yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": why,
                                            "handoff_offered": True})
             else:
                 yield AnswerEvent(event.type, event.data)
@@ -409,11 +413,12 @@ class ConversationService:
                 answer_id, "".join(parts), outcome[0], outcome[1],
                 prompt_tokens=final.get("prompt_tokens"), completion_tokens=final.get("completion_tokens"),
                 latency_ms=(time.perf_counter() - started) * 1000,
-                metadata={k: final[k] for k in ("style", "check") if k in final},
+                metadata={k: final[k] for k in ("style", "check", "reason") if k in final},
             )
         if outcome[0] == "complete":
             yield AnswerEvent("done", {"message_id": answer_id, "status": "complete",
-                                       "finish_reason": final.get("finish_reason") or "stop"})
+                                       "finish_reason": final.get("finish_reason") or "stop"}
+                              | ({"reason": final["reason"]} if "reason" in final else {}))
         else:
             yield AnswerEvent("error", {"message": f"the assistant could not finish its answer: {outcome[1]}",
                                         "message_id": answer_id, "status": outcome[0]})

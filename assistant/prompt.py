@@ -245,6 +245,14 @@ def dont_know_answer(question: str, company: str) -> str:
             "guess. Would you like me to connect you with a human agent?")
 
 
+def busy_answer(question: str) -> str:
+    """What the assistant says when the model is too busy to answer in time and no source answers the question."""
+    if CJK.search(question):
+        return "现在咨询的客户较多，我暂时无法及时回答。需要为您转接人工客服吗？您也可以稍后再问。"
+    return ("Many customers are writing to us right now, so I can't answer that quickly. Would you like me to "
+            "connect you with a human agent? You can also ask again in a minute.")
+
+
 def cited_numbers(answer: str) -> set[int]:
     """The source numbers an answer cites, like 1 and 3 in "... [1] ... [3]"."""
     return {int(n) for n in CITATION.findall(answer)}

@@ -128,6 +128,9 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         return {"status": "ok" if healthy else "degraded", "engine": service.engine.name,
                 "engine_healthy": healthy, "models": service.engine.model_names(),
                 "answer_style": service.serving.answer_style(), "answers": asdict(service.serving.counts),
+                "queue": {"writing": service.serving.queue.writing,
+                          "estimated_wait_s": round(service.serving.queue.estimated_wait_s(), 2),
+                          "max_wait_s": service.settings.answers.max_wait_s},
                 "versions": service.versions, "replica": service.replica}
 
     if mount_views:

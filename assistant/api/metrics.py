@@ -23,7 +23,7 @@ from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-ANSWER_KINDS = ("composed", "written", "dont_know", "fell_back", "wrong_language")
+ANSWER_KINDS = ("composed", "written", "dont_know", "fell_back", "wrong_language", "busy")
 
 
 class RequestMetrics:
@@ -95,6 +95,11 @@ class AnswerCollector:
         yield CounterMetricFamily("assistant_engine_errors", "answers the engine failed", value=counts["engine_errors"])
         yield GaugeMetricFamily("assistant_answers_in_progress", "answers being made now (queued in or running on "
                                 "the engine)", value=self.service.serving.answering)
+        queue = self.service.serving.queue
+        yield GaugeMetricFamily("assistant_answers_writing", "answers the model is writing or waits to start (its "
+                                "queue, from this server)", value=queue.writing)
+        yield GaugeMetricFamily("assistant_answer_wait_estimate_seconds", "how long a new answer would wait now for "
+                                "the model's first word (answer_queue.py)", value=queue.estimated_wait_s())
 
 
 class UpstreamCollector:

@@ -1,6 +1,7 @@
 """`assistant bench load`: N simulated customers chat with the default stack (`assistant serve`: vLLM or the
 transformers engine, retrieval on the demo help center) over loopback for a bounded time. Each opens a conversation,
-asks support questions one after another with a short pause to read and type, through the conversation API.
+asks support questions one after another with a short pause to read and type, through the conversation API, and
+opens a new one when an answer hands it to a human.
 
 Reported: answer latency p50/p95 (first token and whole answer), error rate, answers per minute, and the messages the
 server accepted against the messages stored (they must be equal). The store is a scratch SQLite file, so the
@@ -31,6 +32,8 @@ class Tally:
     sent: int = 0
     accepted: int = 0
     complete: int = 0
+    handed_off: int = 0  # answers that handed the conversation to a human (the customer then starts a new one)
+    busy: int = 0  # answers given at once because the model's queue was too long
     errors: list[str] = field(default_factory=list)
     first_token_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
@@ -39,6 +42,8 @@ class Tally:
         self.sent += 1
         self.accepted += outcome.accepted
         self.complete += outcome.complete
+        self.handed_off += outcome.handed_off
+        self.busy += outcome.busy
         self.errors += outcome.errors
         self.first_token_ms += [] if outcome.first_token_ms is None else [outcome.first_token_ms]
         self.answer_ms += [] if outcome.answer_ms is None else [outcome.answer_ms]
@@ -52,7 +57,9 @@ class Outcome:
     complete: bool = False
     errors: list[str] = field(default_factory=list)
     first_token_ms: float | None = None
-    answer_ms: float | None = None
+    answer_ms: float | None = None  # None also when the bot stayed silent (a human has the conversation)
+    handed_off: bool = False
+    busy: bool = False  # answered at once because the model's queue was too long
 
 
 async def send_message(client: httpx.AsyncClient, conversation: str, text: str, key: str) -> Outcome:
@@ -76,7 +83,10 @@ async def send_message(client: httpx.AsyncClient, conversation: str, text: str, 
                     outcome.first_token_ms = (time.perf_counter() - started) * 1000
                 elif event == "done":
                     outcome.complete = True
-                    outcome.answer_ms = (time.perf_counter() - started) * 1000
+                    outcome.handed_off = data.get("status") == "waiting_for_human"
+                    outcome.busy = "busy" in (data.get("reason"), data.get("finish_reason"))
+                    if data.get("message_id") is not None:
+                        outcome.answer_ms = (time.perf_counter() - started) * 1000
                 elif event == "error":
                     outcome.errors.append(data.get("message", "error event"))
     except httpx.HTTPError as exc:
@@ -84,22 +94,24 @@ async def send_message(client: httpx.AsyncClient, conversation: str, text: str, 
     return outcome
 
 
-async def one_message(client: httpx.AsyncClient, conversation: str, text: str, key: str, tally: Tally) -> None:
-    tally.add(await send_message(client, conversation, text, key))
-
-
-async def customer(base: str, index: int, stop_at: float, tally: Tally, seed: int) -> str:
+async def customer(base: str, index: int, stop_at: float, tally: Tally, seed: int) -> list[str]:
+    """One simulated customer's conversations: when an answer hands one to a human, the next question opens a new
+    one (the bot is silent in a conversation a human has, which would time nothing)."""
     rng = random.Random(seed + index)
+    conversations: list[str] = []
     async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(180, connect=10)) as client:
-        conversation = (await client.post("/api/conversations", json={"customer_id": f"load-{index}",
-                                                                        "channel": "load"})).json()["id"]
         await asyncio.sleep(rng.uniform(0, 3))  # customers arrive over the first seconds
-        turn = 0
+        turn, handed_off = 0, True
         while time.monotonic() < stop_at:
-            await one_message(client, conversation, rng.choice(SUPPORT_QUESTIONS), f"{index}-{turn}", tally)
+            if handed_off:
+                conversations.append((await client.post("/api/conversations", json={
+                    "customer_id": f"load-{index}", "channel": "load"})).json()["id"])
+            outcome = await send_message(client, conversations[-1], rng.choice(SUPPORT_QUESTIONS), f"{index}-{turn}")
+            tally.add(outcome)
+            handed_off = outcome.handed_off
             turn += 1
             await asyncio.sleep(rng.uniform(1, 3))  # reading the answer, typing the next question
-        return conversation
+        return conversations
 
 
 def stored_messages(database: Path, conversations: list[str]) -> int:
@@ -115,12 +127,14 @@ def stored_messages(database: Path, conversations: list[str]) -> int:
 def markdown(report: dict) -> str:
     r, m = report["result"], report["meta"]
     return "\n".join([
-        f"# assistant bench load — {m['customers']} customers for {m['duration_s']} s ({m['engine']}, {m['model']})",
+        f"# assistant bench load — {m['customers']} customers for {m['duration_s']} s ({m['engine']}, {m['model']}; "
+        f"answers: {m.get('answer_style', '-')}, max wait {m.get('max_wait_s', '-')} s)",
         "", f"{m['machine']}", "",
-        "| customers | messages sent | accepted | stored | answers complete | error rate | answers/min | "
-        "first token p50 / p95 | whole answer p50 / p95 |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| customers | messages sent | accepted | stored | answers complete | handed to a human | busy: answered at "
+        "once | error rate | answers/min | first token p50 / p95 | whole answer p50 / p95 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {m['customers']} | {r['sent']} | {r['accepted']} | {r['stored']} | {r['complete']} | "
+        f"{r.get('handed_off', '-')} | {r.get('busy', '-')} | "
         f"{r['error_rate']:.1%} | {r['answers_per_min']:.1f} | "
         f"{r['first_token_p50_ms']} / {r['first_token_p95_ms']} ms | {r['answer_p50_ms']} / {r['answer_p95_ms']} ms |",
         "", f"stored == accepted: **{r['stored'] == r['accepted']}**",
@@ -142,6 +156,10 @@ def run_load(args) -> int:
     env = {"ASSISTANT_DATABASE_URL": f"sqlite:///{database}"}
     if args.max_tokens:
         env["ASSISTANT_GENERATION__MAX_NEW_TOKENS"] = str(args.max_tokens)
+    if args.answer_style:
+        env["ASSISTANT_ANSWERS__STYLE"] = args.answer_style
+    if args.max_wait is not None:
+        env["ASSISTANT_ANSWERS__MAX_WAIT_S"] = str(args.max_wait)
     tally = Tally()
     try:
         conversations, wall, name = _drive(args, engine, settings, out, stamp, env, tally, console)
@@ -165,7 +183,7 @@ def _drive(args, engine, settings, out, stamp, env, tally, console) -> tuple[lis
                 left = max(0, stop_at - time.monotonic())
                 console.print(f"  {tally.complete} answers, {len(tally.errors)} errors, {left:.0f} s left"
                               + ("" if left else " (finishing the answers in flight)"))
-            return [t.result() for t in tasks]
+            return [c for t in tasks for c in t.result()]
 
         started = time.monotonic()
         conversations = asyncio.run(everyone())
@@ -175,7 +193,8 @@ def _drive(args, engine, settings, out, stamp, env, tally, console) -> tuple[lis
 def _report(args, engine, name, settings, out, stamp, tally, stored, wall, console) -> int:
     result = {
         "sent": tally.sent, "accepted": tally.accepted, "stored": stored, "complete": tally.complete,
-        "errors": len(tally.errors), "error_rate": len(tally.errors) / max(1, tally.sent),
+        "handed_off": tally.handed_off, "busy": tally.busy, "errors": len(tally.errors),
+        "error_rate": len(tally.errors) / max(1, tally.sent),
         "answers_per_min": tally.complete / wall * 60, "wall_s": round(wall, 1),
         "first_token_p50_ms": _ms(percentile(tally.first_token_ms, 50)),
         "first_token_p95_ms": _ms(percentile(tally.first_token_ms, 95)),
@@ -184,6 +203,8 @@ def _report(args, engine, name, settings, out, stamp, tally, stored, wall, conso
     }
     meta = {"customers": args.customers, "duration_s": args.duration, "engine": engine, "model": name,
             "max_tokens": args.max_tokens or settings.generation.max_new_tokens,
+            "answer_style": args.answer_style or settings.answers.style,
+            "max_wait_s": settings.answers.max_wait_s if args.max_wait is None else args.max_wait,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     report = {"benchmark": "load", "meta": meta, "result": result}
     path = write_results(out, "load", report, markdown(report), stamp)

@@ -12,6 +12,7 @@ from assistant.errors import AssistantError
 EXAMPLES = """examples:
   assistant bench load                                   # 50 customers for 2 minutes
   assistant bench load --customers 10 --duration 30 --max-tokens 64 --json
+  assistant bench load --answer-style generative --max-wait 0       # every answer written by the model, no shedding
 """
 
 
@@ -21,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=120, help="seconds new messages are sent (default 120)")
     parser.add_argument("--engine", choices=["vllm", "transformers"], help="default: vllm when installed")
     parser.add_argument("--max-tokens", type=int, help="cap answer length (default: the generation setting)")
+    parser.add_argument("--answer-style", choices=["grounded", "generative", "auto"],
+                        help="answers.style for the run (default: the product's, auto)")
+    parser.add_argument("--max-wait", type=float, help="answers.max_wait_s for the run: past this estimated wait "
+                                                       "for the model's first word an answer is composed from the "
+                                                       "sources at once (0: always wait; default: the setting)")
     parser.add_argument("--seed", type=int, default=0, help="questions and pauses are drawn from this seed")
     parser.add_argument("--out", default="bench/results", help="folder for load-<time>.json, .md and .log")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")

@@ -1,0 +1,61 @@
+"""The model's queue as this server sees it: answers the model is writing (or waits to start), and how long a new one
+would wait for its first word. The estimate comes from recent answers: each one's wait for its first word divided by
+the answers it shared the engine with, times the answers in flight or admitted (a burst of customers counts itself
+before any reaches the model) plus one. Past `answers.max_wait_s` a customer
+is not left in silence: the answer is composed from the sources at once or, with none, a short "busy" reply offers a
+human (chat_serving.py). `/healthz` and `/metrics` show both figures."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from assistant.engines.base import Delta
+
+ADMITTED_FOR_S = 30.0  # an admitted answer that never reached the model stops counting after this
+
+
+
+class AnswerQueue:
+    """Answers being written by the model, and the measured first-word wait per answer sharing the engine."""
+
+    def __init__(self, window: int = 32):
+        self.writing = 0
+        self._admitted: deque[float] = deque()  # when each answer on its way to the model was admitted
+        self._wait_per_answer_s: deque[float] = deque(maxlen=window)
+
+    def admit(self) -> None:
+        """An answer goes to the model: counted from now, before its stream starts."""
+        self._admitted.append(time.monotonic())
+
+    def waiting(self) -> int:
+        """Answers admitted that have not reached the model yet."""
+        while self._admitted and self._admitted[0] < time.monotonic() - ADMITTED_FOR_S:
+            self._admitted.popleft()
+        return len(self._admitted)
+
+    def estimated_wait_s(self) -> float:
+        """Seconds a new answer would wait now for its first word (0 before one was measured)."""
+        if not self._wait_per_answer_s:
+            return 0.0
+        return statistics.median(self._wait_per_answer_s) * (self.writing + self.waiting() + 1)
+
+    async def timed(self, deltas: AsyncIterator[Delta], admitted: bool = False) -> AsyncIterator[Delta]:
+        """`deltas` (the engine's stream), counted while it runs and timed to its first word; `admitted`: it was
+        counted by `admit` until now."""
+        if admitted and self._admitted:
+            self._admitted.popleft()
+        self.writing += 1
+        sharing, started, waiting = self.writing, time.monotonic(), True
+        try:
+            async with aclosing(deltas):
+                async for delta in deltas:
+                    if waiting and delta.text:
+                        self._wait_per_answer_s.append((time.monotonic() - started) / sharing)
+                        waiting = False
+                    yield delta
+        finally:
+            self.writing -= 1
