@@ -16,6 +16,9 @@ from contextlib import aclosing
 from assistant.engines.base import Delta
 
 ADMITTED_FOR_S = 30.0  # an admitted answer that never reached the model stops counting after this
+# the wait per answer assumed until one is measured (a small CPU's figure), so a burst of customers at start is not
+# all sent to the model at once
+FIRST_WAIT_PER_ANSWER_S = 1.0
 
 
 
@@ -38,10 +41,9 @@ class AnswerQueue:
         return len(self._admitted)
 
     def estimated_wait_s(self) -> float:
-        """Seconds a new answer would wait now for its first word (0 before one was measured)."""
-        if not self._wait_per_answer_s:
-            return 0.0
-        return statistics.median(self._wait_per_answer_s) * (self.writing + self.waiting() + 1)
+        """Seconds a new answer would wait now for its first word."""
+        per_answer = statistics.median(self._wait_per_answer_s) if self._wait_per_answer_s else FIRST_WAIT_PER_ANSWER_S
+        return per_answer * (self.writing + self.waiting() + 1)
 
     async def timed(self, deltas: AsyncIterator[Delta], admitted: bool = False) -> AsyncIterator[Delta]:
         """`deltas` (the engine's stream), counted while it runs and timed to its first word; `admitted`: it was
