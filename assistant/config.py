@@ -48,6 +48,9 @@ class VLLMSettings(SettingsSection):
     dtype: str = "float32"
     max_model_len: int = Field(2048, ge=128)
     kv_cache_gb: float = Field(1.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    cpu_threads: str = Field("all", description="the cores vLLM's CPU backend computes on: 'all' (every core this "
+                                                "process may use; measured fastest on 2 cores), 'auto' (vLLM's "
+                                                "choice: it keeps one core for its scheduler) or a list ('0-3')")
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     enforce_eager: bool = True
     startup_timeout_s: float = Field(300.0, gt=0)

@@ -164,3 +164,20 @@ def _pids_with(fragment: str) -> list[int]:
             if "vllm" in cmdline and fragment in cmdline:
                 pids.append(int(entry))
     return pids
+
+
+def test_vllm_on_a_cpu_computes_on_every_core_unless_told_otherwise(tmp_path, monkeypatch):
+    from assistant.config import VLLMSettings
+    from assistant.engines.vllm_process import _is_cpu_build
+
+    if not _is_cpu_build():
+        pytest.skip("vLLM's GPU build: no CPU threads to bind")
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    process = VLLMProcess("model", "name", VLLMSettings(), tmp_path)
+    cores = sorted(os.sched_getaffinity(0))
+    assert process.environment()["VLLM_CPU_OMP_THREADS_BIND"] == ",".join(map(str, cores))
+    assert VLLMProcess("model", "name", VLLMSettings(cpu_threads="auto"), tmp_path).environment()[
+        "VLLM_CPU_OMP_THREADS_BIND"] == "auto"
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")  # the operator's own choice wins
+    assert process.environment()["VLLM_CPU_OMP_THREADS_BIND"] == "0"

@@ -28,6 +28,14 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def cpu_threads_bind(setting: str) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for `vllm.cpu_threads`: 'all' lists every core this process may run on."""
+    if setting != "all":
+        return setting
+    cores = sorted(os.sched_getaffinity(0))
+    return ",".join(str(c) for c in cores)
+
+
 def _is_cpu_build() -> bool:
     import importlib.metadata
 
@@ -95,6 +103,8 @@ class VLLMProcess:
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gb))))
+        if _is_cpu_build():
+            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind(self.settings.cpu_threads))
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
 
