@@ -48,6 +48,8 @@ def test_kubernetes_overlays_render_and_validate(overlay):
     prepare = vllm_pod["initContainers"][0]  # links the model that should serve where vLLM reads it
     assert prepare["args"][1:3] == ["models", "link"] and prepare["image"] == container["image"]
     assert prepare["args"][3] in vllm["args"]
+    prepare_env = {e["name"]: e for e in prepare["env"]}  # it reads the promoted version from the database
+    assert prepare_env["ASSISTANT_DATABASE_URL"] == env["ASSISTANT_DATABASE_URL"]
     hpa = objects[("HorizontalPodAutoscaler", "assistant-api")]["spec"]
     assert hpa["scaleTargetRef"]["name"] == "assistant-api" and hpa["minReplicas"] >= 2
     backend = objects[("Ingress", "assistant")]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
@@ -76,6 +78,8 @@ def test_compose_file_is_valid(tmp_path):
     assert {"postgres", "prepare-model", "vllm", "api-1", "api-2", "nginx"} <= set(services)
     assert services["prepare-model"]["command"][1:3] == ["models", "link"]
     assert services["prepare-model"]["command"][3] in services["vllm"]["command"]
+    assert services["prepare-model"]["environment"]["ASSISTANT_DATABASE_URL"] == \
+        services["api-1"]["environment"]["ASSISTANT_DATABASE_URL"]
     for api in ("api-1", "api-2"):
         assert services[api]["environment"]["ASSISTANT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert services[api]["environment"]["ASSISTANT_LLM_URL"] == "http://vllm:8000/v1"
