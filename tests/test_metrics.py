@@ -36,11 +36,13 @@ def test_requests_answers_and_tokens_are_counted_by_route_template_never_by_id(m
     assert families["assistant_answered"].samples[0].value == 2
     assert set(samples(families["assistant_answers"])) == {(("kind", k),) for k in
                                                            ("composed", "written", "dont_know", "fell_back",
-                                                            "wrong_language")}
+                                                            "wrong_language", "busy")}
     tokens = samples(families["assistant_tokens"])
     assert tokens[(("kind", "completion"),)] > 0 and tokens[(("kind", "prompt"),)] > 0
     assert families["assistant_http_requests_in_flight"].samples[0].value == 1  # the scrape itself
     assert families["assistant_answers_in_progress"].samples[0].value == 0
+    assert families["assistant_answers_writing"].samples[0].value == 0  # the model's queue, from our side
+    assert families["assistant_answer_wait_estimate_seconds"].samples[0].value > 0
 
 
 def test_answers_in_progress_count_a_stream_until_it_ends(make_client):
