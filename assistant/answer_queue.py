@@ -1,9 +1,9 @@
 """The model's queue as this server sees it: answers the model is writing (or waits to start), and how long a new one
 would wait for its first word. The estimate comes from recent answers: each one's wait for its first word divided by
 the answers it shared the engine with, times the answers in flight or admitted (a burst of customers counts itself
-before any reaches the model) plus one. Past `answers.max_wait_s` a customer
-is not left in silence: the answer is composed from the sources at once or, with none, a short "busy" reply offers a
-human (chat_serving.py). `/healthz` and `/metrics` show both figures."""
+before any reaches the model) plus one. Past `answers.max_wait_s` a customer is not left in silence: the answer is
+composed from the sources at once or, with none, a short "busy" reply offers a human (chat_serving.py). `/healthz`
+and `/metrics` show both figures."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ ADMITTED_FOR_S = 30.0  # an admitted answer that never reached the model stops c
 # the wait per answer assumed until one is measured (a small CPU's figure), so a burst of customers at start is not
 # all sent to the model at once
 FIRST_WAIT_PER_ANSWER_S = 1.0
-
 
 
 class AnswerQueue:

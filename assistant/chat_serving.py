@@ -235,6 +235,7 @@ class ChatServing:
         self.counts = AnswerCounts()
         self.answering = 0  # answers being made now (the engine's queue and batch, from our side)
         self.queue = AnswerQueue()  # those the model writes, and the wait a new one would have
+        self._supported_rates: dict[str, float | None] = {}  # a registered version's measure never changes
 
     def answer_style(self) -> str:
         """`grounded` or `generative`: the setting, or for `auto` what the serving model's measured
@@ -242,10 +243,14 @@ class ChatServing:
         style = self.settings.answers.style
         if style != "auto":
             return style
-        try:
-            measured = ModelRegistry(self.settings.home_dir / "registry").supported_sentence_rate(self.model_name)
-        except RegistryError:
-            measured = None
+        name = self.model_name
+        if name not in self._supported_rates:  # read once per served model, not per answer (it may be a query)
+            try:
+                self._supported_rates[name] = ModelRegistry(self.settings.home_dir / "registry") \
+                    .supported_sentence_rate(name)
+            except RegistryError:
+                return "grounded"  # unreadable now: compose, and read it again next time
+        measured = self._supported_rates[name]
         enough = measured is not None and measured >= self.settings.answers.generative_min_supported
         return "generative" if enough else "grounded"
 

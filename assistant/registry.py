@@ -112,9 +112,6 @@ class FileRecords:
     def add(self, record: dict[str, Any]) -> None:
         """The version's folder already holds its `version.json` (written before the folder was swapped in)."""
 
-    def replace(self, record: dict[str, Any]) -> None:
-        _write_json(self.versions_dir / record["id"] / "version.json", record)
-
     def state(self) -> State:
         if not self.active_file.is_file():
             return None, []
@@ -132,8 +129,8 @@ class FileRecords:
 
 class DatabaseRecords:
     """A registry's records in the PostgreSQL database replicas share (store/registries.py), named by the home's
-    id and the registry's folder; the `version.json` in each version's folder stays as a copy for people. The first
-    use imports the registry's file records."""
+    id and the registry's folder; the `version.json` written in each version's folder at registration stays as a
+    copy for people. The first use imports the registry's file records."""
 
     _imported: ClassVar[set[tuple[int, str]]] = set()
 
@@ -141,8 +138,10 @@ class DatabaseRecords:
         self.repository, self.name, self.files = repository, f"{home_id}/{root.name}", FileRecords(root)
         key = (id(repository.database), self.name)
         if key not in self._imported:
-            if repository.state(self.name) is None and (self.files.versions() or self.files.state()[0]):
-                repository.import_once(self.name, self.files.versions(), self.files.state())
+            if repository.state(self.name) is None:
+                versions, state = self.files.versions(), self.files.state()
+                if versions or state[0]:
+                    repository.import_once(self.name, versions, state)
             self._imported.add(key)
 
     def versions(self) -> list[dict[str, Any]]:
@@ -154,10 +153,6 @@ class DatabaseRecords:
     def add(self, record: dict[str, Any]) -> None:
         if not self.repository.add_version(self.name, record):
             raise RegistryError(f"version {record['id']} is already registered in {self.name}")
-
-    def replace(self, record: dict[str, Any]) -> None:
-        self.repository.replace_version(self.name, record)
-        self.files.replace(record)
 
     def state(self) -> State:
         return self.repository.state(self.name) or (None, [])
@@ -247,11 +242,6 @@ class ModelRegistry:
         self.records.add(version.as_dict())
         version.folder = target
         return version
-
-    def update(self, version: ModelVersion) -> None:
-        """Rewrite a version's description (metrics, decision); its weights never change."""
-        self.get(version.id)
-        self.records.replace(version.as_dict())
 
     def verify(self, version: ModelVersion) -> None:
         """Refuse a version whose model folder no longer matches what was registered."""

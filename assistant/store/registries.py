@@ -40,13 +40,6 @@ class RegistryRepository(Repository):
             return False
         return True
 
-    def replace_version(self, registry: str, record: dict[str, Any]) -> None:
-        with self.session() as session, session.begin():
-            row = session.get(RegistryVersionRow, (registry, record["id"]))
-            if row is None:
-                raise LookupError(f"no version {record['id']} in {registry}")
-            row.record = record
-
     def state(self, registry: str) -> State | None:
         """The active version and history, or None before anything was recorded for `registry`."""
         with self.session() as session:
