@@ -33,6 +33,8 @@ class LoraSettings(SettingsSection):
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
+    top_layers: int | None = Field(None, ge=1, description="adapt only the top N transformer layers: the backward "
+                                                           "pass stops below them (null: every layer)")
 
 
 class SFTSettings(SettingsSection):
@@ -80,6 +82,9 @@ class GateSettings(SettingsSection):
 
 class TrainingSettings(SettingsSection):
     threads: int | None = Field(None, ge=1, description="torch threads (default: all cores)")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="auto: bf16 on a GPU that supports it, float32 on a CPU (bf16 mixed precision on an "
+                            "AVX512-BF16 CPU was not faster in a whole run: bench/results/align-20261204-105548.md)")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a rerun resumes from the last)")
     logging_steps: int = Field(5, ge=1)
 
@@ -95,9 +100,22 @@ class AlignSettings(SettingsSection):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 
-def load_align_settings(path: str | Path | None = None, overrides: dict | None = None) -> AlignSettings:
-    """The file's values over the defaults, then `overrides` (dotted keys, e.g. {"sft.max_steps": 2})."""
+# named sets of overrides (`assistant align --profile NAME`): dotted keys as for --set
+PROFILES: dict[str, dict] = {
+    "default": {},
+    # a demo or a first look: one SFT epoch, a few model-made pairs, a smaller gate with shorter answers
+    "quick": {"sft.epochs": 1, "dpo.pairs_from_model": 8, "data.max_heldout": 24, "gate.max_new_tokens": 64},
+}
+
+
+def load_align_settings(path: str | Path | None = None, overrides: dict | None = None,
+                        profile: str = "default") -> AlignSettings:
+    """The file's values over the defaults, then the profile's, then `overrides` (dotted keys, e.g.
+    {"sft.max_steps": 2})."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown align profile {profile!r}; choose from {', '.join(PROFILES)}")
     flat = read_yaml(Path(path)) if path else {}
+    flat.update(PROFILES[profile])
     flat.update(overrides or {})
     try:
         return AlignSettings.model_validate(nest(flat))

@@ -148,13 +148,15 @@ def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[s
     claims = supported = 0
     numbers_invented, language_matches, check_ms = [], [], []
     written_claims = written_supported = 0
-    written_numbers, written_facts = [], []  # the model's own answers, before the check
+    written_numbers, written_facts, written_f1s = [], [], []  # the model's own answers, before the check
     for index, (case, answer) in enumerate(zip(cases, answers, strict=True)):
         said_dont_know = (case.prepared is not None and case.prepared.canned_reason == "no_relevant_source") \
             or is_dont_know(answer)
         dont_know.append(said_dont_know)
         if case.answerable:
             f1s.append(token_f1(answer, case.reference))
+            if written is not None and written[index]:
+                written_f1s.append(token_f1(written[index], case.reference))
             rouges.append(rouge_l(answer, case.reference))
             answered.append(not said_dont_know)
             if case.facts:
@@ -197,6 +199,7 @@ def score(cases: Sequence[EvalCase], answers: Sequence[str], written: Sequence[s
         "language_match_rate": _mean(language_matches),
         "gold_citation_rate": _mean(cited_gold),
         "gold_retrieved_rate": _mean(retrieved_gold),
+        "written_token_f1": _mean(written_f1s),
         "written_supported_rate": round(written_supported / written_claims, 4) if written_claims else None,
         "written_unsupported_number_rate": _mean(written_numbers),
         "written_facts_stated_rate": _mean(written_facts),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +61,15 @@ class AlignReport:
     version: ModelVersion | None = None
     promoted: bool = False
     errors: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each phase, in order: where it went
+
+    @contextmanager
+    def timed(self, phase: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.perf_counter() - started, 1)
 
 
 class AlignPipeline:
@@ -91,7 +102,8 @@ class AlignPipeline:
         from assistant.engines import served_window
 
         settings = self.settings.model_copy(update={"engine": self._engine_name()})
-        return PromptRoom(served_window(settings, model), self.settings.generation.max_new_tokens)
+        return PromptRoom(served_window(settings, model), self.settings.generation.max_new_tokens,
+                          self.settings.retrieval.source_tokens)
 
     def _read(self, request: AlignRequest, report: AlignReport):
         transcripts, preferences = [], []
@@ -271,8 +283,9 @@ class AlignPipeline:
         from alignment.training import train_stage
 
         report = AlignReport()
-        base, parent = serving_model(self.settings)  # resolved (and digest-checked) once per run
-        examples, heldout, _ = self.build(request, report, base)
+        with report.timed("examples (retrieval per question)"):
+            base, parent = serving_model(self.settings)  # resolved (and digest-checked) once per run
+            examples, heldout, _ = self.build(request, report, base)
         report.data["base_model"] = f"{base.name} ({base.path})"
         if request.dry_run:
             c = self.config
@@ -293,7 +306,8 @@ class AlignPipeline:
                              "dpo.pairs_from_model=0 (make model pairs in a single-process run)")
         current_metrics = None
         if self.config.dpo.enabled and self.config.dpo.pairs_from_model and heldout:
-            generated, current_metrics = self._pairs_and_current_metrics(base, examples, heldout)
+            with report.timed("current model: pair answers and held-out answers"):
+                generated, current_metrics = self._pairs_and_current_metrics(base, examples, heldout)
             report.data["pairs_from_model"] = len(generated)
             examples.pairs += generated
         work = self.settings.home_dir / "align-runs" / f"{data_hash(examples)}"
@@ -309,7 +323,8 @@ class AlignPipeline:
             if not enabled or not rows:
                 continue
             self.console.rule(f"{stage.upper()} on {len(rows)} examples")
-            result = train_stage(stage, model_dir, rows, self.config, work, request.progress)
+            with report.timed(stage):
+                result = train_stage(stage, model_dir, rows, self.config, work, request.progress)
             report.stages[stage] = result.summary()
             model_dir, adapters[stage] = result.model_dir, result.adapter_dir
         if not adapters:
@@ -328,11 +343,12 @@ class AlignPipeline:
         candidate = ResolvedModel(f"{base.name.split('@')[0]}@candidate", str(model_dir))
         self.console.rule("evaluation on held-out conversations")
         actions = examples.actions_heldout
-        report.metrics = {
-            "current": (current_metrics or (self.evaluate(base, heldout, "current") if heldout else {}))
-            | self._action_metrics(base, actions, "current model: held-out action decisions"),
-            "candidate": (self.evaluate(candidate, heldout, "candidate") if heldout else {})
-            | self._action_metrics(candidate, actions, "candidate: held-out action decisions")}
+        with report.timed("evaluation (held-out answers)"):
+            report.metrics = {
+                "current": (current_metrics or (self.evaluate(base, heldout, "current") if heldout else {}))
+                | self._action_metrics(base, actions, "current model: held-out action decisions"),
+                "candidate": (self.evaluate(candidate, heldout, "candidate") if heldout else {})
+                | self._action_metrics(candidate, actions, "candidate: held-out action decisions")}
         gate = self.config.gate
         passed, report.decision = gate_decision(gate, report.metrics["current"], report.metrics["candidate"])
         if passed and not heldout:  # trained on decisions alone: a model that now answers "hello" in JSON passes
@@ -344,10 +360,11 @@ class AlignPipeline:
             config=self.config.model_dump(mode="json"), metrics=report.metrics,
             data={k: v for k, v in report.data.items() if k != "files"},
             decision=report.decision)
-        report.version = self.registry.register(model_dir, version, adapters)
-        if passed and gate.promote:
-            self.registry.promote(report.version.id)
-            report.promoted = True
+        with report.timed("register and promote"):
+            report.version = self.registry.register(model_dir, version, adapters)
+            if passed and gate.promote:
+                self.registry.promote(report.version.id)
+                report.promoted = True
         shutil.rmtree(work, ignore_errors=True)  # the version now holds what matters
         return report
 

@@ -314,7 +314,7 @@ class ChatServing:
                                 canned_reason="busy", relevance=relevance)
         if busy_fallback:
             self.queue.admit()
-        room = PromptRoom(self.engine.context_window(), params.max_new_tokens)
+        room = PromptRoom(self.engine.context_window(), params.max_new_tokens, self.settings.retrieval.source_tokens)
         fitted = await asyncio.to_thread(fit_prompt, system_prompt, turns, sources, room)
         own_system = [t.content for t in turns[:1] if t.role == "system"]
         instructions = (system_prompt, *own_system, *([GROUNDING_RULES] if fitted.sources else []))

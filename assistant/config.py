@@ -75,6 +75,9 @@ class RetrievalSettings(SettingsSection):
         None, description="files/folders ingested on first serve when the knowledge base is empty "
                           "(default: the demo company's help center)")
     top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
+    source_tokens: int | None = Field(None, ge=32, description="the passage budget: most tokens of source text in "
+                                                               "a prompt, each passage's least relevant sentences "
+                                                               "cut first (null: as many as the context holds)")
     min_relevance: float = Field(0.45, ge=0, le=1, description="below it the assistant says it does not know "
                                                                "(English and other languages)")
     min_relevance_zh: float = Field(0.2, ge=0, le=1, description="the same for Chinese questions (measured: "

@@ -9,6 +9,7 @@ answer is true whenever the right passage was found.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from assistant.passage_blocks import Block, blocks, glue, is_list
@@ -16,6 +17,7 @@ from assistant.support_check import content_terms, language_of
 
 WHOLE_PASSAGE_CHARS = 600  # a passage up to this long is an answer in itself
 ANSWER_CHARS = 700  # what a composed answer may quote at most
+_BARE_YES_NO = re.compile(r"^(?:(?:yes|no)\b[,.!]?\s+|(?:是的|不是|可以|不可以|不能)[，。！,]\s*)", re.IGNORECASE)
 
 
 def _score(question_terms: frozenset[str], block: Block) -> float:
@@ -75,8 +77,22 @@ def compose_answer(question: str, sources: Sequence, limit: int = ANSWER_CHARS) 
     language = language_of(question)
     same = [s for s in sources if language_of(s.text) == language]
     source = (same or list(sources))[0]
-    quoted = passage_answer(question, source.text, limit)
+    quoted = _without_bare_yes_no(question, source, passage_answer(question, source.text, limit))
     answer = f"{quoted}{_separator(quoted)}[{source.number}]"
     if not same and language == "zh":
         answer = f"以下内容摘自我们的帮助中心（英文）：\n{answer}"
     return answer
+
+
+def _without_bare_yes_no(question: str, source, quoted: str) -> str:
+    """An FAQ answer's opening "Yes," or "No," answers the FAQ's own question. When the customer asked about
+    something the passage never mentions ("a store in Berlin" against "Yes, our flagship store is in Hamburg"),
+    the bare yes/no would answer the wrong question, so it is left out and the facts stay."""
+    opening = _BARE_YES_NO.match(quoted)
+    if not opening:
+        return quoted
+    known = content_terms(f"{getattr(source, 'title', '')} {source.text}")
+    if content_terms(question) <= known:
+        return quoted
+    rest = quoted[opening.end():]
+    return rest[:1].upper() + rest[1:]

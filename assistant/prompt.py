@@ -101,10 +101,12 @@ def build_chat_messages(system_prompt: str, history: Iterable[dict], sources: Se
 
 @dataclass(frozen=True)
 class PromptRoom:
-    """Where a prompt must fit: the model's context window and the answer length asked for."""
+    """Where a prompt must fit: the model's context window, the answer length asked for and, optionally, the most
+    tokens the sources may take (the passage budget: prefill is most of an answer's compute on a CPU)."""
 
     window: ContextWindow
     answer_tokens: int
+    source_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,8 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
 
     With a `room`, it is fitted into the model's context, leaving room for the answer: the system prompt and rules
     first, then the customer's last message (its middle cut if it alone is too long), then the passages (trimmed to
-    their most relevant sentences before any is dropped), then the history, newest first; older turns are dropped.
+    their most relevant sentences before any is dropped, within the room's passage budget too), then the history,
+    newest first; older turns are dropped.
     """
     turns = list(turns)
     if turns and turns[0].role == "system":  # a caller's own system message (OpenAI API) is the system prompt
@@ -208,7 +211,7 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
     reserve = min(room.answer_tokens, window.tokens // 4)
     allowance = window.tokens - reserve - SAFETY_TOKENS
     for _ in range(4):
-        messages, kept_sources, dropped = _fit_once(assemble, turns, sources, window, allowance)
+        messages, kept_sources, dropped = _fit_once(assemble, turns, sources, window, allowance, room.source_tokens)
         used = window.count(messages)
         if used <= allowance:
             break
@@ -217,7 +220,8 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
     return FittedPrompt(messages, kept_sources, answer_tokens, dropped)
 
 
-def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: ContextWindow, allowance: int):
+def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: ContextWindow, allowance: int,
+              source_tokens: int | None = None):
     fixed = window.count(assemble([], []))
     last = turns[-1] if turns else None
     if last is not None:
@@ -225,7 +229,8 @@ def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: Con
         if window.count_text(last.content) > room_for_last:
             last = ChatMessage(last.role, _trim_middle(last.content, room_for_last, window))
         fixed = window.count(assemble([], [last]))
-    kept_sources = _fit_sources(sources, last_question(turns), allowance - fixed, window) if sources else []
+    budget = allowance - fixed if source_tokens is None else min(allowance - fixed, source_tokens)
+    kept_sources = _fit_sources(sources, last_question(turns), budget, window) if sources else []
     used = window.count(assemble(kept_sources, [last] if last else []))
     kept: list[ChatMessage] = [last] if last else []
     for turn in reversed(turns[:-1]):

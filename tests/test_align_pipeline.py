@@ -329,3 +329,39 @@ def test_transcripts_that_used_actions_teach_decisions_and_replies_grounded_in_r
     assert answers and not any(e.completion[0]["content"].startswith("[called") for e in answers)
     grounded = [e for e in answers if "[result of the call]" in e.prompt[-1]["content"]]
     assert any("R12" in e.completion[0]["content"] for e in grounded)
+
+
+def test_adapting_only_the_top_layers_leaves_the_lower_ones_as_they_were(tiny_model_dir, tmp_path):
+    """`lora.top_layers`: the backward pass stops below the adapted layers (the speed-up); the merged model differs
+    from the base in those layers only. In bf16 mixed precision on a CPU too (`training.precision: bfloat16`)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from alignment.training import train_stage
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    top = base.config.num_hidden_layers - 1
+    rows = [{"prompt": [{"role": "user", "content": f"Where is order {i}?"}],
+             "completion": [{"role": "assistant", "content": "It ships in two business days."}]} for i in range(8)]
+    for precision in ("float32", "bfloat16"):
+        config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 2, "sft.learning_rate": 1e-2,
+                                            "lora.top_layers": 1, "training.precision": precision})
+        result = train_stage("sft", tiny_model_dir, rows, config, tmp_path / precision, progress=False)
+        tuned = dict(AutoModelForCausalLM.from_pretrained(result.model_dir).named_parameters())
+        changed = {n for n, p in base.named_parameters() if not torch.equal(p, tuned[n])}
+        assert changed and all(f"layers.{top}." in n for n in changed), (precision, sorted(changed)[:3])
+
+
+def test_the_quick_profile_asks_for_less(make_settings, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ASSISTANT_RETRIEVAL__ENABLED", "false")
+    common = ["--home", str(tmp_path / "home"), "--model", str(tiny_model_dir), "--engine", "transformers",
+              "--transcripts", str(DEMO / "lumen-support.jsonl"), "--dry-run"]
+    assert main(["align", *common]) == 0
+    assert "up to 32 from the current model" in capsys.readouterr().out
+    assert main(["align", "--profile", "quick", *common]) == 0
+    assert "up to 8 from the current model" in capsys.readouterr().out
+    assert main(["align", "--profile", "quick", "--set", "dpo.pairs_from_model=4", *common]) == 0
+    assert "up to 4 from the current model" in capsys.readouterr().out  # --set still wins
+    with pytest.raises(SystemExit):
+        main(["align", "--profile", "fastest", *common])
+    assert "invalid choice: 'fastest'" in capsys.readouterr().err

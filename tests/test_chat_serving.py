@@ -163,3 +163,23 @@ def test_fitting_keeps_the_question_the_best_sentences_and_the_newest_turns(tiny
     assert window.count(fitted.messages) + fitted.answer_tokens <= 600
     question = fitted.messages[-1].content
     assert question.startswith("start of my story") and question.endswith("so where is my refund?")
+
+
+def test_the_passage_budget_keeps_the_sentences_that_answer_within_it(tiny_model_dir):
+    """`retrieval.source_tokens`: a roomy context still gets at most the budget of source text, its relevant
+    sentences kept, so the model reads (and prefills) less without losing the answer."""
+    from transformers import AutoTokenizer
+
+    from assistant.prompt import sources_block
+
+    window = tokenizer_window(AutoTokenizer.from_pretrained(tiny_model_dir), 4096)
+    filler = "Our stores are open every day and staff are happy to help with any question you might have. "
+    sources = [Source(1, "Refunds", "refunds.md", None, None, filler * 4 + REFUNDS + " " + filler * 4, 0.9),
+               Source(2, "Shipping", "shipping.md", None, None, filler * 8, 0.6)]
+    turns = [ChatMessage("user", "How long until my refund reaches my card?")]
+    whole = fit_prompt("You are the support assistant.", turns, sources, PromptRoom(window, 128))
+    assert [s.text for s in whole.sources] == [s.text for s in sources]  # no budget: everything fits
+    budgeted = fit_prompt("You are the support assistant.", turns, sources, PromptRoom(window, 128, 120))
+    assert window.count_text(sources_block(budgeted.sources)) <= 120
+    assert REFUNDS in budgeted.messages[0].content
+    assert window.count(budgeted.messages) < window.count(whole.messages) / 2

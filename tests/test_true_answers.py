@@ -93,6 +93,19 @@ def test_a_chinese_question_is_answered_from_the_chinese_source():
     assert only_english.startswith("以下内容摘自") and "[1]" in only_english  # said in Chinese where it comes from
 
 
+def test_a_quoted_yes_answers_only_the_question_it_was_written_for():
+    """An FAQ answer opening "Yes," quoted for a question about something it never mentions would tell a customer
+    asking about Berlin "Yes, our store is in Hamburg": the bare yes goes, the facts stay."""
+    store = source("Yes, our flagship store is at Hafenstraße 12 in Hamburg, open Monday to Saturday 10:00–19:00.",
+                   title="Do you have a physical store?")
+    berlin = compose_answer("Do you have a store in Berlin?", [store])
+    assert berlin.startswith("Our flagship store is at Hafenstraße 12 in Hamburg") and berlin.endswith("[1]")
+    assert compose_answer("Do you have a physical store?", [store]).startswith("Yes, our flagship store")
+    shipping = source("是的，我们可以寄送到加拿大，运费 25 欧元。", title="可以寄到加拿大吗？")
+    assert compose_answer("可以寄到加拿大吗？", [shipping]).startswith("是的，")
+    assert compose_answer("可以寄到火星吗？", [shipping]).startswith("我们可以寄送到加拿大")
+
+
 SUPPORTED = ("We refund within 5 business days after the warehouse receives your return [1]. "
              "You get an email when it is done. PayPal refunds arrive within 24 hours. ")
 INVENTED = "Card refunds take 9 minutes at our 400 stores. "

@@ -2,7 +2,8 @@
 it gained on questions it never trained on, plus SFT/DPO throughput against this machine's FLOP limit.
 
 Transcripts: customer question -> the gold answer as the human agent's reply. The split is by question id
-(stable); the test questions go to `assistant eval answers` before and after.
+(stable); the test questions go to `assistant eval answers` before and after, with the model writing every answer
+(`answers.style: generative`): the gain is that of what the model writes, before the support check cuts it.
 """
 
 from __future__ import annotations
@@ -44,13 +45,16 @@ def split_faq(folder: Path, work: Path, test_fraction: float) -> tuple[Path, Pat
     return train_path, test_path, len(train), len(test)
 
 
-def matmul_gflops(repeats: int = 10) -> float:
-    """Peak matrix-multiply rate with torch (the FLOP limit): float32 on CPU with torch's threads, bf16 on a GPU."""
+def matmul_gflops(repeats: int = 10, bf16: bool | None = None) -> float:
+    """Peak matrix-multiply rate with torch (the FLOP limit) in the precision training computes in: bf16 where the
+    training uses it (`alignment.training.uses_bf16`), else float32; torch's threads on a CPU."""
     import torch
+
+    from alignment.training import uses_bf16
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     size = 8192 if device == "cuda" else 1024
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if (uses_bf16("auto") if bf16 is None else bf16) else torch.float32
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):
@@ -84,6 +88,7 @@ def run_benchmark(args) -> int:
     from alignment.config import load_align_settings
     from alignment.evaluation import evaluate_answer_file
     from alignment.pipeline import AlignPipeline, AlignRequest
+    from alignment.training import uses_bf16
     from assistant.cli.options import load_from_args
     from retrieval.evaluation import load_corpus
     from retrieval.knowledge_base import KnowledgeBase
@@ -93,6 +98,7 @@ def run_benchmark(args) -> int:
     work = Path(args.work).resolve()
     loaded = load_from_args(args)
     loaded.settings.home = work / "home"
+    loaded.settings.answers.style = "generative"  # what the model writes is measured, not answers composed for it
     settings = loaded.settings
     train_path, test_path, n_train, n_test = split_faq(folder, work, args.test_fraction)
     console.print(f"{n_train} training conversations, {n_test} test questions (never trained on)")
@@ -100,27 +106,34 @@ def run_benchmark(args) -> int:
     if len(knowledge) == 0:  # the company documents the answers are grounded in: the FAQ corpus itself
         knowledge.replace_all(load_corpus(folder / "corpus.jsonl"))
     started = time.perf_counter()
+    clock = time.perf_counter()
     before = evaluate_answer_file(loaded, test_path, folder, "base", args.limit, args.max_new_tokens)
+    before_s = time.perf_counter() - clock
     console.print(f"base model: {before}")
     config = load_align_settings(args.align_config, overrides(args.set))
     report = AlignPipeline(loaded, config, console).run(AlignRequest([train_path]))
     print_report(report, console)
+    clock = time.perf_counter()
     after = evaluate_answer_file(loaded, test_path, folder, "current", args.limit, args.max_new_tokens)
+    seconds = {"test questions, base model": round(before_s, 1), **report.seconds,
+               "test questions, aligned model": round(time.perf_counter() - clock, 1)}
     console.print(f"aligned model: {after}")
-    gflops = matmul_gflops()
+    bf16 = uses_bf16(config.training.precision)
+    gflops = matmul_gflops(bf16=bf16)
     params = parameter_count(Path(report.version.model_dir)) if report.version else 0
     limit = gflops * 1e9 / (6 * params) if params else 0.0  # forward + backward of every weight: 6 FLOP/param/token
     result = {
         "faq": str(folder), "train_conversations": n_train, "test_questions": n_test, "threads": os.cpu_count(),
         "before": before, "after": after,
-        "token_f1_gain": round(after["token_f1"] - before["token_f1"], 4),
+        "token_f1_gain": round(after["written_token_f1"] - before["written_token_f1"], 4),
+        "answer_token_f1_gain": round(after["token_f1"] - before["token_f1"], 4),
         "promoted": report.promoted, "decision": report.decision, "version": report.version.id if report.version
         else None, "stages": report.stages, "heldout_gate": report.metrics, "data": {
             k: v for k, v in report.data.items() if k != "files"},
-        "matmul_gflops": round(gflops, 1), "parameters": params,
+        "matmul_gflops": round(gflops, 1), "matmul_dtype": "bfloat16" if bf16 else "float32", "parameters": params,
         "flop_limit_tokens_per_s": round(limit, 1),
         "utilisation": {s: round(r["tokens_per_s"] / limit, 3) if limit else None for s, r in report.stages.items()},
-        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "minutes": round((time.perf_counter() - started) / 60, 1), "seconds": seconds,
     }
     saved = write_results(args.out, "align", result, markdown(result))
     console.print(f"results: {saved} and .md")
@@ -132,18 +145,24 @@ def markdown(r: dict) -> str:
     lines = [f"# assistant bench align ({r['faq']})", "",
              f"{r['train_conversations']} training conversations, {r['test_questions']} test questions never "
              f"trained on; {r['minutes']} min in all.", "",
-             "| model | token F1 | ROUGE-L | gold cited | gold retrieved | don't know |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| model | token F1 of what it wrote | its sentences supported | token F1 of what a customer reads "
+             "(after the support check) | ROUGE-L | gold cited | gold retrieved | don't know |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("before", "after"):
         m = r[name]
-        lines.append(f"| {name} ({m['model']}) | {m['token_f1']} | {m['rouge_l']} | {m.get('gold_citation_rate')} | "
+        lines.append(f"| {name} ({m['model']}) | {m.get('written_token_f1')} | {m.get('written_supported_rate')} | "
+                     f"{m['token_f1']} | {m['rouge_l']} | {m.get('gold_citation_rate')} | "
                      f"{m.get('gold_retrieved_rate')} | {m['dont_know_rate']} |")
-    lines += ["", f"token F1 gain: **{r['token_f1_gain']:+.4f}**; gate: {r['decision']}; promoted: {r['promoted']}",
+    lines += ["", f"token F1 gain of what the model writes: **{r['token_f1_gain']:+.4f}** (of what a customer reads: "
+                  f"{r.get('answer_token_f1_gain', 0):+.4f}); gate: {r['decision']}; promoted: {r['promoted']}",
               "", "| stage | examples | steps | loss | seconds | tokens/s | share of FLOP limit |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for stage, s in r["stages"].items():
         lines.append(f"| {stage} | {s['examples']} | {s['steps']} | {s['loss']} | {s['seconds']} | "
                      f"{s['tokens_per_s']} | {r['utilisation'][stage]} |")
-    lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median float32 1024² matmul) / (6 × {r['parameters']:,} "
+    if r.get("seconds"):
+        lines += ["", "| phase | seconds |", "|---|---:|", *[f"| {k} | {v} |" for k, v in r["seconds"].items()]]
+    lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median {r.get('matmul_dtype', 'float32')} 1024² matmul) "
+                  f"/ (6 × {r['parameters']:,} "
                   f"parameters) = {r['flop_limit_tokens_per_s']} tokens/s for forward+backward of every weight."]
     return "\n".join(lines) + "\n"

@@ -64,7 +64,7 @@ def run_benchmark(args) -> int:
 
     from alignment.cli.align import overrides
     from alignment.config import load_align_settings
-    from alignment.training import train_stage
+    from alignment.training import train_stage, uses_bf16
     from assistant.cli.options import load_from_args
     from assistant.model_files import resolve_model
 
@@ -87,12 +87,14 @@ def run_benchmark(args) -> int:
             console.rule(f"{stage}: {args.steps} steps on {device}")
             stages[stage] = train_stage(stage, model_dir, rows, config, work, progress=True).summary()
         params = parameter_count(model_dir)
-        gflops = matmul_gflops()
+        bf16 = uses_bf16(config.training.precision)
+        gflops = matmul_gflops(bf16=bf16)
     limit_full = gflops * 1e9 / (6 * params)
     limit_lora = gflops * 1e9 / (4 * params)
     result = {
         "device": device, "model": str(settings.model), "random_init": args.random_init, "parameters": params,
         "steps": args.steps, "batch_size": batch, "matmul_gflops": round(gflops, 1),
+        "matmul_dtype": "bfloat16" if bf16 else "float32", "top_layers": config.lora.top_layers,
         "flop_limit_tokens_per_s_6n": round(limit_full, 1), "flop_limit_tokens_per_s_4n": round(limit_lora, 1),
         "stages": stages,
         "share_of_6n_limit": {s: round((r["steady_tokens_per_s"] or r["tokens_per_s"]) / limit_full, 3)
@@ -114,7 +116,8 @@ def markdown(r: dict) -> str:
     for stage, s in r["stages"].items():
         lines.append(f"| {stage} | {s['steps']} | {s['tokens']} | {s['seconds']} | {s['tokens_per_s']} | "
                      f"{s['steady_tokens_per_s']} | {r['share_of_6n_limit'][stage]} |")
-    lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median matmul) → {r['flop_limit_tokens_per_s_6n']} "
+    lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median {r.get('matmul_dtype', 'float32')} matmul; "
+                  f"LoRA on the top {r.get('top_layers') or 'all'} layers) → {r['flop_limit_tokens_per_s_6n']} "
                   f"tokens/s at 6 FLOP/parameter/token (forward+backward, every weight trained); "
                   f"{r['flop_limit_tokens_per_s_4n']} tokens/s at 4 (LoRA: frozen weights need no weight gradient)."]
     return "\n".join(lines) + "\n"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+from alignment.config import PROFILES
 from assistant.cli.options import add_settings_flags, comparison_table, flag_values, print_skipped
 from assistant.errors import AssistantError
 
 EXAMPLES = """examples:
   assistant align --transcripts data/transcripts/lumen-support.jsonl      # the demo company, a few minutes on CPU
+  assistant align --transcripts data/transcripts/lumen-support.jsonl --profile quick   # a demo: fewer steps
   assistant align --transcripts new.jsonl --preferences pairs.jsonl --align-config data/align.yaml
   assistant align --from-store --kto           # corrections, handoffs and ratings collected since the last run
   assistant align --actions ../shared/data/sgd_actions/train.jsonl --set dpo.enabled=false   # learn to act
@@ -33,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also use the conversations, corrections and ratings stored since the last version")
     parser.add_argument("--kto", action="store_true", help="run KTO on single ratings (thumbs up/down) too")
     parser.add_argument("--align-config", metavar="ALIGN_YAML", help="alignment settings (see data/align.yaml)")
+    parser.add_argument("--profile", default="default", choices=sorted(PROFILES),
+                        help="a named set of align.yaml overrides over the file (--set still wins): 'quick' = "
+                             + ", ".join(f"{k}={v}" for k, v in PROFILES["quick"].items()))
     parser.add_argument("--config", dest="old_align_config", help=argparse.SUPPRESS)  # before --align-config
     parser.add_argument("--settings", metavar="FILE", dest="config_file",
                         help="assistant settings YAML (default: ./assistant.yaml if present)")
@@ -73,6 +78,13 @@ def print_report(report, console) -> None:
             stages.add_row(stage, str(s["examples"]), str(s["steps"]), str(s["loss"]), str(s["seconds"]),
                            str(s["tokens_per_s"]), str(s["dropped_too_long"]))
         console.print(stages)
+    if report.seconds:
+        phases = Table(title=f"time: {sum(report.seconds.values()) / 60:.1f} min in these phases")
+        phases.add_column("phase")
+        phases.add_column("seconds", justify="right")
+        for phase, seconds in report.seconds.items():
+            phases.add_row(phase, f"{seconds:.1f}")
+        console.print(phases)
     if report.metrics:
         console.print(comparison_table(report.metrics, "held-out answers"))
     if report.version is not None:
@@ -98,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_settings(args.config_file, flag_values(args))
     if args.old_align_config:
         console.print("note: `assistant align --config` is now `--align-config` (--config still works for now)")
-    config = load_align_settings(args.align_config or args.old_align_config, overrides(args.set))
+    config = load_align_settings(args.align_config or args.old_align_config, overrides(args.set), args.profile)
     request = AlignRequest([Path(p) for p in args.transcripts], [Path(p) for p in args.preferences],
                            [Path(p) for p in args.actions], args.from_store, args.kto, args.strict, args.dry_run)
     try:

@@ -23,6 +23,7 @@ import httpx
 from rich.console import Console
 
 from assistant.bench import write_results
+from assistant.bench.engine_time import read_vllm_metrics, split_sentence, time_split
 from assistant.bench.load import SUPPORT_QUESTIONS, percentile
 from assistant.bench.serve import served
 
@@ -37,6 +38,7 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     first_token_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
+    engine_time: dict | None = None  # where vLLM's time went during the run (assistant.bench.engine_time)
 
     def add(self, outcome: Outcome) -> None:
         self.sent += 1
@@ -138,6 +140,7 @@ def markdown(report: dict) -> str:
         f"{r['error_rate']:.1%} | {r['answers_per_min']:.1f} | "
         f"{r['first_token_p50_ms']} / {r['first_token_p95_ms']} ms | {r['answer_p50_ms']} / {r['answer_p95_ms']} ms |",
         "", f"stored == accepted: **{r['stored'] == r['accepted']}**",
+        *(["", split_sentence(r.get("engine_time"))] if m["engine"] == "vllm" else []),
         *(["", "first errors:", *[f"- {e}" for e in r["first_errors"]]] if r["first_errors"] else []), ""])
 
 
@@ -171,8 +174,10 @@ def run_load(args) -> int:
 
 
 def _drive(args, engine, settings, out, stamp, env, tally, console) -> tuple[list[str], float, str]:
-    with served(engine, settings.model, settings.home_dir, out / f"load-{stamp}.log", console, env) as (api, _, name):
+    with served(engine, settings.model, settings.home_dir, out / f"load-{stamp}.log", console, env) as (api, vllm,
+                                                                                                       name):
         base = api.removesuffix("/v1")
+        before = read_vllm_metrics(vllm) if engine == "vllm" else None
         console.print(f"{args.customers} customers for {args.duration} s against {base} ({engine}, {name})")
 
         async def everyone() -> list[str]:
@@ -187,7 +192,9 @@ def _drive(args, engine, settings, out, stamp, env, tally, console) -> tuple[lis
 
         started = time.monotonic()
         conversations = asyncio.run(everyone())
-        return conversations, time.monotonic() - started, name
+        wall = time.monotonic() - started
+        tally.engine_time = time_split(before, read_vllm_metrics(vllm)) if engine == "vllm" else None
+        return conversations, wall, name
 
 
 def _report(args, engine, name, settings, out, stamp, tally, stored, wall, console) -> int:
@@ -199,7 +206,7 @@ def _report(args, engine, name, settings, out, stamp, tally, stored, wall, conso
         "first_token_p50_ms": _ms(percentile(tally.first_token_ms, 50)),
         "first_token_p95_ms": _ms(percentile(tally.first_token_ms, 95)),
         "answer_p50_ms": _ms(percentile(tally.answer_ms, 50)), "answer_p95_ms": _ms(percentile(tally.answer_ms, 95)),
-        "first_errors": tally.errors[:5],
+        "first_errors": tally.errors[:5], "engine_time": tally.engine_time,
     }
     meta = {"customers": args.customers, "duration_s": args.duration, "engine": engine, "model": name,
             "max_tokens": args.max_tokens or settings.generation.max_new_tokens,

@@ -35,6 +35,7 @@ class LevelResult:
     ttft_p95_ms: float | None
     first_error: str | None = None
     repeats: int = 1
+    engine_time: dict | None = None  # vLLM's queue / prefill / decode split (assistant.bench.engine_time)
 
     def as_dict(self) -> dict:
         return asdict(self)

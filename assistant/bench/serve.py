@@ -22,6 +22,7 @@ import httpx
 from rich.console import Console
 
 from assistant.bench import write_results
+from assistant.bench.engine_time import read_vllm_metrics, time_split
 from assistant.bench.load import SUPPORT_QUESTIONS, LevelResult, percentile, run_level
 from assistant.errors import AssistantError
 from assistant.ports import free_port
@@ -135,12 +136,17 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         f"per client, greedy decoding, streamed; median of {meta['repeats']} alternating runs per level "
         "(requests = one run's).",
         "",
-        "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) | vLLM queued / prefill / "
+        "decode per request (ms) | prefix cache hits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        split = r.get("engine_time") if (r.get("engine_time") or {}).get("requests") else None
+        stages = f"{split['queue_ms']} / {split['prefill_ms']} / {split['decode_ms']}" if split else "-"
+        hits = split.get("prefix_cache_hit_rate") if split else None
         lines.append(f"| ({r['target']}) {TARGETS[r['target']]} | {r['concurrency']} | {r['requests']} | "
-                     f"{r['errors']} | {r['tokens_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p95_ms']} |")
+                     f"{r['errors']} | {r['tokens_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p95_ms']} | {stages} | "
+                     f"{'-' if hits is None else f'{hits:.1%}'} |")
     if meta.get("ratios"):
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {name} | {value} |" for name, value in meta["ratios"].items()]
@@ -178,9 +184,10 @@ def run_benchmark(args) -> int:
     log_path = out_dir / f"serve-{stamp}.log"
     results: list[LevelResult] = []
 
-    def measure(endpoints: list[tuple[str, str, str]]) -> None:
+    def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None) -> None:
         """Targets on the same server are measured in alternation, `repeats` times per level: the median
-        run (by tokens/s) is reported, so slow drifts of a noisy machine hit every target alike."""
+        run (by tokens/s) is reported, so slow drifts of a noisy machine hit every target alike. With `vllm_url`,
+        each run also records where vLLM's time went."""
         for _, url, name in endpoints:
             asyncio.run(run_level("warm-up", url, name, 1, 1, args.max_tokens))
         for c in levels:
@@ -188,8 +195,12 @@ def run_benchmark(args) -> int:
             for repeat in range(args.repeats):
                 for target, url, name in endpoints:
                     console.print(f"({target}) {TARGETS[target]}: {c} clients, run {repeat + 1}/{args.repeats}")
-                    runs[target].append(asyncio.run(run_level(target, url, name, c, args.requests_per_client,
-                                                              args.max_tokens, EXTRA_BODY.get(target))))
+                    before = read_vllm_metrics(vllm_url) if vllm_url else None
+                    run = asyncio.run(run_level(target, url, name, c, args.requests_per_client, args.max_tokens,
+                                                EXTRA_BODY.get(target)))
+                    if vllm_url:
+                        run.engine_time = time_split(before, read_vllm_metrics(vllm_url))
+                    runs[target].append(run)
             for target, level_runs in runs.items():
                 result = median_run(level_runs)
                 console.print(f"    ({target}) {c} clients: {result.tokens_per_s} tokens/s, TTFT p50 "
@@ -199,7 +210,7 @@ def run_benchmark(args) -> int:
 
     if {"a", "b"} & set(targets):
         with served("vllm", settings.model, settings.home_dir, log_path, console) as (api, vllm, name):
-            measure([(target, url, name) for target, url in (("a", api), ("b", vllm)) if target in targets])
+            measure([(target, url, name) for target, url in (("a", api), ("b", vllm)) if target in targets], vllm)
     if "c" in targets:
         with served("transformers", settings.model, settings.home_dir, log_path, console) as (api, _, name):
             measure([("c", api, name)])
