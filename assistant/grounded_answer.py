@@ -91,7 +91,7 @@ def _without_bare_yes_no(question: str, source, quoted: str) -> str:
     opening = _BARE_YES_NO.match(quoted)
     if not opening:
         return quoted
-    known = content_terms(f"{getattr(source, 'title', '')} {source.text}")
+    known = content_terms(f"{source.title} {source.text}")
     if content_terms(question) <= known:
         return quoted
     rest = quoted[opening.end():]

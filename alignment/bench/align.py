@@ -45,16 +45,14 @@ def split_faq(folder: Path, work: Path, test_fraction: float) -> tuple[Path, Pat
     return train_path, test_path, len(train), len(test)
 
 
-def matmul_gflops(repeats: int = 10, bf16: bool | None = None) -> float:
-    """Peak matrix-multiply rate with torch (the FLOP limit) in the precision training computes in: bf16 where the
-    training uses it (`alignment.training.uses_bf16`), else float32; torch's threads on a CPU."""
+def matmul_gflops(bf16: bool, repeats: int = 10) -> float:
+    """Peak matrix-multiply rate with torch (the FLOP limit) in the precision training computes in (`bf16`: as
+    `alignment.training.uses_bf16` decides), torch's threads on a CPU."""
     import torch
-
-    from alignment.training import uses_bf16
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     size = 8192 if device == "cuda" else 1024
-    dtype = torch.bfloat16 if (uses_bf16("auto") if bf16 is None else bf16) else torch.float32
+    dtype = torch.bfloat16 if bf16 else torch.float32
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):
@@ -106,9 +104,8 @@ def run_benchmark(args) -> int:
     if len(knowledge) == 0:  # the company documents the answers are grounded in: the FAQ corpus itself
         knowledge.replace_all(load_corpus(folder / "corpus.jsonl"))
     started = time.perf_counter()
-    clock = time.perf_counter()
     before = evaluate_answer_file(loaded, test_path, folder, "base", args.limit, args.max_new_tokens)
-    before_s = time.perf_counter() - clock
+    before_s = time.perf_counter() - started
     console.print(f"base model: {before}")
     config = load_align_settings(args.align_config, overrides(args.set))
     report = AlignPipeline(loaded, config, console).run(AlignRequest([train_path]))
@@ -119,7 +116,7 @@ def run_benchmark(args) -> int:
                "test questions, aligned model": round(time.perf_counter() - clock, 1)}
     console.print(f"aligned model: {after}")
     bf16 = uses_bf16(config.training.precision)
-    gflops = matmul_gflops(bf16=bf16)
+    gflops = matmul_gflops(bf16)
     params = parameter_count(Path(report.version.model_dir)) if report.version else 0
     limit = gflops * 1e9 / (6 * params) if params else 0.0  # forward + backward of every weight: 6 FLOP/param/token
     result = {

@@ -88,7 +88,7 @@ def run_benchmark(args) -> int:
             stages[stage] = train_stage(stage, model_dir, rows, config, work, progress=True).summary()
         params = parameter_count(model_dir)
         bf16 = uses_bf16(config.training.precision)
-        gflops = matmul_gflops(bf16=bf16)
+        gflops = matmul_gflops(bf16)
     limit_full = gflops * 1e9 / (6 * params)
     limit_lora = gflops * 1e9 / (4 * params)
     result = {

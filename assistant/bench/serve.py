@@ -141,9 +141,9 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        split = r.get("engine_time") if (r.get("engine_time") or {}).get("requests") else None
-        stages = f"{split['queue_ms']} / {split['prefill_ms']} / {split['decode_ms']}" if split else "-"
-        hits = split.get("prefix_cache_hit_rate") if split else None
+        split = r.get("engine_time") or {}
+        stages = f"{split['queue_ms']} / {split['prefill_ms']} / {split['decode_ms']}" if split.get("requests") else "-"
+        hits = split.get("prefix_cache_hit_rate")
         lines.append(f"| ({r['target']}) {TARGETS[r['target']]} | {r['concurrency']} | {r['requests']} | "
                      f"{r['errors']} | {r['tokens_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p95_ms']} | {stages} | "
                      f"{'-' if hits is None else f'{hits:.1%}'} |")
