@@ -76,6 +76,10 @@ class ActionSettings(SettingsSection):
 class GateSettings(SettingsSection):
     metric: Literal["token_f1", "rouge_l", "gold_citation_rate"] = "token_f1"
     margin: float = Field(0.0, description="the candidate must beat the current version by at least this much")
+    max_supported_drop: float | None = Field(
+        0.05, ge=0, le=1, description="the candidate's written sentences a source supports (on the held-out "
+                                      "prompts) may fall at most this far below the current model's share: a model "
+                                      "that invents more is not better (null: not checked)")
     max_new_tokens: int = Field(128, ge=1)
     promote: bool = Field(True, description="promote automatically when the gate passes")
 
@@ -85,6 +89,11 @@ class TrainingSettings(SettingsSection):
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="auto: bf16 on a GPU that supports it, float32 on a CPU (bf16 mixed precision on an "
                             "AVX512-BF16 CPU was not faster in a whole run: bench/results/align-20261204-105548.md)")
+    micro_batch: int | None = Field(
+        None, ge=1, description="sequences in one forward pass of SFT and DPO; the rest of `batch_size` is "
+                                "accumulated, so the training is the same (null: 1 on a CPU, where a batch without "
+                                "padding needs no attention mask and runs 1.6x faster for SFT, 1.5x for DPO; the "
+                                "whole batch on a GPU)")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a rerun resumes from the last)")
     logging_steps: int = Field(5, ge=1)
 

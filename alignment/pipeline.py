@@ -373,10 +373,16 @@ class AlignPipeline:
 ACTION_GATE = ("action_call_accuracy", "action_exact_match")
 
 
+TRUTH_GATE = "supported_sentence_rate"
+
+
 def gate_decision(gate: GateSettings, current: dict, candidate: dict) -> tuple[bool, str]:
     """Whether the candidate may serve, and why: its gate metric at least the current model's plus the margin
-    (when answers were held out), and no worse at deciding when and how to act (when decisions were)."""
+    (when answers were held out), its sentences supported by the sources no more than `max_supported_drop` below
+    the current model's, and no worse at deciding when and how to act (when decisions were)."""
+    truth = gate.max_supported_drop is not None and TRUTH_GATE in current and TRUTH_GATE in candidate
     checks = ([(gate.metric, gate.margin)] if gate.metric in current else []) + \
+        ([(TRUTH_GATE, -gate.max_supported_drop)] if truth else []) + \
         [(m, 0.0) for m in ACTION_GATE if m in current]
     said, passed = [], True
     for metric, margin in checks:

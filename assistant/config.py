@@ -89,6 +89,10 @@ class RetrievalSettings(SettingsSection):
     rerank_top: int = Field(20, ge=1, description="candidates the reranker reorders")
     dense_weight: float = Field(1.0, ge=0, description="weight of the dense ranking in the fusion")
     lexical_weight: float = Field(1.0, ge=0, description="weight of the BM25 ranking in the fusion")
+    tie_margin: float = Field(0.01, ge=0, lt=1, description="fused scores within this share of each other are one "
+                                                           "rank step apart: the passage naming the question's "
+                                                           "proper names goes first, then the more relevant one "
+                                                           "(0: exact ties only)")
     ground_openai_api: bool = Field(True, description="ground /v1/chat/completions too (per request: grounding)")
 
 
@@ -115,7 +119,9 @@ class AnswersSettings(SettingsSection):
 class GenerationSettings(SettingsSection):
     """Defaults for answers; OpenAI-compatible requests may override them."""
 
-    max_new_tokens: int = Field(256, ge=1, le=8192)
+    max_new_tokens: int = Field(128, ge=1, le=8192, description="longest answer in tokens: customers read 2-4 "
+                                "sentences, and on the demo's golden set 128 against 256 gave fewer invented "
+                                "numbers (0.40 vs 0.53) and 1.4x faster answers")
     temperature: float = Field(0.3, ge=0, le=2)
     top_p: float = Field(0.9, gt=0, le=1)
     repetition_penalty: float = Field(1.15, ge=1, le=2, description="discourages loops in small models (1 = off)")

@@ -19,3 +19,4 @@ class IndexSettings:
     rerank_top: int = 20
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    tie_margin: float = 0.01  # fused scores this close (a share) are ordered by names, then relevance

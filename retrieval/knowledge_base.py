@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,37 @@ class Hit:
     def as_dict(self) -> dict:
         return {**self.passage.as_dict(), "score": round(self.score, 6), "dense_score": round(self.dense_score, 4),
                 "lexical_score": round(self.lexical_score, 4), "relevance": round(self.relevance, 4)}
+
+
+def proper_names(question: str) -> list[str]:
+    """The capitalised words inside a question's sentences (Switzerland, PayPal, DHL), stemmed as BM25 sees them;
+    a sentence's first word and "I" are not names."""
+    names, sentence_start = [], True
+    for word in re.findall(r"[\w'-]+|[.!?]", question):
+        if word in ".!?":
+            sentence_start = True
+            continue
+        if not sentence_start and word[0].isupper() and word != "I":
+            names.extend(tokenize(word))
+        sentence_start = False
+    return names
+
+
+def near_ties_ordered(hits: list[Hit], margin: float, names_in: dict[int, int]) -> list[Hit]:
+    """Hits whose fused scores lie within `margin` (a share) of the first of their run are one rank step apart at
+    most, which the fusion cannot tell from noise: within such a run the passage naming more of the question's
+    proper names (`names_in`: id of the hit -> count) goes first, then the more relevant one. Runs keep their
+    order."""
+    def best_first(run: list[Hit]) -> list[Hit]:
+        return sorted(run, key=lambda h: (names_in.get(id(h), 0), h.relevance, h.dense_score), reverse=True)
+
+    ordered, run = [], []
+    for hit in hits:
+        if run and hit.score < run[0].score * (1 - margin):
+            ordered += best_first(run)
+            run = []
+        run.append(hit)
+    return ordered + best_first(run)
 
 
 @dataclass
@@ -338,8 +370,8 @@ class KnowledgeBase:
         fused = reciprocal_rank_fusion([dense_rows, lexical_rows], weights=[cfg.dense_weight, cfg.lexical_weight])
         pool = sorted(fused, key=fused.get, reverse=True)[: max(k, cfg.rerank_top if self.reranker else k)]
         bm25 = dict(zip(lexical_rows.tolist(), lexical_scores.tolist(), strict=True))
-        terms = tokenize(query)
-        hits = []
+        terms, names = tokenize(query), set(proper_names(query))
+        hits, names_in = [], {}
         for row in pool:
             passage = self.passages[row]
             cosine = float(self.vectors[row] @ vector) if dense_useful else 0.0
@@ -347,6 +379,7 @@ class KnowledgeBase:
                 self._terms[row] = frozenset(tokenize(passage.indexed_text()))
             relevance = max(cosine, self.lexical.coverage(terms, self._terms[row]))
             hits.append(Hit(passage, fused[row], cosine, bm25.get(row, 0.0), relevance))
+            names_in[id(hits[-1])] = len(names & self._terms[row])
         if self.reranker is not None and hits:
             scores = self.reranker.score(query, [h.passage.indexed_text() for h in hits])
             for hit, score in zip(hits, scores, strict=True):
@@ -354,4 +387,6 @@ class KnowledgeBase:
         # equal fused scores are common (first in one ranking and second in the other, or the reverse): the
         # passage that covers more of the question goes first
         hits.sort(key=lambda h: (round(h.score, 9), h.relevance, h.dense_score), reverse=True)
+        if self.reranker is None and cfg.tie_margin > 0:
+            hits = near_ties_ordered(hits, cfg.tie_margin, names_in)
         return hits[:k]

@@ -232,6 +232,33 @@ def test_an_interrupted_stage_resumes_from_its_last_checkpoint(tiny_model_dir, t
     assert (tmp_path / "sft" / "checkpoints" / "checkpoint-3").is_dir()
 
 
+def test_one_sequence_per_pass_trains_the_same_as_whole_batches(tiny_model_dir, tmp_path):
+    """On a CPU the batch is accumulated one sequence at a time (no padding, no attention mask: faster); the
+    optimizer sees the same batch, so the loss and the adapter match whole padded batches."""
+    import torch
+
+    from alignment.training import micro_batch, train_stage
+
+    rows = [{"prompt": [{"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
+             "completion": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}]}
+            for i in range(8)]
+    losses, adapters = [], []
+    for micro in (1, 4):
+        config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 4, "training.micro_batch": micro,
+                                            "lora.dropout": 0, "training.save_steps": 100})
+        result = train_stage("sft", tiny_model_dir, rows, config, tmp_path / str(micro), progress=False)
+        losses.append(result.loss)
+        from safetensors.torch import load_file
+
+        adapters.append(load_file(result.adapter_dir / "adapter_model.safetensors"))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)
+    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-4) for k in adapters[0])
+    assert micro_batch("sft", 4, None, on_cpu=True) == 1 and micro_batch("sft", 4, None, on_cpu=False) == 4
+    assert micro_batch("kto", 2, None, on_cpu=True) == 2  # KTO's KL estimate needs the whole batch
+    with pytest.raises(ValueError, match=r"micro_batch=3 must divide sft\.batch_size=4"):
+        micro_batch("sft", 4, 3, on_cpu=True)
+
+
 @pytest.mark.parametrize(("current", "candidate", "margin", "passes"), [
     (0.40, 0.43, 0.0, True),  # better
     (0.40, 0.40, 0.0, True),  # as good: a fresh version on newer data may serve
@@ -365,3 +392,14 @@ def test_the_quick_profile_asks_for_less(make_settings, tiny_model_dir, tmp_path
     with pytest.raises(SystemExit):
         main(["align", "--profile", "fastest", *common])
     assert "invalid choice: 'fastest'" in capsys.readouterr().err
+
+
+def test_a_candidate_that_invents_more_does_not_pass_the_gate():
+    """Closer to the human replies (token F1 up) but fewer of its sentences supported by the sources (the demo's
+    aligned candidates went 0.11 -> 0.04): not better, the current model stays."""
+    current = {"token_f1": 0.20, "supported_sentence_rate": 0.11}
+    passed, said = gate_decision(GateSettings(), current, {"token_f1": 0.25, "supported_sentence_rate": 0.04})
+    assert not passed and "supported_sentence_rate 0.1100 -> 0.0400" in said and "the current model stays" in said
+    assert gate_decision(GateSettings(), current, {"token_f1": 0.25, "supported_sentence_rate": 0.08})[0]
+    unchecked = GateSettings(max_supported_drop=None)
+    assert gate_decision(unchecked, current, {"token_f1": 0.25, "supported_sentence_rate": 0.0})[0]

@@ -243,3 +243,21 @@ def test_interrupted_swap_keeps_the_previous_index(kb, docs):
     (kb.folder / ".next").mkdir()  # and a half-written staging folder
     recovered = KnowledgeBase(kb.folder)
     assert [p.id for p in recovered.passages] == ids and not (kb.folder / ".next").exists()
+
+
+@pytest.mark.parametrize("question, article", [
+    ("How long do I have to return a jacket?", "help-center/returns/return-policy.md"),
+    ("Can I return shoes I wore outside?", "help-center/returns/return-policy.md"),
+    ("Is express delivery available to Switzerland?", "help-center/shipping/delivery-times.md"),
+])
+def test_one_rank_step_apart_the_article_that_answers_goes_first(demo_knowledge, question, article):
+    """Customer misses: each question's article and a wrong one were one fusion rank step apart (the jacket-washing
+    FAQ, "Returns from outside Europe", "express is not available" outside Europe). Within a near tie the passage
+    naming the question's proper names (Switzerland), then the more relevant one, goes first; exact ties only
+    (tie_margin 0) put the wrong one first."""
+    from retrieval.knowledge_base import proper_names
+
+    assert KnowledgeBase(demo_knowledge).search(question, 4)[0].passage.source == article
+    exact_only = KnowledgeBase(demo_knowledge, IndexSettings(tie_margin=0)).search(question, 4)
+    assert exact_only[0].passage.source != article
+    assert proper_names("Can I pay with PayPal? I live in Switzerland.") == ["paypal", "switzerland"]

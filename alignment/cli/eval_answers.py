@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="current",
                         help="'current' (what serves now), 'base', a registered version (v2) or a model folder")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest written answer in tokens (default: the setting generation.max_new_tokens)")
     parser.add_argument("--json", action="store_true", help="print one JSON object of metrics on stdout")
 
 
@@ -56,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         answers = loaded.settings.answers.model_copy(update={"style": args.style})
         loaded = loaded.model_copy(update={"settings": loaded.settings.model_copy(update={"answers": answers})})
     corpus = args.corpus or (args.file if Path(args.file).is_dir() else None)
+    longest = args.max_new_tokens or loaded.settings.generation.max_new_tokens
     try:
         metrics = evaluate_answer_file(loaded, Path(args.file), Path(corpus) if corpus else None, args.model,
-                                       args.limit, args.max_new_tokens, progress=not args.json)
+                                       args.limit, longest, progress=not args.json)
     except (InvalidLine, BEIRFormatError, RegistryError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
