@@ -22,12 +22,13 @@ from pathlib import Path
 
 
 def faq_rows(folder: Path, count: int) -> tuple[list[dict], list[dict]]:
-    corpus = {(r := json.loads(line))["_id"]: r["text"] for line in (folder / "corpus.jsonl").open()}
-    queries = {(r := json.loads(line))["_id"]: r["text"] for line in (folder / "queries.jsonl").open()}
-    gold = {}
-    for line in (folder / "qrels.tsv").read_text().splitlines()[1:]:
-        query, doc, *_ = line.split("\t")
-        gold.setdefault(query, doc)
+    """(SFT rows, DPO rows): each judged query with its gold passage and three others under a short system prompt
+    (the product's prompt builder needs more packages than the device machine carries)."""
+    from retrieval.evaluation import load_beir
+
+    passages, queries, qrels = load_beir(folder)
+    corpus = {p.id: p.text for p in passages}
+    gold = {query: next(iter(docs)) for query, docs in qrels.items()}
     rng, ids, sft, dpo = random.Random(0), list(corpus), [], []
     for query in [q for q in queries if q in gold][:count]:
         others = rng.sample([d for d in ids if d != gold[query]], 3)
@@ -46,8 +47,9 @@ def faq_rows(folder: Path, count: int) -> tuple[list[dict], list[dict]]:
 
 def main() -> int:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    from alignment.bench.train import random_copy
     from alignment.config import load_align_settings
     from alignment.training import train_stage
 
@@ -55,11 +57,7 @@ def main() -> int:
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     batch = int(sys.argv[5]) if len(sys.argv) > 5 else 16
     work = Path(tempfile.mkdtemp())
-    torch.manual_seed(0)
-    model_dir = work / "model"
-    AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(config_dir)).to(torch.float32).save_pretrained(
-        model_dir)
-    AutoTokenizer.from_pretrained(config_dir).save_pretrained(model_dir)
+    model_dir = random_copy(config_dir, work / "model")
     sft, dpo = faq_rows(faq, batch * (steps + 1))
     # "autocast": precision bfloat16 with float32 weights (bf16 matmuls under autocast), as on a CPU
     runs = [(s.split(":")[0], s.split(":")[1], int(s.split(":")[2]) if s.count(":") == 2 else None)

@@ -243,12 +243,13 @@ def run_phase(env: dict[str, str], work_dir: Path, replicas: int, customers: int
                     for url, version in (await asyncio.to_thread(served_versions, live)).items():
                         if version == promoted["version"] and url not in promoted["seconds_to_serve"]:
                             promoted["seconds_to_serve"][url] = round(time.monotonic() - promoted["at"], 1)
-                # the kill waits for a promotion still on its way to a replica (re-encoding one replica at a
-                # time), for at most half of what the phase has left: the bench checks it reached every replica
                 elapsed = time.monotonic() - begin
-                spreading = promoted and len(promoted["seconds_to_serve"]) < len(urls) \
-                    and elapsed < kill_at + (duration_s - kill_at) / 2 if kill_at is not None else False
-                if kill_at is not None and killed_at is None and elapsed >= kill_at and not spreading:
+                if kill_at is not None and killed_at is None and elapsed >= kill_at:
+                    # a promotion still on its way to a replica (they re-encode one at a time) delays the kill, for
+                    # at most half of what the phase has left: the bench checks it reached every replica
+                    spreading = promoted and len(promoted["seconds_to_serve"]) < len(urls)
+                    if spreading and elapsed < kill_at + (duration_s - kill_at) / 2:
+                        continue
                     await asyncio.to_thread(stop, running[0], signal.SIGKILL)
                     killed_at = time.monotonic()
                     console.print(f"  replica 0 killed (SIGKILL) at {elapsed:.0f} s")
