@@ -3,7 +3,7 @@
 DPO and KTO train a fresh adapter on the model the previous stage produced; the reference model is that same
 model with the adapter off (`ref_model=None` + `peft_config`), so no second copy is held in memory.
 CPU settings follow DESIGN.md (use_cpu, no bf16, no gradient checkpointing, one sequence per forward pass with the
-batch accumulated); on a GPU bf16 and whole batches are used.
+batch accumulated, a DPO pair's prompt run once for both answers); on a GPU bf16 and whole batches are used.
 A stage checkpoints every `training.save_steps` and a rerun on the same data resumes from the last checkpoint.
 """
 
@@ -102,6 +102,95 @@ def micro_batch(stage: str, batch: int, setting: int | None, on_cpu: bool) -> in
     return micro
 
 
+def run_prompt_once(model, prompt_gradient: bool = True) -> None:
+    """Run the prompt of a batch once, then each answer on its own after it. A DPO pair's chosen and rejected share
+    their prompt, which is most of their tokens; padded together they also need an attention mask, and on a CPU SDPA
+    then builds the attention matrix in every layer. Here the prompt runs once into a key/value cache and each row's
+    answer runs after it, unpadded; the gradient flows back through the cache into the prompt, unless
+    `prompt_gradient` is false (then every prompt runs without one, each row on its own where prompts differ).
+    Per-token outputs are laid out as the padded forward lays them out, with zeros where no answer token is scored
+    (the trainer's masked sums ignore those). Anything else goes through the model's own forward."""
+    import contextlib
+    import types
+
+    import torch
+    import torch.nn.functional as F
+    from transformers import DynamicCache
+
+    padded_forward = model.forward
+
+    def after_prompt(config, input_ids, labels, lengths, start, kwargs) -> list:
+        prompt = DynamicCache(config=config)
+        unscored = torch.full((1, start - 1), -100, dtype=labels.dtype, device=labels.device)
+        with contextlib.nullcontext() if prompt_gradient else torch.no_grad():
+            padded_forward(input_ids=input_ids[:1, :start - 1], shift_labels=unscored, past_key_values=prompt,
+                           fused_lm_head=True, **kwargs)
+        rows = []
+        for i, n in enumerate(lengths):  # from the prompt's last token on, each token scored against the next one
+            scored = F.pad(labels[i:i + 1, start:n], (0, 1), value=-100)
+            rows.append(padded_forward(input_ids=input_ids[i:i + 1, start - 1:n], shift_labels=scored,
+                                       past_key_values=DynamicCache(ddp_cache_data=[(k, v) for k, v, _ in prompt]),
+                                       fused_lm_head=True, **kwargs))
+        return rows
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, fused_lm_head=False, **kwargs):
+        lengths = _right_padded_lengths(input_ids, attention_mask)
+        if fused_lm_head and labels is not None and lengths and "position_ids" not in kwargs:
+            start = _answer_start(input_ids, labels)
+            if start is not None and (len(lengths) > 1 or not prompt_gradient):
+                rows = after_prompt(self.config, input_ids, labels, lengths, start, kwargs)
+                return _merge_rows(rows, lengths, start, input_ids.size(1))
+            if start is None and len(lengths) > 1 and not prompt_gradient:  # prompts differ: one row at a time
+                rows = [forward(self, input_ids[i:i + 1, :n], None, labels[i:i + 1, :n], True, **kwargs)
+                        for i, n in enumerate(lengths)]
+                return _merge_rows(rows, lengths, 1, input_ids.size(1))
+        return padded_forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                              fused_lm_head=fused_lm_head, **kwargs)
+
+    model.forward = types.MethodType(forward, model)
+
+
+def _right_padded_lengths(input_ids, attention_mask) -> list[int] | None:
+    """Each row's length in a right-padded batch (every row whole without a mask), else None."""
+    import torch
+
+    if input_ids is None:
+        return None
+    if attention_mask is None:
+        return [input_ids.size(1)] * input_ids.size(0)
+    lengths = attention_mask.sum(dim=1, keepdim=True)
+    positions = torch.arange(attention_mask.size(1), device=attention_mask.device)[None, :]
+    return lengths.squeeze(1).tolist() if bool((attention_mask.bool() == (positions < lengths)).all()) else None
+
+
+def _answer_start(input_ids, labels) -> int | None:
+    """Where the first answer token is, when every row shares everything before it, else None."""
+    scored = (labels != -100).any(dim=0).nonzero()
+    start = int(scored[0]) if len(scored) else 0
+    if start < 2 or not bool((input_ids[:, :start] == input_ids[:1, :start]).all()):
+        return None
+    return start
+
+
+def _merge_rows(rows: list, lengths: list[int], start: int, width: int):
+    """Per-row outputs from position `start - 1` on, back into one batch laid out as the padded forward lays it
+    out: position j scores token j + 1, zeros elsewhere."""
+    import torch
+    import torch.nn.functional as F
+
+    merged = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        if not isinstance(values[0], torch.Tensor):
+            merged[key] = values[0]
+        elif values[0].dim() == 0:
+            merged[key] = torch.stack(values).mean()
+        else:  # [1, n - start + 1, ...] -> [rows, width - 1, ...]
+            merged[key] = torch.cat([F.pad(v[:, :n - start], (0, 0) * (v.dim() - 2) + (start - 1, width - n))
+                                     for v, n in zip(values, lengths, strict=True)])
+    return type(rows[0])(**merged)
+
+
 def _sequence_tokens(tokenizer, prompt: list[dict], completion: list[dict]) -> int:
     encoded = tokenizer.apply_chat_template(prompt + completion, tokenize=True)
     return len(encoded["input_ids"] if hasattr(encoded, "keys") else encoded)
@@ -182,6 +271,8 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignSett
     trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(kept),
                             processing_class=tokenizer, callbacks=[clock],
                             peft_config=_lora_config(config, model))
+    if stage != "kto":  # KTO's batches mix prompts
+        run_prompt_once(trainer.model, config.training.prompt_gradient)
     checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)

@@ -259,6 +259,55 @@ def test_one_sequence_per_pass_trains_the_same_as_whole_batches(tiny_model_dir, 
         micro_batch("sft", 4, 3, on_cpu=True)
 
 
+def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path):
+    """On a CPU each DPO pair runs its prompt once (a key/value cache) and each answer after it, unpadded; the loss,
+    the reward margins and the adapter match TRL's padded batches."""
+    import torch
+    from safetensors.torch import load_file
+
+    from alignment.training import train_stage
+
+    rows = [{"prompt": [{"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
+             "chosen": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}],
+             "rejected": [{"role": "assistant", "content": "No idea, sorry." + " Really." * (i % 4)}]}
+            for i in range(8)]
+    results, adapters = [], []
+    for micro in (1, 2):
+        config = load_align_settings(None, {"dpo.max_steps": 3, "dpo.batch_size": 2, "training.micro_batch": micro,
+                                            "lora.dropout": 0, "training.save_steps": 100})
+        results.append(train_stage("dpo", tiny_model_dir, rows, config, tmp_path / str(micro), progress=False))
+        adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
+    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-4)
+    assert results[0].tokens == results[1].tokens  # the same answer tokens scored, padding excluded
+    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-5) for k in adapters[0])
+
+
+def test_without_the_prompt_gradient_the_forward_is_the_same_and_only_the_answer_trains(tiny_model_dir, tmp_path):
+    """`training.prompt_gradient: false` runs the prompt once without a gradient: the first loss is the one the full
+    forward gives (same model, same tokens scored), the adapter still learns, but not what the full gradient gives."""
+    from safetensors.torch import load_file
+
+    from alignment.training import train_stage
+
+    rows = [{"prompt": [{"role": "system", "content": "Lumen Outfitters support. Returns: 30 days."},
+                        {"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
+             "completion": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}]}
+            for i in range(4)]
+    results, adapters = [], []
+    for prompt_gradient, micro in ((True, 1), (False, 1), (False, 4)):  # 4: rows of a padded batch one at a time
+        config = load_align_settings(None, {"sft.max_steps": 1, "sft.batch_size": 4, "lora.dropout": 0,
+                                            "training.prompt_gradient": prompt_gradient, "training.micro_batch": micro,
+                                            "training.save_steps": 100})
+        results.append(train_stage("sft", tiny_model_dir, rows, config, tmp_path / f"{prompt_gradient}{micro}",
+                                   progress=False))
+        adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
+    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-5) == results[2].loss
+    moved = {k: (adapters[0][k] - adapters[1][k]).abs().max().item() for k in adapters[0] if "lora_B" in k}
+    assert max(moved.values()) > 1e-4  # different gradients
+    assert all(adapters[1][k].abs().max() > 0 for k in moved)  # lora_B starts at zero: every layer learned
+    assert all((adapters[1][k] - adapters[2][k]).abs().max() < 1e-5 for k in adapters[1])
+
+
 @pytest.mark.parametrize(("current", "candidate", "margin", "passes"), [
     (0.40, 0.43, 0.0, True),  # better
     (0.40, 0.40, 0.0, True),  # as good: a fresh version on newer data may serve

@@ -45,6 +45,11 @@ def split_faq(folder: Path, work: Path, test_fraction: float) -> tuple[Path, Pat
     return train_path, test_path, len(train), len(test)
 
 
+ROW_TOKENS_NOTE = ("tokens/s counts every token of the training rows, as the data holds them. A DPO pair's prompt "
+                   "runs once for both answers (and with `training.prompt_gradient: false` no prompt is "
+                   "back-propagated through), so a share of the FLOP limit counts the work saved as well.")
+
+
 def matmul_gflops(bf16: bool, repeats: int = 10) -> float:
     """Peak matrix-multiply rate with torch (the FLOP limit) in the precision training computes in (`bf16`: as
     `alignment.training.uses_bf16` decides), torch's threads on a CPU."""
@@ -161,5 +166,6 @@ def markdown(r: dict) -> str:
         lines += ["", "| phase | seconds |", "|---|---:|", *[f"| {k} | {v} |" for k, v in r["seconds"].items()]]
     lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median {r.get('matmul_dtype', 'float32')} 1024² matmul) "
                   f"/ (6 × {r['parameters']:,} "
-                  f"parameters) = {r['flop_limit_tokens_per_s']} tokens/s for forward+backward of every weight."]
+                  f"parameters) = {r['flop_limit_tokens_per_s']} tokens/s for forward+backward of every weight.",
+              "", ROW_TOKENS_NOTE]
     return "\n".join(lines) + "\n"

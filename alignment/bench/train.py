@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from alignment.bench.align import matmul_gflops, parameter_count
+from alignment.bench.align import ROW_TOKENS_NOTE, matmul_gflops, parameter_count
 from assistant.bench import write_results
 
 
@@ -119,5 +119,6 @@ def markdown(r: dict) -> str:
     lines += ["", f"FLOP limit: {r['matmul_gflops']} GFLOP/s (median {r.get('matmul_dtype', 'float32')} matmul; "
                   f"LoRA on the top {r.get('top_layers') or 'all'} layers) → {r['flop_limit_tokens_per_s_6n']} "
                   f"tokens/s at 6 FLOP/parameter/token (forward+backward, every weight trained); "
-                  f"{r['flop_limit_tokens_per_s_4n']} tokens/s at 4 (LoRA: frozen weights need no weight gradient)."]
+                  f"{r['flop_limit_tokens_per_s_4n']} tokens/s at 4 (LoRA: frozen weights need no weight gradient).",
+              "", ROW_TOKENS_NOTE]
     return "\n".join(lines) + "\n"
