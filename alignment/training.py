@@ -134,8 +134,9 @@ def run_prompt_once(model, prompt_gradient: bool = True) -> None:
         return rows
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, fused_lm_head=False, **kwargs):
-        lengths = _right_padded_lengths(input_ids, attention_mask)
-        if fused_lm_head and labels is not None and lengths and "position_ids" not in kwargs:
+        training = fused_lm_head and labels is not None and "position_ids" not in kwargs  # the trainers' call
+        lengths = _right_padded_lengths(input_ids, attention_mask) if training else None
+        if lengths:
             start = _answer_start(input_ids, labels)
             if start is not None and (len(lengths) > 1 or not prompt_gradient):
                 rows = after_prompt(self.config, input_ids, labels, lengths, start, kwargs)
