@@ -103,13 +103,19 @@ def micro_batch(stage: str, batch: int, setting: int | None, on_cpu: bool) -> in
 
 
 def run_prompt_once(model, prompt_gradient: bool = True) -> None:
-    """Run the prompt of a batch once, then each answer on its own after it. A DPO pair's chosen and rejected share
-    their prompt, which is most of their tokens; padded together they also need an attention mask, and on a CPU SDPA
-    then builds the attention matrix in every layer. Here the prompt runs once into a key/value cache and each row's
-    answer runs after it, unpadded; the gradient flows back through the cache into the prompt, unless
-    `prompt_gradient` is false (then every prompt runs without one, each row on its own where prompts differ).
-    Per-token outputs are laid out as the padded forward lays them out, with zeros where no answer token is scored
-    (the trainer's masked sums ignore those). Anything else goes through the model's own forward."""
+    """Run the prompt of a batch once, through the model's backbone only, then each answer on its own after it.
+
+    - A DPO pair's chosen and rejected share their prompt, which is most of their tokens; padded together they also
+      need an attention mask, and on a CPU SDPA then builds the attention matrix in every layer.
+    - Without Triton (on a CPU), TRL's fused LM head scores every position of a row, prompt included, so a 650-token
+      SFT row spent a third of its time projecting prompt positions onto the 49k-token vocabulary, forward and back.
+      Here the head runs over the answer's positions only.
+
+    The prompt runs once into a key/value cache and each row's answer runs after it, unpadded; the gradient flows
+    back through the cache into the prompt, unless `prompt_gradient` is false (then every prompt runs without one,
+    each row on its own where prompts differ). Per-token outputs are laid out as the padded forward lays them out,
+    with zeros where no answer token is scored (the trainer's masked sums ignore those). Anything else goes through
+    the model's own forward."""
     import contextlib
     import types
 
@@ -121,10 +127,9 @@ def run_prompt_once(model, prompt_gradient: bool = True) -> None:
 
     def after_prompt(config, input_ids, labels, lengths, start, kwargs) -> list:
         prompt = DynamicCache(config=config)
-        unscored = torch.full((1, start - 1), -100, dtype=labels.dtype, device=labels.device)
+        backbone = model.get_base_model().base_model  # the transformer without its LM head
         with contextlib.nullcontext() if prompt_gradient else torch.no_grad():
-            padded_forward(input_ids=input_ids[:1, :start - 1], shift_labels=unscored, past_key_values=prompt,
-                           fused_lm_head=True, **kwargs)
+            backbone(input_ids=input_ids[:1, :start - 1], past_key_values=prompt, use_cache=True)
         rows = []
         for i, n in enumerate(lengths):  # from the prompt's last token on, each token scored against the next one
             scored = F.pad(labels[i:i + 1, start:n], (0, 1), value=-100)
@@ -138,7 +143,7 @@ def run_prompt_once(model, prompt_gradient: bool = True) -> None:
         lengths = _right_padded_lengths(input_ids, attention_mask) if training else None
         if lengths:
             start = _answer_start(input_ids, labels)
-            if start is not None and (len(lengths) > 1 or not prompt_gradient):
+            if start is not None:
                 rows = after_prompt(self.config, input_ids, labels, lengths, start, kwargs)
                 return _merge_rows(rows, lengths, start, input_ids.size(1))
             if start is None and len(lengths) > 1 and not prompt_gradient:  # prompts differ: one row at a time

@@ -282,6 +282,29 @@ def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny
     assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-5) for k in adapters[0])
 
 
+def test_an_sft_row_scores_only_its_answer_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path):
+    """On a CPU each SFT row runs its prompt through the backbone and only its answer through the LM head (TRL's
+    fused head without Triton scores every position); loss, tokens and adapter match TRL's padded batch of 4."""
+    import torch
+    from safetensors.torch import load_file
+
+    from alignment.training import train_stage
+
+    rows = [{"prompt": [{"role": "system", "content": "Lumen Outfitters support. Returns: 30 days."},
+                        {"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
+             "completion": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}]}
+            for i in range(8)]
+    results, adapters = [], []
+    for micro in (1, 4):  # 4: the rows' prompts differ, so TRL's own padded forward runs
+        config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 4, "training.micro_batch": micro,
+                                            "lora.dropout": 0, "training.save_steps": 100})
+        results.append(train_stage("sft", tiny_model_dir, rows, config, tmp_path / str(micro), progress=False))
+        adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
+    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-4)
+    assert results[0].tokens == results[1].tokens
+    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-5) for k in adapters[0])
+
+
 def test_without_the_prompt_gradient_the_forward_is_the_same_and_only_the_answer_trains(tiny_model_dir, tmp_path):
     """`training.prompt_gradient: false` runs the prompt once without a gradient: the first loss is the one the full
     forward gives (same model, same tokens scored), the adapter still learns, but not what the full gradient gives."""
