@@ -39,6 +39,7 @@ from assistant.prompt import (
     sentence_pieces,
 )
 from assistant.registry import ModelRegistry, RegistryError
+from assistant.small_talk import small_talk, small_talk_reply
 from assistant.support_check import AnswerVerdict, SentenceVerdict, SupportChecker
 
 
@@ -291,9 +292,14 @@ class ChatServing:
             if found is not None:
                 return PreparedChat([], params, question, canned=found.answer.answer, canned_reason="curated",
                                     curated=found.as_dict())
+        grounded = grounding and self.grounder is not None
+        kind = small_talk(question) if grounded else None
+        if kind is not None:  # a greeting, thanks or goodbye: nothing to look up, no "I don't know"
+            return PreparedChat([], params, question, canned=small_talk_reply(kind, question,
+                                                                            self.settings.company_name),
+                                canned_reason="small_talk")
         sources: list[Source] = []
         composed, relevance = None, None
-        grounded = grounding and self.grounder is not None
         if grounded:
             found = await self.ground(question)
             relevance = found.best_relevance

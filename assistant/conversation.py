@@ -216,8 +216,8 @@ class ConversationService:
                     yield event
                 return
         prepared = await self.serving.prepare(turns, busy_fallback=True)
-        if prepared.canned_reason == "curated":
-            async for event in self._curated(conversation_id, user_id, prepared):
+        if prepared.canned_reason in ("curated", "small_talk"):
+            async for event in self._canned_reply(conversation_id, user_id, prepared):
                 yield event
             return
         if prepared.canned is not None:
@@ -374,17 +374,21 @@ class ConversationService:
             else:
                 yield AnswerEvent(event.type, event.data)
 
-    async def _curated(self, conversation_id: str, user_id: int,
-                       prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
-        """The answer the support team approved for this question, served as written and marked as curated."""
+    async def _canned_reply(self, conversation_id: str, user_id: int,
+                            prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
+        """An answer the model does not write, served as it is: one the support team approved for this question
+        (`curated`), or the reply to a greeting, thanks or goodbye (`small_talk`)."""
+        reason = prepared.canned_reason
+        curated = {"curated": prepared.curated} if reason == "curated" else {}
         answer_id = await asyncio.to_thread(
             self.store.conversations.add_message, conversation_id, "assistant", prepared.canned, "complete", None,
-            {"sources": [], "grounded": False, "reason": "curated", "curated": prepared.curated})
-        await asyncio.to_thread(self.store.curated.count_served, prepared.curated["id"])
+            {"sources": [], "grounded": False, "reason": reason} | curated)
+        if curated:
+            await asyncio.to_thread(self.store.curated.count_served, prepared.curated["id"])
         yield AnswerEvent("accepted", {"message_id": user_id, "answer_id": answer_id})
         yield AnswerEvent("delta", {"text": prepared.canned})
-        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": "curated",
-                                   "curated": prepared.curated})
+        yield AnswerEvent("done", {"message_id": answer_id, "status": "complete", "finish_reason": reason}
+                          | curated)
 
     async def _stream_and_store(self, answer_id: int, prepared: PreparedChat) -> AsyncIterator[AnswerEvent]:
         """The serving layer's events for the client; the answer stored when it ends (or breaks)."""

@@ -58,6 +58,27 @@ def test_chinese_question_without_source_gets_a_chinese_dont_know(grounded_clien
     assert "人工客服" in reply["answer"]
 
 
+def test_greetings_thanks_and_goodbyes_get_a_polite_reply_not_a_handoff_offer(grounded_client):
+    """Small talk is answered as a support agent would, in the customer's language, without a search that finds
+    nothing and a human offered; a greeting with a question in it is still answered from the sources."""
+    client = grounded_client
+    cid = client.post("/api/conversations").json()["id"]
+    said = {}
+    for message in ("hi", "Great, thanks!", "bye", "谢谢！", "Hi, how long until my refund reaches my card?"):
+        said[message] = client.post(f"/api/conversations/{cid}/messages",
+                                    json={"content": message, "stream": False}).json()["answer"]
+    assert said["hi"].startswith("Hello") and "How can I help" in said["hi"]
+    assert said["Great, thanks!"].startswith("You're welcome")
+    assert "Have a nice day" in said["bye"] and said["谢谢！"].startswith("不客气")
+    assert "five business days" in said["Hi, how long until my refund reaches my card?"]
+    stored = client.get(f"/api/conversations/{cid}").json()["messages"]
+    replies = [m for m in stored if m["role"] == "assistant"]
+    assert [m["metadata"]["reason"] for m in replies[:4]] == ["small_talk"] * 4
+    assert not any(m["metadata"].get("handoff_offered") for m in replies)
+    [row] = [c for c in client.app.state.service.store.handoffs.conversation_overview() if c.id == cid]
+    assert row.status != "waiting_human"  # before, "hi" then "thanks" were two failed answers: a handoff
+
+
 def test_openai_api_returns_sources_and_citations(grounded_client):
     client = grounded_client
     model = client.get("/v1/models").json()["data"][0]["id"]
