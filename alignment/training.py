@@ -146,7 +146,7 @@ def run_prompt_once(model, prompt_gradient: bool = True) -> None:
             if start is not None:
                 rows = after_prompt(self.config, input_ids, labels, lengths, start, kwargs)
                 return _merge_rows(rows, lengths, start, input_ids.size(1))
-            if start is None and len(lengths) > 1 and not prompt_gradient:  # prompts differ: one row at a time
+            if len(lengths) > 1 and not prompt_gradient:  # prompts differ: one row at a time
                 rows = [forward(self, input_ids[i:i + 1, :n], None, labels[i:i + 1, :n], True, **kwargs)
                         for i, n in enumerate(lengths)]
                 return _merge_rows(rows, lengths, 1, input_ids.size(1))

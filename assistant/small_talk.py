@@ -24,6 +24,7 @@ _FILLER = frozenset(
     "good a an the there you all team folks everyone so very much many lot lots again great perfect awesome cool "
     "nice ok okay that this it was is helps helped helpful have day see for your help and oh ah wow super "
     "excellent wonderful".split())
+_KNOWN = frozenset().union(*_KEYWORDS.values()) | _FILLER
 _ZH: dict[SmallTalk, tuple[str, ...]] = {
     "greeting": ("你好", "您好", "嗨", "哈喽", "早上好", "下午好", "晚上好", "在吗"),
     "thanks": ("谢谢", "多谢", "感谢", "谢了"),
@@ -54,13 +55,10 @@ def small_talk(message: str) -> SmallTalk | None:
         if rest and not set(rest) <= set("吗么呢"):
             return None
     else:
-        words = _WORD.findall(text)
-        if not words or _NOT_SPOKEN.sub("", text).isdigit():
+        words = set(_WORD.findall(text))
+        if not words or not words <= _KNOWN:
             return None
-        found = {kind for kind, keys in _KEYWORDS.items() if keys & set(words)}
-        known = set().union(*_KEYWORDS.values()) | _FILLER
-        if any(w not in known for w in words):
-            return None
+        found = {kind for kind, keys in _KEYWORDS.items() if keys & words}
     for kind in ("goodbye", "thanks", "greeting"):
         if kind in found:
             return kind  # type: ignore[return-value]
