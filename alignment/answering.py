@@ -45,7 +45,7 @@ async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationP
 
 
 def answer_prompts(settings: Settings, model: ResolvedModel, engine_name: str, prompts: Sequence[list[dict]],
-                   max_new_tokens: int = 128, concurrency: int = 16, label: str = "answering",
+                   max_new_tokens: int = 128, concurrency: int = 32, label: str = "answering",
                    schemas: Sequence[dict | None] | None = None) -> list[str]:
     """Start an engine for `model`, answer every prompt (chat messages), stop the engine. `schemas`: per prompt, a
     JSON schema its answer is constrained to (or None)."""

@@ -90,32 +90,34 @@ def _device_kwargs(precision: str = "auto") -> dict:
     return {"use_cpu": not torch.cuda.is_available(), "bf16": bf16, "gradient_checkpointing": False}
 
 
-def micro_batch(stage: str, batch: int, setting: int | None, on_cpu: bool) -> int:
-    """Sequences per forward pass: `training.micro_batch`, by default 1 on a CPU (no padding, so no attention mask:
-    SDPA's fused kernel instead of a materialised attention matrix per layer, and a third of the CPU time no longer
-    spent in page faults) and the whole batch on a GPU. KTO keeps its batch: it estimates its KL term across it."""
+def micro_batch(stage: str, batch: int, setting: int | None) -> int:
+    """Sequences per forward pass: `training.micro_batch`, by default the whole batch (`run_prompt_once` runs the
+    rows' shared prefix once, then each row unpadded). KTO keeps its batch: it estimates its KL term across it."""
     if stage == "kto":
         return batch
-    micro = setting or (1 if on_cpu else batch)
+    micro = setting or batch
     if micro > batch or batch % micro:
         raise ValueError(f"training.micro_batch={micro} must divide {stage}.batch_size={batch}")
     return micro
 
 
-def run_prompt_once(model, prompt_gradient: bool = True) -> None:
-    """Run the prompt of a batch once, through the model's backbone only, then each answer on its own after it.
+def run_prompt_once(model, prompt_gradient: bool = True, rows_apart: bool = True) -> None:
+    """Run what a batch's rows share once, through the model's backbone only, then each row's own prompt and its
+    answer after it.
 
-    - A DPO pair's chosen and rejected share their prompt, which is most of their tokens; padded together they also
-      need an attention mask, and on a CPU SDPA then builds the attention matrix in every layer.
+    - A DPO pair's chosen and rejected share their whole prompt, which is most of their tokens; SFT rows share the
+      system prompt and rules (a sixth of a bank-FAQ batch's tokens). Padded together they also need an attention
+      mask, and on a CPU SDPA then builds the attention matrix in every layer.
     - Without Triton (on a CPU), TRL's fused LM head scores every position of a row, prompt included, so a 650-token
       SFT row spent a third of its time projecting prompt positions onto the 49k-token vocabulary, forward and back.
       Here the head runs over the answer's positions only.
 
-    The prompt runs once into a key/value cache and each row's answer runs after it, unpadded; the gradient flows
-    back through the cache into the prompt, unless `prompt_gradient` is false (then every prompt runs without one,
-    each row on its own where prompts differ). Per-token outputs are laid out as the padded forward lays them out,
-    with zeros where no answer token is scored (the trainer's masked sums ignore those). Anything else goes through
-    the model's own forward."""
+    The shared prefix runs once into a key/value cache; each row continues from a copy of it, unpadded; the gradient
+    flows back through the caches into the prompts, unless `prompt_gradient` is false (then no prompt token is
+    back-propagated through). Per-token outputs are laid out as the padded forward lays them out, with zeros where no
+    answer token is scored (the trainer's masked sums ignore those). `rows_apart` false (a GPU, where one padded pass
+    is faster than rows one by one): only rows that share their whole prompt run so, unless `prompt_gradient` is
+    false. Anything else goes through the model's own forward."""
     import contextlib
     import types
 
@@ -125,31 +127,42 @@ def run_prompt_once(model, prompt_gradient: bool = True) -> None:
 
     padded_forward = model.forward
 
-    def after_prompt(config, input_ids, labels, lengths, start, kwargs) -> list:
-        prompt = DynamicCache(config=config)
+    def after_prompts(config, input_ids, labels, lengths, starts, shared, kwargs) -> list:
         backbone = model.get_base_model().base_model  # the transformer without its LM head
-        with contextlib.nullcontext() if prompt_gradient else torch.no_grad():
-            backbone(input_ids=input_ids[:1, :start - 1], past_key_values=prompt, use_cache=True)
-        rows = []
-        for i, n in enumerate(lengths):  # from the prompt's last token on, each token scored against the next one
+        no_gradient = contextlib.nullcontext() if prompt_gradient else torch.no_grad()
+        prefix = DynamicCache(config=config)
+        if shared:
+            with no_gradient:
+                backbone(input_ids=input_ids[:1, :shared], past_key_values=prefix, use_cache=True)
+        prompts, rows = {}, []  # each distinct prompt (a DPO pair's chosen and rejected share one) runs once
+        for i, (n, start) in enumerate(zip(lengths, starts, strict=True)):
+            own = tuple(input_ids[i, shared:start - 1].tolist())  # the row's own prompt, up to its last token
+            if own not in prompts:
+                prompts[own] = copy_of(prefix, config)
+                if own:
+                    with no_gradient:
+                        backbone(input_ids=input_ids[i:i + 1, shared:start - 1], past_key_values=prompts[own],
+                                 use_cache=True)
+            # from the prompt's last token on, each token scored against the next one
             scored = F.pad(labels[i:i + 1, start:n], (0, 1), value=-100)
             rows.append(padded_forward(input_ids=input_ids[i:i + 1, start - 1:n], shift_labels=scored,
-                                       past_key_values=DynamicCache(ddp_cache_data=[(k, v) for k, v, _ in prompt]),
-                                       fused_lm_head=True, **kwargs))
+                                       past_key_values=copy_of(prompts[own], config), fused_lm_head=True, **kwargs))
         return rows
+
+    def copy_of(cache, config):
+        """A cache to continue from: the same tensors, so the gradient flows back into the ones it was made from."""
+        layers = [(k, v) for k, v, _ in cache]
+        return DynamicCache(ddp_cache_data=layers) if layers and layers[0][0] is not None else DynamicCache(
+            config=config)
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, fused_lm_head=False, **kwargs):
         training = fused_lm_head and labels is not None and "position_ids" not in kwargs  # the trainers' call
         lengths = _right_padded_lengths(input_ids, attention_mask) if training else None
-        if lengths:
-            start = _answer_start(input_ids, labels)
-            if start is not None:
-                rows = after_prompt(self.config, input_ids, labels, lengths, start, kwargs)
-                return _merge_rows(rows, lengths, start, input_ids.size(1))
-            if len(lengths) > 1 and not prompt_gradient:  # prompts differ: one row at a time
-                rows = [forward(self, input_ids[i:i + 1, :n], None, labels[i:i + 1, :n], True, **kwargs)
-                        for i, n in enumerate(lengths)]
-                return _merge_rows(rows, lengths, 1, input_ids.size(1))
+        starts = _answer_starts(labels, lengths) if lengths else None
+        shared = _shared_prefix(input_ids, min(starts) - 1) if starts else 0
+        if starts and (rows_apart or not prompt_gradient or shared == min(starts) - 1 == max(starts) - 1):
+            rows = after_prompts(self.config, input_ids, labels, lengths, starts, shared, kwargs)
+            return _merge_rows(rows, lengths, starts, input_ids.size(1))
         return padded_forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
                               fused_lm_head=fused_lm_head, **kwargs)
 
@@ -169,16 +182,25 @@ def _right_padded_lengths(input_ids, attention_mask) -> list[int] | None:
     return lengths.squeeze(1).tolist() if bool((attention_mask.bool() == (positions < lengths)).all()) else None
 
 
-def _answer_start(input_ids, labels) -> int | None:
-    """Where the first answer token is, when every row shares everything before it, else None."""
-    scored = (labels != -100).any(dim=0).nonzero()
-    start = int(scored[0]) if len(scored) else 0
-    if start < 2 or not bool((input_ids[:, :start] == input_ids[:1, :start]).all()):
-        return None
-    return start
+def _answer_starts(labels, lengths: list[int]) -> list[int] | None:
+    """Where each row's first answer token is, when every row has a prompt and an answer, else None."""
+    starts = []
+    for row, n in zip(labels, lengths, strict=True):
+        scored = (row[:n] != -100).nonzero()
+        if not len(scored) or int(scored[0]) < 2:
+            return None
+        starts.append(int(scored[0]))
+    return starts
 
 
-def _merge_rows(rows: list, lengths: list[int], start: int, width: int):
+def _shared_prefix(input_ids, most: int) -> int:
+    """How many leading tokens (at most `most`) every row of the batch has in common."""
+    same = (input_ids[:, :most] == input_ids[:1, :most]).all(dim=0)
+    differs = (~same).nonzero()
+    return int(differs[0]) if len(differs) else most
+
+
+def _merge_rows(rows: list, lengths: list[int], starts: list[int], width: int):
     """Per-row outputs from position `start - 1` on, back into one batch laid out as the padded forward lays it
     out: position j scores token j + 1, zeros elsewhere."""
     import torch
@@ -193,7 +215,7 @@ def _merge_rows(rows: list, lengths: list[int], start: int, width: int):
             merged[key] = torch.stack(values).mean()
         else:  # [1, n - start + 1, ...] -> [rows, width - 1, ...]
             merged[key] = torch.cat([F.pad(v[:, :n - start], (0, 0) * (v.dim() - 2) + (start - 1, width - n))
-                                     for v, n in zip(values, lengths, strict=True)])
+                                     for v, n, start in zip(values, lengths, starts, strict=True)])
     return type(rows[0])(**merged)
 
 
@@ -263,7 +285,7 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignSett
     device = _device_kwargs(config.training.precision)
     dtype = torch.bfloat16 if device["bf16"] and not device["use_cpu"] else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    micro = micro_batch(stage, section.batch_size, config.training.micro_batch, device["use_cpu"])
+    micro = micro_batch(stage, section.batch_size, config.training.micro_batch)
     args = config_class(
         output_dir=str(stage_dir / "checkpoints"), num_train_epochs=section.epochs, max_steps=section.max_steps,
         learning_rate=section.learning_rate, per_device_train_batch_size=micro,
@@ -278,7 +300,7 @@ def train_stage(stage: str, model_dir: Path, rows: list[dict], config: AlignSett
                             processing_class=tokenizer, callbacks=[clock],
                             peft_config=_lora_config(config, model))
     if stage != "kto":  # KTO's batches mix prompts
-        run_prompt_once(trainer.model, config.training.prompt_gradient)
+        run_prompt_once(trainer.model, config.training.prompt_gradient, rows_apart=device["use_cpu"])
     checkpoints = sorted((stage_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)

@@ -72,8 +72,9 @@ class RetrievalSettings(SettingsSection):
     encoder: str = Field("default", description="a packaged encoder name or a sentence-transformers folder")
     reranker: str | None = Field(None, description="a local cross-encoder folder, applied to the top candidates")
     sources: list[str] | None = Field(
-        None, description="files/folders ingested on first serve when the knowledge base is empty "
-                          "(default: the demo company's help center)")
+        None, description="files/folders the knowledge base is built from on first serve, and kept in step with on "
+                          "every start (files added, changed, deleted) while the index holds them (default: the "
+                          "demo company's help center)")
     top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
     source_tokens: int | None = Field(None, ge=32, description="the passage budget: most tokens of source text in "
                                                                "a prompt, each passage's least relevant sentences "

@@ -83,11 +83,16 @@ class Grounder:
         return [DEMO_HELP_CENTER] if DEMO_HELP_CENTER.is_dir() else []
 
     def prepare(self, progress: bool = True) -> None:
-        """Load the models and, when the knowledge base is empty, ingest the configured sources."""
+        """Load the models and bring the configured sources in: all of them into an empty knowledge base, and the
+        files added, changed or deleted since into one built from them (an index built from other documents is
+        left alone: the default sources are the demo company's)."""
         kb = self.knowledge_base
-        if len(kb) == 0 and self.default_sources():
-            report = kb.ingest(self.default_sources(), progress=progress)
-            log.info("ingested %d files into %d passages", report.files_added, report.passages_total)
+        sources = self.default_sources()
+        if sources and (len(kb) == 0 or kb.holds_files_under(sources)):
+            report = kb.ingest(sources, progress=progress)  # files unchanged since are only hashed
+            if report.files_added or report.files_changed or report.files_deleted:
+                log.info("sources: %d files added, %d changed, %d deleted; %d passages", report.files_added,
+                         report.files_changed, report.files_deleted, report.passages_total)
         elif kb.encoder_changed():  # `assistant align retrieval` promoted another encoder
             log.warning("re-encoding %d passages with the encoder %s", len(kb), self.settings.encoder)
             kb.reencode(progress=progress)

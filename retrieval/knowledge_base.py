@@ -189,6 +189,11 @@ class KnowledgeBase:
         read or written."""
         return self._on_disk() != self._loaded
 
+    def holds_files_under(self, paths: list[Path]) -> bool:
+        """Whether any file this index was built from lies under one of `paths` (they are its sources)."""
+        roots = [Path(p).resolve() for p in paths]
+        return any(Path(key).is_relative_to(root) for key in self.manifest.get("files", {}) for root in roots)
+
     # ---- models -----------------------------------------------------------------------------------------
     @property
     def encoder(self):

@@ -233,8 +233,8 @@ def test_an_interrupted_stage_resumes_from_its_last_checkpoint(tiny_model_dir, t
 
 
 def test_one_sequence_per_pass_trains_the_same_as_whole_batches(tiny_model_dir, tmp_path):
-    """On a CPU the batch is accumulated one sequence at a time (no padding, no attention mask: faster); the
-    optimizer sees the same batch, so the loss and the adapter match whole padded batches."""
+    """`training.micro_batch: 1` accumulates the batch one sequence at a time; the optimizer sees the same batch,
+    so the loss and the adapter match the whole batch at once (the default)."""
     import torch
 
     from alignment.training import micro_batch, train_stage
@@ -253,18 +253,19 @@ def test_one_sequence_per_pass_trains_the_same_as_whole_batches(tiny_model_dir, 
         adapters.append(load_file(result.adapter_dir / "adapter_model.safetensors"))
     assert losses[0] == pytest.approx(losses[1], rel=1e-3)
     assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-4) for k in adapters[0])
-    assert micro_batch("sft", 4, None, on_cpu=True) == 1 and micro_batch("sft", 4, None, on_cpu=False) == 4
-    assert micro_batch("kto", 2, None, on_cpu=True) == 2  # KTO's KL estimate needs the whole batch
+    assert micro_batch("sft", 4, None) == 4
+    assert micro_batch("kto", 2, 1) == 2  # KTO's KL estimate needs the whole batch
     with pytest.raises(ValueError, match=r"micro_batch=3 must divide sft\.batch_size=4"):
-        micro_batch("sft", 4, 3, on_cpu=True)
+        micro_batch("sft", 4, 3)
 
 
-def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path):
-    """On a CPU each DPO pair runs its prompt once (a key/value cache) and each answer after it, unpadded; the loss,
-    the reward margins and the adapter match TRL's padded batches."""
+def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path, monkeypatch):
+    """Each DPO pair runs its prompt once (a key/value cache; two pairs: what they share once) and each answer
+    after it, unpadded; the loss, the reward margins and the adapter match TRL's padded batches."""
     import torch
     from safetensors.torch import load_file
 
+    import alignment.training
     from alignment.training import train_stage
 
     rows = [{"prompt": [{"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
@@ -272,22 +273,28 @@ def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny
              "rejected": [{"role": "assistant", "content": "No idea, sorry." + " Really." * (i % 4)}]}
             for i in range(8)]
     results, adapters = [], []
-    for micro in (1, 2):
+    for run, micro in (("shared", 2), ("alone", 1), ("trl", 2)):
+        if run == "trl":  # TRL's padded forward, attention mask and all
+            monkeypatch.setattr(alignment.training, "run_prompt_once", lambda model, prompt_gradient, rows_apart: None)
         config = load_align_settings(None, {"dpo.max_steps": 3, "dpo.batch_size": 2, "training.micro_batch": micro,
-                                            "lora.dropout": 0, "training.save_steps": 100})
-        results.append(train_stage("dpo", tiny_model_dir, rows, config, tmp_path / str(micro), progress=False))
+                                            "training.save_steps": 100})
+        results.append(train_stage("dpo", tiny_model_dir, rows, config, tmp_path / run, progress=False))
         adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
-    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-4)
-    assert results[0].tokens == results[1].tokens  # the same answer tokens scored, padding excluded
-    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-5) for k in adapters[0])
+    for result, adapter in zip(results[1:], adapters[1:], strict=True):
+        assert results[0].loss == pytest.approx(result.loss, rel=1e-4)
+        assert results[0].tokens == result.tokens  # the same answer tokens scored, padding excluded
+        assert all(torch.allclose(adapters[0][k], adapter[k], atol=1e-5) for k in adapter)
 
 
-def test_an_sft_row_scores_only_its_answer_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path):
-    """On a CPU each SFT row runs its prompt through the backbone and only its answer through the LM head (TRL's
-    fused head without Triton scores every position); loss, tokens and adapter match TRL's padded batch of 4."""
+def test_an_sft_batch_runs_its_shared_prefix_once_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path,
+                                                                                       monkeypatch):
+    """On a CPU the rows of an SFT batch run their shared prefix (system prompt, rules) once, each row's own prompt
+    through the backbone and only its answer through the LM head (TRL's fused head without Triton scores every
+    position); loss, tokens and adapter match TRL's own padded batch of 4, and one row per pass."""
     import torch
     from safetensors.torch import load_file
 
+    import alignment.training
     from alignment.training import train_stage
 
     rows = [{"prompt": [{"role": "system", "content": "Lumen Outfitters support. Returns: 30 days."},
@@ -295,14 +302,17 @@ def test_an_sft_row_scores_only_its_answer_and_trains_the_same_as_padded_batches
              "completion": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}]}
             for i in range(8)]
     results, adapters = [], []
-    for micro in (1, 4):  # 4: the rows' prompts differ, so TRL's own padded forward runs
+    for run, micro in (("shared", 4), ("alone", 1), ("trl", 4)):
+        if run == "trl":  # TRL's padded forward, attention mask and all
+            monkeypatch.setattr(alignment.training, "run_prompt_once", lambda model, prompt_gradient, rows_apart: None)
         config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 4, "training.micro_batch": micro,
-                                            "lora.dropout": 0, "training.save_steps": 100})
-        results.append(train_stage("sft", tiny_model_dir, rows, config, tmp_path / str(micro), progress=False))
+                                            "training.save_steps": 100})
+        results.append(train_stage("sft", tiny_model_dir, rows, config, tmp_path / run, progress=False))
         adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
-    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-4)
-    assert results[0].tokens == results[1].tokens
-    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-5) for k in adapters[0])
+    for result, adapter in zip(results[1:], adapters[1:], strict=True):
+        assert results[0].loss == pytest.approx(result.loss, rel=1e-4)
+        assert results[0].tokens == result.tokens
+        assert all(torch.allclose(adapters[0][k], adapter[k], atol=1e-5) for k in adapter)
 
 
 def test_without_the_prompt_gradient_the_forward_is_the_same_and_only_the_answer_trains(tiny_model_dir, tmp_path):

@@ -146,6 +146,31 @@ def test_documents_ingested_by_another_process_are_searched_while_serving(make_c
     assert not grounder.reload_if_changed()
 
 
+def test_sources_changed_since_the_last_start_are_brought_in_on_the_next(tmp_path):
+    """An updated help center (a new article, a changed one) is in the index after a restart, without `assistant
+    ingest`; an index built from other documents does not get the default sources (the demo company's)."""
+    from assistant.config import RetrievalSettings
+    from assistant.grounding import Grounder
+
+    docs = tmp_path / "help"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five business days.\n")
+    settings = RetrievalSettings(sources=[str(docs)])
+    Grounder(settings, tmp_path / "knowledge").prepare(progress=False)
+    (docs / "gifts.md").write_text("# Gift wrapping\n\nGift wrapping costs 5 euros; choose it at checkout.\n")
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within ten business days.\n")
+    restarted = Grounder(settings, tmp_path / "knowledge")
+    restarted.prepare(progress=False)
+    assert restarted.ground("Do you offer gift wrapping at checkout?").sources[0].title == "Gift wrapping"
+    refund = restarted.ground("How many days until the refund reaches my card?").sources
+    assert [s.text for s in refund if s.title == "Refunds"] == ["Refunds reach your card within ten business days."]
+
+    own = Grounder(RetrievalSettings(), tmp_path / "own")  # default sources: the demo help center
+    own.knowledge_base.ingest([docs], progress=False)  # the company's own documents, ingested first
+    own.prepare(progress=False)
+    assert {p.source for p in own.knowledge_base.passages} == {"help/refunds.md", "help/gifts.md"}
+
+
 def test_no_relevant_source_hands_off_when_configured(make_client, tmp_path):
     docs = tmp_path / "help"
     docs.mkdir()
