@@ -259,26 +259,22 @@ def test_one_sequence_per_pass_trains_the_same_as_whole_batches(tiny_model_dir, 
         micro_batch("sft", 4, 3)
 
 
-def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path, monkeypatch):
-    """Each DPO pair runs its prompt once (a key/value cache; two pairs: what they share once) and each answer
-    after it, unpadded; the loss, the reward margins and the adapter match TRL's padded batches."""
+def _trains_as_trl_does(stage: str, rows: list[dict], steps: int, batch: int, model_dir, work, monkeypatch) -> None:
+    """Train `stage` three ways: the whole batch at once (rows share what they can), one row per pass, and TRL's
+    own padded forward (attention mask and all); loss, tokens scored and adapter must match."""
     import torch
     from safetensors.torch import load_file
 
     import alignment.training
     from alignment.training import train_stage
 
-    rows = [{"prompt": [{"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
-             "chosen": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}],
-             "rejected": [{"role": "assistant", "content": "No idea, sorry." + " Really." * (i % 4)}]}
-            for i in range(8)]
     results, adapters = [], []
-    for run, micro in (("shared", 2), ("alone", 1), ("trl", 2)):
-        if run == "trl":  # TRL's padded forward, attention mask and all
+    for run, micro in (("shared", batch), ("alone", 1), ("trl", batch)):
+        if run == "trl":
             monkeypatch.setattr(alignment.training, "run_prompt_once", lambda model, prompt_gradient, rows_apart: None)
-        config = load_align_settings(None, {"dpo.max_steps": 3, "dpo.batch_size": 2, "training.micro_batch": micro,
-                                            "training.save_steps": 100})
-        results.append(train_stage("dpo", tiny_model_dir, rows, config, tmp_path / run, progress=False))
+        config = load_align_settings(None, {f"{stage}.max_steps": steps, f"{stage}.batch_size": batch,
+                                            "training.micro_batch": micro, "training.save_steps": 100})
+        results.append(train_stage(stage, model_dir, rows, config, work / run, progress=False))
         adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
     for result, adapter in zip(results[1:], adapters[1:], strict=True):
         assert results[0].loss == pytest.approx(result.loss, rel=1e-4)
@@ -286,33 +282,26 @@ def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny
         assert all(torch.allclose(adapters[0][k], adapter[k], atol=1e-5) for k in adapter)
 
 
+def test_a_dpo_pair_shares_its_prompt_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path, monkeypatch):
+    """Each DPO pair runs its prompt once (a key/value cache; two pairs: what they share once) and each answer
+    after it, unpadded; the loss, the reward margins and the adapter match TRL's padded batches."""
+    rows = [{"prompt": [{"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
+             "chosen": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}],
+             "rejected": [{"role": "assistant", "content": "No idea, sorry." + " Really." * (i % 4)}]}
+            for i in range(8)]
+    _trains_as_trl_does("dpo", rows, 3, 2, tiny_model_dir, tmp_path, monkeypatch)
+
+
 def test_an_sft_batch_runs_its_shared_prefix_once_and_trains_the_same_as_padded_batches(tiny_model_dir, tmp_path,
                                                                                        monkeypatch):
     """On a CPU the rows of an SFT batch run their shared prefix (system prompt, rules) once, each row's own prompt
     through the backbone and only its answer through the LM head (TRL's fused head without Triton scores every
     position); loss, tokens and adapter match TRL's own padded batch of 4, and one row per pass."""
-    import torch
-    from safetensors.torch import load_file
-
-    import alignment.training
-    from alignment.training import train_stage
-
     rows = [{"prompt": [{"role": "system", "content": "Lumen Outfitters support. Returns: 30 days."},
                         {"role": "user", "content": "Where is order " + "12 " * (i % 5) + "?"}],
              "completion": [{"role": "assistant", "content": "It ships in two business days." * (1 + i % 3)}]}
             for i in range(8)]
-    results, adapters = [], []
-    for run, micro in (("shared", 4), ("alone", 1), ("trl", 4)):
-        if run == "trl":  # TRL's padded forward, attention mask and all
-            monkeypatch.setattr(alignment.training, "run_prompt_once", lambda model, prompt_gradient, rows_apart: None)
-        config = load_align_settings(None, {"sft.max_steps": 2, "sft.batch_size": 4, "training.micro_batch": micro,
-                                            "training.save_steps": 100})
-        results.append(train_stage("sft", tiny_model_dir, rows, config, tmp_path / run, progress=False))
-        adapters.append(load_file(results[-1].adapter_dir / "adapter_model.safetensors"))
-    for result, adapter in zip(results[1:], adapters[1:], strict=True):
-        assert results[0].loss == pytest.approx(result.loss, rel=1e-4)
-        assert results[0].tokens == result.tokens
-        assert all(torch.allclose(adapters[0][k], adapter[k], atol=1e-5) for k in adapter)
+    _trains_as_trl_does("sft", rows, 2, 4, tiny_model_dir, tmp_path, monkeypatch)
 
 
 def test_without_the_prompt_gradient_the_forward_is_the_same_and_only_the_answer_trains(tiny_model_dir, tmp_path):
