@@ -18,6 +18,7 @@ import re
 import statistics
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,13 +290,15 @@ def _knowledge(settings, corpus: Path | None, progress: bool):
 
 
 def evaluate_answer_file(loaded, file: Path, corpus: Path | None, model_spec: str = "current",
-                         limit: int | None = None, max_new_tokens: int = 128, progress: bool = True) -> dict:
+                         limit: int | None = None, max_new_tokens: int = 128, progress: bool = True,
+                         answerer=None) -> dict:
     """`assistant eval answers`: every question through the serving layer as a customer's would go (retrieval,
     the configured answer style, the model when it writes, the support check), scored against the references.
-    `corpus` None: the deployment's own knowledge base."""
+    `corpus` None: the deployment's own knowledge base. `answerer`: an `Answerer` whose engine stays up for the
+    caller's next pass with the same model (else one is started and stopped here)."""
     from tqdm import tqdm
 
-    from alignment.answering import answer_prompts
+    from alignment.answering import Answerer
     from assistant.chat_serving import ChatServing
     from assistant.engines import served_window
     from assistant.engines.base import ChatMessage
@@ -324,8 +327,9 @@ def evaluate_answer_file(loaded, file: Path, corpus: Path | None, model_spec: st
                               tuple(s.source for s in ready.sources), answerable=row["answerable"],
                               facts=tuple(row["facts"]), sources=tuple(ready.sources), prepared=ready))
     needed = [i for i, c in enumerate(cases) if c.prompt is not None]
-    produced = answer_prompts(settings, model, engine, [cases[i].prompt for i in needed], max_new_tokens,
-                              label="answers")
+    prompts = [cases[i].prompt for i in needed]
+    with Answerer(settings, engine) if answerer is None else nullcontext(answerer) as answering:
+        produced = answering.answer(model, prompts, max_new_tokens, label="answers")
     written: list[str | None] = [None] * len(cases)
     for index, text in zip(needed, produced, strict=True):
         written[index] = text

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alignment.answering import Answerer
 from alignment.config import AlignSettings, GateSettings
 from alignment.examples import (
     Examples,
@@ -73,11 +74,14 @@ class AlignReport:
 
 
 class AlignPipeline:
-    def __init__(self, loaded: LoadedSettings, config: AlignSettings, console):
+    def __init__(self, loaded: LoadedSettings, config: AlignSettings, console, answerer: Answerer | None = None):
+        """`answerer`: the caller's, when it answers with these models before or after the run (the bench); its
+        engine is stopped before training."""
         self.loaded = loaded
         self.settings = loaded.settings
         self.config = config
         self.console = console
+        self.answerer = answerer
         self.registry = model_registry(self.settings)
         self.redactor = Redactor(tuple(config.data.redact), tuple(config.data.redact_keep))
 
@@ -253,10 +257,7 @@ class AlignPipeline:
         return {f"action_{k}": v for k, v in scored.items() if k not in ("rows", "call_rows")}
 
     def _answers(self, model: ResolvedModel, prompts: list[list[dict]], label: str) -> list[str]:
-        from alignment.answering import answer_prompts
-
-        return answer_prompts(self.settings, model, self._engine_name(), prompts, self.config.gate.max_new_tokens,
-                              label=label)
+        return self.answerer.answer(model, prompts, self.config.gate.max_new_tokens, label=label)
 
     def _pairs_and_current_metrics(self, model: ResolvedModel, examples: Examples,
                                    heldout: list[SFTExample]) -> tuple[list[PreferencePair], dict]:
@@ -280,6 +281,17 @@ class AlignPipeline:
         return metrics
 
     def run(self, request: AlignRequest) -> AlignReport:
+        own = self.answerer is None
+        if own:
+            self.answerer = Answerer(self.settings, self._engine_name())
+        try:
+            return self._run(request)
+        finally:
+            if own:
+                self.answerer.close()
+                self.answerer = None
+
+    def _run(self, request: AlignRequest) -> AlignReport:
         from alignment.training import train_stage
 
         report = AlignReport()
@@ -319,6 +331,7 @@ class AlignPipeline:
         stages = [("sft", self.config.sft.enabled, sft_rows),
                   ("dpo", self.config.dpo.enabled, [p.row() for p in examples.pairs]),
                   ("kto", request.kto, [k.row() for k in examples.kto])]
+        self.answerer.stop()  # training has the cores and memory to itself
         for stage, enabled, rows in stages:
             if not enabled or not rows:
                 continue
@@ -362,6 +375,7 @@ class AlignPipeline:
             decision=report.decision)
         with report.timed("register and promote"):
             report.version = self.registry.register(model_dir, version, adapters)
+            self.answerer.same_model(ResolvedModel(base.name, str(report.version.model_dir)), candidate)
             if passed and gate.promote:
                 self.registry.promote(report.version.id)
                 report.promoted = True

@@ -474,3 +474,54 @@ def test_a_candidate_that_invents_more_does_not_pass_the_gate():
     assert gate_decision(GateSettings(), current, {"token_f1": 0.25, "supported_sentence_rate": 0.08})[0]
     unchecked = GateSettings(max_supported_drop=None)
     assert gate_decision(unchecked, current, {"token_f1": 0.25, "supported_sentence_rate": 0.0})[0]
+
+
+def test_an_answerer_starts_each_model_once_and_stops_it_before_training(make_settings, monkeypatch):
+    """The bench answers with the base model, align answers with it again, then the candidate answers and, once
+    registered, answers the test questions: two engine starts, not four; no engine is running while training."""
+    import alignment.training
+    import assistant.engines
+    from alignment.answering import Answerer
+    from assistant.runtime import model_by_spec
+
+    events, running = [], set()
+    build, train = assistant.engines.build_engine, alignment.training.train_stage
+
+    def recorded_build(settings, model):
+        engine = build(settings, model)
+        start, stop = engine.start, engine.stop
+
+        async def started():
+            events.append(("start", str(model.path)))
+            running.add(id(engine))
+            await start()
+
+        async def stopped():
+            running.discard(id(engine))
+            await stop()
+
+        engine.start, engine.stop = started, stopped
+        return engine
+
+    def recorded_train(stage, *args, **kwargs):
+        events.append(("train", stage, len(running)))
+        return train(stage, *args, **kwargs)
+
+    monkeypatch.setattr(assistant.engines, "build_engine", recorded_build)
+    monkeypatch.setattr(alignment.training, "train_stage", recorded_train)
+    loaded = make_settings()
+    question = [{"role": "user", "content": "How long do refunds take?"}]
+    with Answerer(loaded.settings, "transformers") as answerer:
+        base = model_by_spec("base", loaded.settings)
+        assert len(answerer.answer(base, [question], 6)) == 1  # the bench's base-model test pass
+        config = load_align_settings(None, FAST | {"gate.margin": -1.0})
+        report = AlignPipeline(loaded, config, Console(stderr=True, quiet=True), answerer).run(
+            AlignRequest([DEMO / "lumen-support.jsonl"], progress=False))
+        assert report.promoted
+        registered = model_by_spec("current", loaded.settings)
+        assert Path(registered.path) == report.version.model_dir  # the registry's copy of the candidate
+        assert len(answerer.answer(registered, [question], 6)) == 1  # the bench's aligned-model test pass
+    assert [e[0] for e in events] == ["start", "train", "train", "start"]
+    assert events[0][1] == base.path and "align-runs" in events[-1][1]  # the candidate, before it was registered
+    assert all(e[2] == 0 for e in events if e[0] == "train")
+    assert not running

@@ -181,3 +181,21 @@ def test_vllm_on_a_cpu_computes_on_every_core_unless_told_otherwise(tmp_path, mo
         "VLLM_CPU_OMP_THREADS_BIND"] == "auto"
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")  # the operator's own choice wins
     assert process.environment()["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+
+
+def test_vllm_on_a_cpu_computes_in_bfloat16_where_the_cpu_has_it(tmp_path):
+    from assistant.config import VLLMSettings
+    from assistant.engines.vllm_process import _is_cpu_build, cpu_has_bf16
+
+    if not _is_cpu_build():
+        pytest.skip("vLLM's GPU build: the dtype is vLLM's choice")
+    assert cpu_has_bf16("flags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni")
+    assert cpu_has_bf16("flags\t\t: fpu avx512f amx_bf16 amx_tile")
+    assert not cpu_has_bf16("flags\t\t: fpu sse avx2 avx512f avx512_vnni")  # bfloat16 would be emulated: slower
+
+    def command(**settings) -> str:
+        return " ".join(VLLMProcess("model", "name", VLLMSettings(**settings), tmp_path).command())
+
+    expected = "bfloat16" if cpu_has_bf16() else "float32"
+    assert f"--dtype {expected}" in command() and "--block-size 32" in command()
+    assert "--dtype float32" in command(dtype="float32") and "--block-size 64" in command(block_size=64)

@@ -87,12 +87,14 @@ def parameter_count(model_dir: Path) -> int:
 
 
 def run_benchmark(args) -> int:
+    from alignment.answering import Answerer
     from alignment.cli.align import overrides, print_report
     from alignment.config import load_align_settings
     from alignment.evaluation import evaluate_answer_file
     from alignment.pipeline import AlignPipeline, AlignRequest
     from alignment.training import uses_bf16
     from assistant.cli.options import load_from_args
+    from assistant.runtime import choose_engine
     from retrieval.evaluation import load_corpus
     from retrieval.knowledge_base import KnowledgeBase
 
@@ -108,15 +110,20 @@ def run_benchmark(args) -> int:
     knowledge = KnowledgeBase(settings.knowledge_dir)
     if len(knowledge) == 0:  # the company documents the answers are grounded in: the FAQ corpus itself
         knowledge.replace_all(load_corpus(folder / "corpus.jsonl"))
-    started = time.perf_counter()
-    before = evaluate_answer_file(loaded, test_path, folder, "base", args.limit, args.max_new_tokens)
-    before_s = time.perf_counter() - started
-    console.print(f"base model: {before}")
     config = load_align_settings(args.align_config, overrides(args.set))
-    report = AlignPipeline(loaded, config, console).run(AlignRequest([train_path]))
-    print_report(report, console)
-    clock = time.perf_counter()
-    after = evaluate_answer_file(loaded, test_path, folder, "current", args.limit, args.max_new_tokens)
+    started = time.perf_counter()
+    # one engine start per model: the base model answers the test questions and then align's pair and held-out
+    # prompts; the candidate its held-out prompts and then, registered, the test questions
+    with Answerer(settings, choose_engine(loaded)) as answerer:
+        before = evaluate_answer_file(loaded, test_path, folder, "base", args.limit, args.max_new_tokens,
+                                      answerer=answerer)
+        before_s = time.perf_counter() - started
+        console.print(f"base model: {before}")
+        report = AlignPipeline(loaded, config, console, answerer).run(AlignRequest([train_path]))
+        print_report(report, console)
+        clock = time.perf_counter()
+        after = evaluate_answer_file(loaded, test_path, folder, "current", args.limit, args.max_new_tokens,
+                                     answerer=answerer)
     seconds = {"test questions, base model": round(before_s, 1), **report.seconds,
                "test questions, aligned model": round(time.perf_counter() - clock, 1)}
     console.print(f"aligned model: {after}")

@@ -36,6 +36,29 @@ def cpu_threads_bind(setting: str) -> str:
     return ",".join(str(c) for c in cores)
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes in bfloat16 natively (the flags of /proc/cpuinfo, or `cpuinfo`)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
+
+
+def served_dtype(setting: str) -> str:
+    """vLLM's --dtype for `vllm.dtype`: 'auto' is bfloat16 on a CPU that has bfloat16 instructions, else float32
+    there (emulated bfloat16 is slower), and vLLM's own choice on a GPU."""
+    if setting != "auto":
+        return setting
+    if not _is_cpu_build():
+        return "auto"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
+CPU_BLOCK_SIZE = 32  # tokens; the CPU backend prefers multiples of 32 and rejects 16
+
+
 def _is_cpu_build() -> bool:
     import importlib.metadata
 
@@ -88,10 +111,13 @@ class VLLMProcess:
             "--model", self.model_path,
             "--served-model-name", self.served_name,
             "--host", s.host, "--port", str(s.port),
-            "--dtype", s.dtype,
+            "--dtype", served_dtype(s.dtype),
             "--max-model-len", str(s.max_model_len),
             "--disable-uvicorn-access-log",
         ]
+        block = s.block_size or (CPU_BLOCK_SIZE if _is_cpu_build() else None)
+        if block:
+            cmd += ["--block-size", str(block)]
         if s.enforce_eager:
             cmd.append("--enforce-eager")
         if not _is_cpu_build():
@@ -103,6 +129,8 @@ class VLLMProcess:
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gb))))
+        if self.settings.one_process:
+            env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if _is_cpu_build():
             env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind(self.settings.cpu_threads))
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
