@@ -10,10 +10,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from typing import TypeVar
 
-from assistant.engines.base import Delta
+T = TypeVar("T")
 
 ADMITTED_FOR_S = 30.0  # an admitted answer that never reached the model stops counting after this
 # the wait per answer assumed until one is measured (a small CPU's figure), so a burst of customers at start is not
@@ -40,23 +41,26 @@ class AnswerQueue:
         return len(self._admitted)
 
     def estimated_wait_s(self) -> float:
-        """Seconds a new answer would wait now for its first word."""
+        """Seconds a new answer would keep its customer waiting now for its first words."""
         per_answer = statistics.median(self._wait_per_answer_s) if self._wait_per_answer_s else FIRST_WAIT_PER_ANSWER_S
         return per_answer * (self.writing + self.waiting() + 1)
 
-    async def timed(self, deltas: AsyncIterator[Delta], admitted: bool = False) -> AsyncIterator[Delta]:
-        """`deltas` (the engine's stream), counted while it runs and timed to its first word; `admitted`: it was
-        counted by `admit` until now."""
+    async def timed(self, events: AsyncIterator[T], shows_text: Callable[[T], bool],
+                    admitted: bool = False) -> AsyncIterator[T]:
+        """`events` (an answer on its way to the customer), counted while they run and timed to the first one that
+        `shows_text`: the customer's wait. The support check can make it longer than the wait for the model's first
+        word: it releases only supported sentences, and with none the answer composed from the sources comes at the
+        end. `admitted`: it was counted by `admit` until now."""
         if admitted and self._admitted:
             self._admitted.popleft()
         self.writing += 1
         sharing, started, waiting = self.writing, time.monotonic(), True
         try:
-            async with aclosing(deltas):
-                async for delta in deltas:
-                    if waiting and delta.text:
+            async with aclosing(events):
+                async for event in events:
+                    if waiting and shows_text(event):
                         self._wait_per_answer_s.append((time.monotonic() - started) / sharing)
                         waiting = False
-                    yield delta
+                    yield event
         finally:
             self.writing -= 1

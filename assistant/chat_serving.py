@@ -332,12 +332,15 @@ class ChatServing:
         """The answer as events: `sources` first when grounded, then `delta`s, then `done` (or `replace` + `done`
         when it began to quote the instructions or too little of it was supported, or `error` when the engine
         failed). A grounded answer's `done` carries `check`: what the support check cut and why."""
-        written = None
-        if prepared.canned is None and prepared.style != "grounded":
-            written = self.queue.timed(self.engine.stream_chat(prepared.messages, prepared.params),
-                                       prepared.admitted)
-        async for event in self._events(prepared, written):
-            yield event
+        if prepared.canned is not None or prepared.style == "grounded":
+            events = self._events(prepared, None)
+        else:  # the model writes: its queue counts it until the customer has seen all of it
+            events = self.queue.timed(self._events(prepared, self.engine.stream_chat(prepared.messages,
+                                                                                   prepared.params)),
+                                      lambda event: event.type in ("delta", "replace", "done"), prepared.admitted)
+        async with aclosing(events):
+            async for event in events:
+                yield event
 
     async def sent_answer(self, prepared: PreparedChat, written: str | None = None) -> tuple[str, dict]:
         """What `stream` sends for `prepared` when the model wrote `written` (None: the model is not asked),

@@ -58,6 +58,47 @@ def test_a_long_queue_answers_from_the_sources_at_once(make_settings):
     assert max(o.first_token_ms for o in outcomes) < 2500  # nobody waited much beyond the allowed 1.5 s
 
 
+
+class SlowUnsupportedEngine(FakeEngine):
+    """A model whose first word comes at once but which then writes slowly (more slowly the more answers it writes),
+    sentences the sources do not support: the customer sees nothing until the answer composed from the sources
+    replaces it at the end."""
+
+    writing = 0
+
+    async def stream_chat(self, messages, params):
+        SlowUnsupportedEngine.writing += 1
+        try:
+            async for delta in super().stream_chat(messages, params):
+                yield delta
+                await asyncio.sleep(0.05 * SlowUnsupportedEngine.writing)
+        finally:
+            SlowUnsupportedEngine.writing -= 1
+
+
+def test_the_wait_counted_is_the_customers_not_the_models_first_word(make_settings):
+    """With prefix caching the model's first word comes fast, but a customer of a model the support check cuts
+    waits for the whole answer: that is the wait the queue must count, or every customer is sent to the model."""
+    settings = make_settings(**{"retrieval.enabled": True, "answers.style": "generative", "answers.max_wait_s": 1.0})
+    service = build_service(settings, make_engine=SlowUnsupportedEngine.build)
+    with BackgroundServer(create_app(service, mount_views=False)) as url:
+        async def customers() -> list:
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                async def one(index: int):
+                    conversation = (await client.post("/api/conversations", json={
+                        "customer_id": f"c{index}", "channel": "test"})).json()["id"]
+                    return await send_message(client, conversation, "How long does a refund take?", "m")
+
+                alone = await one(0)  # measured: the model alone, about 0.8 s to the replaced answer
+                return alone, await asyncio.gather(*(one(i) for i in range(1, 9)))
+
+        alone, crowd = asyncio.run(customers())
+        counts = httpx.get(f"{url}/healthz").json()["answers"]
+    assert all(o.complete and not o.errors for o in (alone, *crowd))
+    assert alone.first_token_ms > 500  # the customer waited for the whole answer
+    assert counts["written"] <= 2 and counts["busy"] >= 7  # the crowd got the sources at once
+    assert max(o.first_token_ms for o in crowd) < 1500
+
 def test_without_sources_a_busy_model_gets_a_polite_reply(make_settings):
     settings = make_settings(**{"answers.style": "generative", "answers.max_wait_s": 5}).settings
     engine = FakeEngine("fake", ContextWindow(2048, lambda text: len(text.split())))
