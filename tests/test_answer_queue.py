@@ -32,21 +32,27 @@ class QueuedEngine(FakeEngine):
             QueuedEngine.writing -= 1
 
 
+
+def one_then_eight_at_once(url: str) -> tuple:
+    """One customer asks alone (the model's time is measured), then eight at once: their outcomes."""
+    async def customers() -> tuple:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            async def one(index: int):
+                conversation = (await client.post("/api/conversations", json={
+                    "customer_id": f"c{index}", "channel": "test"})).json()["id"]
+                return await send_message(client, conversation, "How long does a refund take?", "m")
+
+            alone = await one(0)
+            return alone, await asyncio.gather(*(one(i) for i in range(1, 9)))
+
+    return asyncio.run(customers())
+
 def test_a_long_queue_answers_from_the_sources_at_once(make_settings):
     settings = make_settings(**{"retrieval.enabled": True, "answers.style": "generative", "answers.max_wait_s": 1.5})
     service = build_service(settings, make_engine=QueuedEngine.build)
     with BackgroundServer(create_app(service, mount_views=False)) as url:
-        async def customers() -> list:
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                async def one(index: int):
-                    conversation = (await client.post("/api/conversations", json={
-                        "customer_id": f"c{index}", "channel": "test"})).json()["id"]
-                    return await send_message(client, conversation, "How long does a refund take?", "m")
-
-                alone = await one(0)  # measured: the model alone
-                return [alone, *await asyncio.gather(*(one(i) for i in range(1, 9)))]
-
-        outcomes = asyncio.run(customers())
+        alone, crowd = one_then_eight_at_once(url)
+        outcomes = [alone, *crowd]
         health = httpx.get(f"{url}/healthz").json()
         metrics = httpx.get(f"{url}/metrics").text
     assert all(o.complete and not o.errors for o in outcomes)
@@ -82,17 +88,7 @@ def test_the_wait_counted_is_the_customers_not_the_models_first_word(make_settin
     settings = make_settings(**{"retrieval.enabled": True, "answers.style": "generative", "answers.max_wait_s": 1.0})
     service = build_service(settings, make_engine=SlowUnsupportedEngine.build)
     with BackgroundServer(create_app(service, mount_views=False)) as url:
-        async def customers() -> list:
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                async def one(index: int):
-                    conversation = (await client.post("/api/conversations", json={
-                        "customer_id": f"c{index}", "channel": "test"})).json()["id"]
-                    return await send_message(client, conversation, "How long does a refund take?", "m")
-
-                alone = await one(0)  # measured: the model alone, about 0.8 s to the replaced answer
-                return alone, await asyncio.gather(*(one(i) for i in range(1, 9)))
-
-        alone, crowd = asyncio.run(customers())
+        alone, crowd = one_then_eight_at_once(url)  # alone: about 0.8 s to the replaced answer
         counts = httpx.get(f"{url}/healthz").json()["answers"]
     assert all(o.complete and not o.errors for o in (alone, *crowd))
     assert alone.first_token_ms > 500  # the customer waited for the whole answer
