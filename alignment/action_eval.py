@@ -9,6 +9,7 @@ decoding). Values compare with case and surrounding spaces aside.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 from tqdm import tqdm
@@ -69,12 +70,13 @@ NO_CALL = '{"action": null}'
 
 
 def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], constrained: bool = True,
-               label: str = "deciding", classifier: bool = True) -> list[str]:
+               label: str = "deciding", classifier: bool = True, answerer=None) -> list[str]:
     """What `model` writes for each example's decision prompt (greedy; JSON-schema constrained unless told not).
     As when serving, the call classifier saved with the model (if any, and unless `classifier` is False) decides
     call or reply first; the call reader saved with it fills the calls, or else the model writes them, constrained
-    to a call."""
-    from alignment.answering import answer_prompts
+    to a call. `answerer`: an `Answerer` whose engine the caller keeps for its other passes with `model` (else one
+    is started and stopped here)."""
+    from alignment.answering import Answerer
 
     judge = call_classifier_of(model) if classifier else None
     asked = list(examples)
@@ -89,8 +91,9 @@ def decide_all(settings, model, engine: str, examples: Sequence[ActionExample], 
     schemas = {id(e): e.schema(judge is None) for e in asked}
     asked = [e for e in asked if offers_a_call(schemas[id(e)])]  # else nothing can be called yet: a reply
     budget = max((decision_token_budget(e.tools) for e in asked), default=1)
-    written = answer_prompts(settings, model, engine, [e.prompt() for e in asked], budget, label=label,
-                             schemas=[schemas[id(e)] for e in asked] if constrained else None)
+    with Answerer(settings, engine) if answerer is None else nullcontext(answerer) as answering:
+        written = answering.answer(model, [e.prompt() for e in asked], budget, label=label,
+                                   schemas=[schemas[id(e)] for e in asked] if constrained else None)
     decided = {id(e): _as_services_take(e, text) for e, text in zip(asked, written, strict=True)}
     return [decided.get(id(e), NO_CALL) for e in examples]
 

@@ -91,7 +91,8 @@ class Answerer:
     def _engine_for(self, model: ResolvedModel):
         from assistant.engines import build_engine
 
-        key = self._copies.get(_key(model), _key(model))
+        key = _key(model)
+        key = self._copies.get(key, key)
         if self._engine is not None and self._serving == key:
             return self._engine
         self.stop()

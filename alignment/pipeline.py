@@ -253,7 +253,8 @@ class AlignPipeline:
 
         if not heldout:
             return {}
-        scored = score_actions(heldout, decide_all(self.settings, model, self._engine_name(), heldout, label=label))
+        scored = score_actions(heldout, decide_all(self.settings, model, self._engine_name(), heldout, label=label,
+                                                   answerer=self.answerer))
         return {f"action_{k}": v for k, v in scored.items() if k not in ("rows", "call_rows")}
 
     def _answers(self, model: ResolvedModel, prompts: list[list[dict]], label: str) -> list[str]:
