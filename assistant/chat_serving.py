@@ -36,6 +36,7 @@ from assistant.prompt import (
     dont_know_answer,
     fit_prompt,
     last_question,
+    quick_fit,
     sentence_pieces,
 )
 from assistant.registry import ModelRegistry, RegistryError
@@ -287,7 +288,7 @@ class ChatServing:
         system_prompt = self.settings.rendered_system_prompt() if system_prompt is None else system_prompt
         params = params or self.default_params()
         question = last_question(turns)
-        if self.curated is not None:  # an answer the support team approved comes first
+        if self.curated is not None and self.curated.may_match():  # an answer the support team approved comes first
             found = await asyncio.to_thread(self.curated.match, question)
             if found is not None:
                 return PreparedChat([], params, question, canned=found.answer.answer, canned_reason="curated",
@@ -321,7 +322,8 @@ class ChatServing:
         if busy_fallback:
             self.queue.admit()
         room = PromptRoom(self.engine.context_window(), params.max_new_tokens, self.settings.retrieval.source_tokens)
-        fitted = await asyncio.to_thread(fit_prompt, system_prompt, turns, sources, room)
+        fitted = (quick_fit(system_prompt, turns, sources, room)  # nothing to count: no thread hop either
+                  or await asyncio.to_thread(fit_prompt, system_prompt, turns, sources, room))
         own_system = [t.content for t in turns[:1] if t.role == "system"]
         instructions = (system_prompt, *own_system, *([GROUNDING_RULES] if fitted.sources else []))
         return PreparedChat(fitted.messages, replace(params, max_new_tokens=fitted.answer_tokens), question,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from assistant.engines.base import TEMPLATE_TOKENS_PER_MESSAGE, ChatMessage, ContextWindow
 
@@ -196,10 +197,7 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
     their most relevant sentences before any is dropped, within the room's passage budget too), then the history,
     newest first; older turns are dropped.
     """
-    turns = list(turns)
-    if turns and turns[0].role == "system":  # a caller's own system message (OpenAI API) is the system prompt
-        system_prompt = f"{system_prompt}\n\n{turns[0].content}".strip() if system_prompt else turns[0].content
-        turns = turns[1:]
+    system_prompt, turns = _own_system(system_prompt, turns)
 
     def assemble(kept_sources: Sequence, kept_turns: Sequence[ChatMessage]) -> list[ChatMessage]:
         system = grounded_system(system_prompt, kept_sources, always=bool(sources))
@@ -207,9 +205,11 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
 
     if room is None:
         return FittedPrompt(assemble(sources, turns), list(sources), None)
+    quick = quick_fit(system_prompt, turns, sources, room)
+    if quick is not None:
+        return quick
     window = room.window
-    reserve = min(room.answer_tokens, window.tokens // 4)
-    allowance = window.tokens - reserve - SAFETY_TOKENS
+    allowance = _allowance(room)
     for _ in range(4):
         messages, kept_sources, dropped = _fit_once(assemble, turns, sources, window, allowance, room.source_tokens)
         used = window.count(messages)
@@ -218,6 +218,45 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
         allowance -= used - allowance + SAFETY_TOKENS
     answer_tokens = max(1, min(room.answer_tokens, window.tokens - used - SAFETY_TOKENS))
     return FittedPrompt(messages, kept_sources, answer_tokens, dropped)
+
+
+def quick_fit(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequence,
+              room: PromptRoom) -> FittedPrompt | None:
+    """`fit_prompt` without counting a token, for a prompt with no sources that fits even at two tokens per UTF-8
+    byte (most API calls and short chats: nothing is cut, so nothing needs counting); None when it must be counted.
+    Counting costs more than the rest of preparing such a prompt."""
+    if sources:
+        return None
+    system_prompt, turns = _own_system(system_prompt, turns)
+    messages = ([ChatMessage("system", system_prompt)] if system_prompt else []) + list(turns)
+    first, each = _template_tokens(room.window)
+    bound = first + each * len(messages) + sum(2 * len(m.content.encode("utf-8")) for m in messages)
+    if bound > _allowance(room):
+        return None
+    return FittedPrompt(messages, [], max(1, min(room.answer_tokens, room.window.tokens - bound - SAFETY_TOKENS)))
+
+
+def _own_system(system_prompt: str, turns: Sequence[ChatMessage]) -> tuple[str, list[ChatMessage]]:
+    """A caller's own system message (OpenAI API) joins the system prompt."""
+    turns = list(turns)
+    if turns and turns[0].role == "system":
+        system_prompt = f"{system_prompt}\n\n{turns[0].content}".strip() if system_prompt else turns[0].content
+        turns = turns[1:]
+    return system_prompt, turns
+
+
+def _allowance(room: PromptRoom) -> int:
+    """The prompt's tokens at most: the window less the answer's reserve (at most a quarter of it)."""
+    return room.window.tokens - min(room.answer_tokens, room.window.tokens // 4) - SAFETY_TOKENS
+
+
+@lru_cache(maxsize=16)
+def _template_tokens(window: ContextWindow) -> tuple[int, int]:
+    """What `window`'s chat template adds: to any prompt (a default system message included), and per message."""
+    one = max(window.count([ChatMessage("user", "")]),
+              window.count([ChatMessage("system", ""), ChatMessage("user", "")]))
+    three = window.count([ChatMessage("user", ""), ChatMessage("assistant", ""), ChatMessage("user", "")])
+    return one, max(0, three - one) + TEMPLATE_TOKENS_PER_MESSAGE
 
 
 def _fit_once(assemble, turns: list[ChatMessage], sources: Sequence, window: ContextWindow, allowance: int,

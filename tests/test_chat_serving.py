@@ -183,3 +183,32 @@ def test_the_passage_budget_keeps_the_sentences_that_answer_within_it(tiny_model
     assert window.count_text(sources_block(budgeted.sources)) <= 120
     assert REFUNDS in budgeted.messages[0].content
     assert window.count(budgeted.messages) < window.count(whole.messages) / 2
+
+
+def test_a_short_prompt_without_passages_is_fitted_without_counting_its_tokens(tiny_model_dir):
+    """Most API calls and short chats fit whatever their tokens: counting them (the chat template rendered and
+    tokenised, several times) cost more than the rest of preparing the answer, so it is skipped, and the prompt is the
+    one counting would have kept. A long one is still counted and cut."""
+    from dataclasses import replace
+
+    from transformers import AutoTokenizer
+
+    exact = tokenizer_window(AutoTokenizer.from_pretrained(tiny_model_dir), 600)
+    counted = []
+    window = replace(exact, count_text=lambda text: counted.append(text) or exact.count_text(text),
+                     count_messages=lambda messages: counted.append(messages) or exact.count_messages(messages))
+    room = PromptRoom(window, 128)
+    turns = [ChatMessage("user", "Where is my parcel?"), ChatMessage("assistant", "It left our warehouse today."),
+             ChatMessage("user", "我的退款什么时候到账？")]
+    fit_prompt("You are the support assistant.", turns[-1:], (), room)  # the template's own tokens, counted once
+    counted.clear()
+    fitted = fit_prompt("You are the support assistant.", turns, (), room)
+    assert counted == []
+    assert [m.content for m in fitted.messages] == ["You are the support assistant.", *(t.content for t in turns)]
+    assert fitted.answer_tokens == 128 and exact.count(fitted.messages) + 128 <= 600
+
+    long = [ChatMessage("user" if i % 2 == 0 else "assistant", f"message {i} " + "about my order " * 30)
+            for i in range(21)]
+    fitted = fit_prompt("You are the support assistant.", long, (), room)
+    assert counted and fitted.dropped_turns > 0  # too long to be sure: counted, the oldest turns dropped
+    assert exact.count(fitted.messages) + fitted.answer_tokens <= 600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -134,7 +135,7 @@ def test_a_matching_question_gets_the_curated_answer_before_the_model(make_clien
     client = make_client()
     service = client.app.state.service
     answer = "Refunds reach your card within 5 working days of our receiving the return."
-    record = curated_answers(service.store, service.settings).add("How long does a refund take?", answer, "ana")
+    record = service.curated.add("How long does a refund take?", answer, "ana")  # as the console and API do
     asked = len(service.engine.current.prompts)
     cid = client.post("/api/conversations").json()["id"]
     reply = client.post(f"/api/conversations/{cid}/messages",
@@ -151,6 +152,13 @@ def test_a_matching_question_gets_the_curated_answer_before_the_model(make_clien
     again = client.post(f"/api/conversations/{cid}/messages",
                         json={"content": "How long do refunds take?", "stream": False}).json()
     assert again["answer"] != answer
+    # one curated by another process (`assistant curated add`, another replica) is served within a second
+    elsewhere = curated_answers(service.store, service.settings)
+    elsewhere.add("Do you sell tents?", "We do not sell tents.", "bo")
+    time.sleep(service.curated.recheck_s)
+    tents = client.post(f"/api/conversations/{cid}/messages",
+                        json={"content": "Do you sell tents?", "stream": False}).json()
+    assert tents["answer"] == "We do not sell tents."
 
 
 def _at(day: int, hour: int, minute: int = 0, second: int = 0):

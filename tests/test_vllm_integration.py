@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not vllm_installed(), reason=
 async def ask(client: httpx.AsyncClient, text: str) -> tuple[str, str, dict]:
     """Create a conversation, stream one answer; returns (conversation id, streamed text, last event)."""
     cid = (await client.post("/api/conversations", json={"channel": "test"})).json()["id"]
-    text_parts, last = [], {}
+    text_parts, last = [], {}  # last: the last event, with "deltas": how many pieces the text came in
     async with client.stream("POST", f"/api/conversations/{cid}/messages", json={"content": text}) as response:
         assert response.status_code == 200, await response.aread()
         event = None
@@ -31,7 +31,7 @@ async def ask(client: httpx.AsyncClient, text: str) -> tuple[str, str, dict]:
                 data = json.loads(line[6:])
                 if event == "delta":
                     text_parts.append(data["text"])
-                last = {"event": event, **data}
+                last = {"event": event, **data, "deltas": len(text_parts)}
     return cid, "".join(text_parts), last
 
 
@@ -92,6 +92,9 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
             stored = store.conversations.messages(cid)
             assert [m.role for m in stored] == ["user", "assistant"]
             assert stored[1].status == "complete" and stored[1].content == streamed
+            # after its first token, vLLM sends the text in pieces of `vllm.stream_interval` (4) tokens: at most 11
+            # pieces for 40 tokens (one more where the leak guard holds a piece back), fewer than the words
+            assert 2 <= last["deltas"] <= 12 < len(streamed.split())
 
         async def killed_mid_stream():
             async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:

@@ -19,6 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.rate_limit import rate_limiter
+from assistant.api.request_hook import RequestHook, ResponseHeaders
 from assistant.store.records import KeyRecord
 
 KEYED = ("/v1/", "/api/conversations", "/api/messages")
@@ -126,9 +127,8 @@ def install_access_control(app: FastAPI) -> None:
         allowed, wait = await take(by_key, record.prefix)
         return record if allowed else _too_many(wait, "key")
 
-    @app.middleware("http")
-    async def access_control(request: Request, call_next):
-        path, method = request.url.path, request.method
+    async def access_control(request: Request) -> Response | ResponseHeaders:
+        path, method = request.scope["path"], request.method
         keyed, admin = path.startswith(KEYED) or path == "/v1", path.startswith(ADMIN)
         if method == "OPTIONS" and (keyed or admin):
             return await preflight(request)
@@ -144,21 +144,20 @@ def install_access_control(app: FastAPI) -> None:
         if (path.startswith(LIMITED) and method in ("POST", "PUT", "PATCH") and "content-length" not in request.headers
                 and "chunked" in request.headers.get("transfer-encoding", "").lower()):
             return refuse(411, "send the request body with a Content-Length", "invalid_request")
-        record = None
+        headers = ResponseHeaders()
+        if path.startswith(LIMITED):  # conversations and answers are nobody's to keep in a cache
+            headers.default["Cache-Control"] = "no-store"
         if (keyed or admin) and auth.required:
             record = await check_key(request, admin)
             if isinstance(record, JSONResponse):
                 return record
             request.state.api_key = record
-        response = await call_next(request)
-        if path.startswith(LIMITED):  # conversations and answers are nobody's to keep in a cache
-            response.headers.setdefault("Cache-Control", "no-store")
-        origin = (request.headers.get("origin") or "").lower()
-        if record is not None and origin:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-        return response
+            origin = (request.headers.get("origin") or "").lower()
+            if origin:
+                headers.set.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+        return headers
 
+    app.add_middleware(RequestHook, hook=access_control)
     app.add_middleware(BodyLimit, max_body=auth.max_body_bytes, max_upload=auth.max_upload_bytes)
     app.add_middleware(NoForwardedHost)  # outermost
 
@@ -197,10 +196,13 @@ class BodyLimit:
         if upload and path.startswith(NO_UPLOADS):
             return await refuse(403, "the chat page takes no file uploads", "permission_error")(scope, receive, send)
         limit = self.max_upload if upload else self.max_body
-        too_large = refuse(413, f"the request body is larger than {limit} bytes", "invalid_request")
+
+        def too_large():
+            return refuse(413, f"the request body is larger than {limit} bytes", "invalid_request")
+
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return await too_large(scope, receive, send)
+            return await too_large()(scope, receive, send)
         received, over, started = 0, False, False
 
         async def counted() -> Message:
@@ -227,4 +229,4 @@ class BodyLimit:
             if not over or started:
                 raise
         if over and not started:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)

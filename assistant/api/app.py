@@ -76,6 +76,8 @@ def create_app(service: ConversationService, mount_views: bool | Collection[str]
         tasks = []
         if isinstance(service.engine, SwappableEngine):
             tasks.append(asyncio.create_task(follow_promotions(service)))
+        if service.curated is not None:
+            tasks.append(asyncio.create_task(service.curated.follow()))
         if service.grounder is not None:
             tasks.append(asyncio.create_task(follow_retrieval_promotions(service)))
             tasks.append(asyncio.create_task(follow_knowledge_base(service)))

@@ -37,6 +37,7 @@ class RequestMetrics:
         self.seconds = Histogram("assistant_http_request_seconds", "HTTP request time to the last byte",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=registry)
         self.in_flight = Gauge("assistant_http_requests_in_flight", "HTTP requests being served", registry=registry)
+        self._templates: dict[tuple[str, str], str] = {}  # (method, path) -> template: matching every route costs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +65,15 @@ class RequestMetrics:
     def template(self, scope: Scope) -> str:
         """The path template of the route that will serve `scope` (a mounted app: its mount path). Matched here,
         before the app runs, so a request refused before routing (401, 429, 413) still counts under its route."""
+        key = (scope["method"], scope["path"])
+        found = self._templates.get(key)
+        if found is None:
+            if len(self._templates) >= 4096:  # paths with ids in them: start over rather than grow
+                self._templates.clear()
+            found = self._templates[key] = self._match(scope)
+        return found
+
+    def _match(self, scope: Scope) -> str:
         partial = None
         for route in self.router.routes:
             match, _ = route.matches(scope)

@@ -193,7 +193,8 @@ async def _complete(events: AsyncIterator[ChatEvent], completion_id: str, create
 
 async def _chunks(events: AsyncIterator[ChatEvent], completion_id: str, created: int, model: str,
                   include_usage: bool) -> AsyncIterator[bytes]:
-    """OpenAI chunk events; the first carries the role (and the sources when grounded)."""
+    """OpenAI chunk events; the first carries the role (and the sources when grounded) and the answer's first
+    words."""
 
     def chunk(delta: ChunkDelta, finish_reason: str | None = None, **extra) -> bytes:
         body = ChatCompletionChunk(id=completion_id, created=created, model=model,
@@ -206,9 +207,12 @@ async def _chunks(events: AsyncIterator[ChatEvent], completion_id: str, created:
         if event.type == "sources":
             sources = event.data["sources"]
             continue
-        if first:
-            yield chunk(ChunkDelta(role="assistant", content=""), sources=sources)
+        if first:  # the role with the first words (one chunk less to relay per answer), else on its own
             first = False
+            if event.type == "delta":
+                yield chunk(ChunkDelta(role="assistant", content=event.data["text"]), sources=sources)
+                continue
+            yield chunk(ChunkDelta(role="assistant", content=""), sources=sources)
         if event.type == "delta":
             yield chunk(ChunkDelta(content=event.data["text"]))
         elif event.type == "replace":

@@ -6,6 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from assistant.api.request_hook import RequestHook, ResponseHeaders
+
 router = APIRouter(prefix="/api/widget", tags=["widget"])
 
 LABELS = {
@@ -41,15 +43,16 @@ def install_frame_policy(app) -> None:
     is not cached."""
     service = app.state.service  # request.app is the Gradio sub-app under /chat
 
-    @app.middleware("http")
-    async def frame_ancestors(request: Request, call_next):
-        response = await call_next(request)
-        if request.url.path in ("/chat", "/chat/", "/chat/zh", "/chat/zh/"):
-            allowed = ["'self'"]
-            key = request.query_params.get("key")
-            if key:
-                record = await service.widget_key(key)
-                allowed += record.origins if record else []
-            response.headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(allowed)
-            response.headers["Cache-Control"] = "no-store"  # each visitor's own page, never a shared copy
-        return response
+    async def frame_ancestors(request: Request) -> ResponseHeaders | None:
+        if request.scope["path"] not in ("/chat", "/chat/", "/chat/zh", "/chat/zh/"):
+            return None
+        allowed = ["'self'"]
+        key = request.query_params.get("key")
+        if key:
+            record = await service.widget_key(key)
+            allowed += record.origins if record else []
+        # each visitor's own page, never a shared copy
+        return ResponseHeaders(set={"Content-Security-Policy": "frame-ancestors " + " ".join(allowed),
+                                    "Cache-Control": "no-store"})
+
+    app.add_middleware(RequestHook, hook=frame_ancestors)

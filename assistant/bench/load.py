@@ -6,7 +6,7 @@ import asyncio
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import httpx
 
@@ -36,9 +36,10 @@ class LevelResult:
     first_error: str | None = None
     repeats: int = 1
     engine_time: dict | None = None  # vLLM's queue / prefill / decode split (assistant.bench.engine_time)
+    ttfts_ms: list[float] = field(default_factory=list, repr=False)  # each request's, for pooling runs
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "ttfts_ms"}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -99,7 +100,7 @@ async def run_level(target: str, base_url: str, model: str, concurrency: int, re
         wall = time.perf_counter() - started
     return LevelResult(target, concurrency, concurrency * requests_per_client, errors, tokens, round(wall, 3),
                        round(tokens / wall, 2), _round(percentile(ttfts, 50)), _round(percentile(ttfts, 95)),
-                       first_error)
+                       first_error, ttfts_ms=ttfts)
 
 
 def _round(value: float | None) -> float | None:

@@ -119,13 +119,17 @@ def sequential_generate(model_path: str, requests: int, max_tokens: int) -> Leve
 
 
 def median_run(runs: list[LevelResult]) -> LevelResult:
-    """The run with the median throughput, carrying the errors of all runs."""
+    """The run with the median throughput, carrying the errors of all runs and the first-token percentiles of all
+    their requests together (one run's 32 first tokens move with the machine's noise)."""
     ordered = sorted(runs, key=lambda r: r.tokens_per_s)
     median = ordered[len(ordered) // 2]
     errors = sum(r.errors for r in runs)
     first_error = next((r.first_error for r in runs if r.first_error), None)
-    return LevelResult(**{**median.as_dict(), "errors": errors, "first_error": first_error,
-                          "repeats": len(runs)})
+    ttfts = [t for r in runs for t in r.ttfts_ms]
+    pooled = {"ttft_p50_ms": round(percentile(ttfts, 50), 1), "ttft_p95_ms": round(percentile(ttfts, 95), 1)
+              } if ttfts else {}
+    return LevelResult(**{**median.as_dict(), "errors": errors, "first_error": first_error, "repeats": len(runs),
+                          **pooled}, ttfts_ms=ttfts)
 
 
 def markdown_table(results: list[dict], meta: dict) -> str:
@@ -133,8 +137,8 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         f"# bench serve — {meta['model']} — {meta['date']}",
         "",
         f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
-        f"per client, greedy decoding, streamed; median of {meta['repeats']} alternating runs per level "
-        "(requests = one run's).",
+        f"per client, greedy decoding, streamed; {meta['repeats']} alternating runs per level after an uncounted "
+        "warm-up: tokens/s of the median run (requests = one run's), first-token percentiles of all runs' requests.",
         "",
         "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) | vLLM queued / prefill / "
         "decode per request (ms) | prefix cache hits |",
@@ -161,6 +165,9 @@ def ratios(results: list[dict], top: int) -> dict[str, float]:
         out[f"(a)@{top} / (d) tokens/s"] = round(by[("a", top)] / d, 2)
     if ("a", top) in by and by.get(("b", top)):
         out[f"(a)@{top} / (b)@{top} tokens/s"] = round(by[("a", top)] / by[("b", top)], 3)
+    first = {(r["target"], r["concurrency"]): r["ttft_p50_ms"] for r in results}
+    if first.get(("a", top)) and first.get(("b", top)):  # our API's first-token overhead
+        out[f"(a)@{top} / (b)@{top} first-token p50"] = round(first[("a", top)] / first[("b", top)], 3)
     if ("c", top) in by and d:
         out[f"(c)@{top} / (d) tokens/s"] = round(by[("c", top)] / d, 2)
     return out
@@ -185,12 +192,13 @@ def run_benchmark(args) -> int:
     results: list[LevelResult] = []
 
     def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None) -> None:
-        """Targets on the same server are measured in alternation, `repeats` times per level: the median
+        """Targets on the same server are measured in alternation, `repeats` times per level after a warm-up run
+        at that level (uncounted): the median
         run (by tokens/s) is reported, so slow drifts of a noisy machine hit every target alike. With `vllm_url`,
         each run also records where vLLM's time went."""
-        for _, url, name in endpoints:
-            asyncio.run(run_level("warm-up", url, name, 1, 1, args.max_tokens))
         for c in levels:
+            for target, url, name in endpoints:  # vLLM's first batch of a size, our API's first connections
+                asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
             runs: dict[str, list[LevelResult]] = {target: [] for target, _, _ in endpoints}
             for repeat in range(args.repeats):
                 for target, url, name in endpoints:

@@ -31,10 +31,11 @@ class OpenAIHTTPEngine:
     name = "openai-http"
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout_s: float = 600,
-                 vllm_extensions: bool = False, tokenizer: str | None = None):
+                 vllm_extensions: bool = False, tokenizer: str | None = None, stream_interval: int = 1):
         self.base_url = base_url.rstrip("/")
         self.tokenizer = tokenizer  # a local folder with the served model's tokenizer: exact prompt counts
-        self.vllm_extensions = vllm_extensions  # send vLLM's extra sampling fields (repetition_penalty)
+        self.vllm_extensions = vllm_extensions  # send vLLM's extra fields (repetition_penalty, stream_interval)
+        self.stream_interval = stream_interval  # tokens per streamed piece after the first (vLLM only)
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=5)
@@ -99,22 +100,23 @@ class OpenAIHTTPEngine:
         elif params.json_schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": params.json_schema, "strict": True}}
+        if self.vllm_extensions and self.stream_interval > 1:
+            body["stream_interval"] = self.stream_interval
         if self.vllm_extensions and params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty
-        finish_reason = None
+        finish_reason, usage = None, None
         try:
             async with self._client().post(f"{self.base_url}/chat/completions", data=orjson.dumps(body),
                                            headers={"Content-Type": "application/json"}) as response:
                 if response.status != 200:
                     detail = (await response.text(errors="replace"))[:500]
                     raise EngineError(f"LLM server answered {response.status}: {detail}")
+                # read to the end (past the usage and [DONE]): a response left unread closes its connection, and
+                # a new connection for every answer costs both servers more than the answer's first token does
                 async for line in response.content:
-                    if not line.startswith(b"data: "):
+                    if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
                         continue
-                    payload = line[6:].strip()
-                    if payload == b"[DONE]":
-                        break
-                    chunk = orjson.loads(payload)
+                    chunk = orjson.loads(line[6:])
                     choices = chunk.get("choices")
                     if choices:
                         choice = choices[0]
@@ -122,13 +124,11 @@ class OpenAIHTTPEngine:
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             yield Delta(text=text)
-                    usage = chunk.get("usage")
-                    if usage:
-                        yield Delta(finish_reason=finish_reason or "stop", prompt_tokens=usage.get("prompt_tokens"),
-                                    completion_tokens=usage.get("completion_tokens"))
-                        return
+                    usage = chunk.get("usage") or usage
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise EngineUnavailableError(f"lost the LLM server at {self.base_url}: {exc!r}") from exc
         if finish_reason is None:
             raise EngineUnavailableError(f"the LLM server at {self.base_url} ended the stream before the answer ended")
-        yield Delta(finish_reason=finish_reason)
+        usage = usage or {}
+        yield Delta(finish_reason=finish_reason, prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"))

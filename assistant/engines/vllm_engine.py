@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assistant.config import VLLMSettings
 from assistant.engines.base import ChatMessage, Delta, EngineUnavailableError, GenerationParams
+from assistant.engines.context import folder_window
 from assistant.engines.openai_http import OpenAIHTTPEngine
 from assistant.engines.vllm_process import VLLMProcess
 
@@ -23,7 +24,8 @@ class ManagedVLLMEngine:
 
     def __init__(self, model_path: str, served_name: str, settings: VLLMSettings, log_dir: Path):
         self.process = VLLMProcess(model_path, served_name, settings, log_dir)
-        self.client = OpenAIHTTPEngine(self.process.base_url, model=served_name, vllm_extensions=True)
+        self.client = OpenAIHTTPEngine(self.process.base_url, model=served_name, vllm_extensions=True,
+                                       stream_interval=settings.stream_interval)
         self._watchdog: asyncio.Task | None = None
         self._ready = asyncio.Event()
         self._stopping = False
@@ -69,8 +71,6 @@ class ManagedVLLMEngine:
         return self.client.model_names()
 
     def context_window(self):
-        from assistant.engines.context import folder_window
-
         return folder_window(self.process.model_path, self.process.settings.max_model_len)
 
     async def stream_chat(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Delta]:

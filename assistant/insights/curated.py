@@ -13,14 +13,20 @@ card", "...for the Titanium card") with different answers; the embeddings barely
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.store.errors import CuratedAnswerError
 from assistant.store.records import CuratedAnswerRecord
+
+log = logging.getLogger(__name__)
 
 _NOT_TEXT = re.compile(r"[\W_]+")
 
@@ -89,28 +95,52 @@ class QuestionMatcher:
 
 
 class CuratedAnswers:
-    """The curated answers now served (`store.curated`), re-read when another process or replica changes them."""
+    """The curated answers now served (`store.curated`). A change made through this object applies to the next
+    question; one made by another process or replica within `recheck_s` (the store's revision is read at most that
+    often, not on every question: a database round trip per answer cost more than the rest of preparing it)."""
 
     def __init__(self, store, encoder_name: str, min_similarity: float, min_similarity_zh: float,
-                 margin: float = 0.0):
+                 margin: float = 0.0, recheck_s: float = 1.0):
         self.store, self.encoder_name = store, encoder_name
         self.min_similarity, self.min_similarity_zh, self.margin = min_similarity, min_similarity_zh, margin
+        self.recheck_s = recheck_s
         self._lock = threading.Lock()
         self._revision: tuple[int, int] | None = None
-        self._served: list[CuratedAnswerRecord] = []
-        self._matcher: QuestionMatcher | None = None
+        self._checked_at = -math.inf
+        self._served: tuple[list[CuratedAnswerRecord], QuestionMatcher | None] = ([], None)
 
-    def _current(self) -> tuple[list[CuratedAnswerRecord], QuestionMatcher | None]:
+    def may_match(self) -> bool:
+        """False when no answer is served and the store was checked within `recheck_s`: then `match` is None
+        without any work, so a caller need not move it off the event loop."""
+        return bool(self._served[0]) or time.monotonic() - self._checked_at >= self.recheck_s
+
+    def refresh(self) -> None:
+        """Read the store's revision, and the served answers when it changed."""
         from retrieval.embeddings import load_encoder
 
         revision = self.store.curated.revision()
         with self._lock:
+            self._checked_at = time.monotonic()
             if revision != self._revision:
                 served = self.store.curated.listed()
-                self._matcher = QuestionMatcher(load_encoder(self.encoder_name), [a.question for a in served]
-                                                ) if served else None
-                self._served, self._revision = served, revision
-            return self._served, self._matcher
+                matcher = QuestionMatcher(load_encoder(self.encoder_name), [a.question for a in served]
+                                          ) if served else None
+                self._served, self._revision = (served, matcher), revision
+
+    async def follow(self) -> None:
+        """Keep the served answers fresh from the background (a server does): questions then never wait on the
+        store for them."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:  # a busy or restarting database: the answers read before keep serving
+                log.exception("could not read the curated answers")
+            await asyncio.sleep(self.recheck_s / 2)
+
+    def _current(self) -> tuple[list[CuratedAnswerRecord], QuestionMatcher | None]:
+        if time.monotonic() - self._checked_at >= self.recheck_s:
+            self.refresh()
+        return self._served
 
     def close(self, question: str) -> list[CuratedMatch]:
         """The curated answers whose question is close enough to `question` and within the margin of the nearest,
@@ -136,16 +166,23 @@ class CuratedAnswers:
         from retrieval.lexical import tokenize
 
         words = set(tokenize(question))
+        self._checked_at = -math.inf  # the store as it is now, whoever changed it
         found = next((m for m in self.close(question)
                       if m.answer.id != replaces and set(tokenize(m.answer.question)) == words), None)
         if found is not None:
             raise CuratedAnswerError(
                 f"curated answer {found.answer.id} already answers this question (\"{found.answer.question}\", "
                 f"similarity {found.similarity:.2f}): edit it (a new version) or withdraw it first")
-        return self.store.curated.add(question, answer, author, source, replaces)
+        try:
+            return self.store.curated.add(question, answer, author, source, replaces)
+        finally:
+            self._checked_at = -math.inf  # served from the next question on
 
     def withdraw(self, answer_id: int, author: str) -> CuratedAnswerRecord:
-        return self.store.curated.withdraw(answer_id, author)
+        try:
+            return self.store.curated.withdraw(answer_id, author)
+        finally:
+            self._checked_at = -math.inf
 
 
 def curated_answers(store, settings) -> CuratedAnswers:
