@@ -96,6 +96,18 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
             # pieces for 40 tokens (one more where the leak guard holds a piece back), fewer than the words
             assert 2 <= last["deltas"] <= 12 < len(streamed.split())
 
+        import psutil  # vLLM's own dependency
+
+        def connections_to_vllm() -> set[int]:
+            return {c.laddr.port for c in psutil.Process(proc.pid).net_connections("tcp")
+                    if c.raddr and c.raddr.port == vllm_port and c.status == psutil.CONN_ESTABLISHED}
+
+        # the answers' connections to vLLM outlive a quiet spell (vLLM's default closed them after 5 s): the next
+        # answers reuse them instead of connecting again
+        idle = connections_to_vllm()
+        time.sleep(6)
+        assert idle and connections_to_vllm() == idle
+
         async def killed_mid_stream():
             async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
                 cid = (await client.post("/api/conversations", json={"channel": "test"})).json()["id"]

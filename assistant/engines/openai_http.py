@@ -22,6 +22,7 @@ from assistant.engines.base import (
 from assistant.engines.constraints import json_schema_grammar
 from assistant.engines.context import estimated_window, folder_window
 
+IDLE_CONNECTION_S = 30  # an idle connection is closed after this; a managed vLLM keeps its side longer (75 s)
 UNKNOWN_CONTEXT_TOKENS = 4096  # assumed when the server does not say (vLLM does: `max_model_len` in /v1/models)
 
 
@@ -44,7 +45,7 @@ class OpenAIHTTPEngine:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30)
+            connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=IDLE_CONNECTION_S)
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, connector=connector)
         return self._session
 

@@ -57,6 +57,9 @@ def served_dtype(setting: str) -> str:
 
 
 CPU_BLOCK_SIZE = 32  # tokens; the CPU backend prefers multiples of 32 and rejects 16
+# seconds vLLM keeps an idle connection (its default: 5): longer than our client keeps one (openai_http.py, 30 s), so
+# answers after a quiet spell reuse their connections and our client never sends on one vLLM is closing
+KEEP_ALIVE_S = 75
 
 
 def _is_cpu_build() -> bool:
@@ -129,6 +132,7 @@ class VLLMProcess:
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gb))))
+        env.setdefault("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", str(KEEP_ALIVE_S))
         if self.settings.one_process:
             env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         if _is_cpu_build():
