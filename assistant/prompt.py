@@ -200,12 +200,11 @@ def fit_prompt(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequen
     system_prompt, turns = _own_system(system_prompt, turns)
 
     def assemble(kept_sources: Sequence, kept_turns: Sequence[ChatMessage]) -> list[ChatMessage]:
-        system = grounded_system(system_prompt, kept_sources, always=bool(sources))
-        return ([ChatMessage("system", system)] if system else []) + list(kept_turns)
+        return _with_system(grounded_system(system_prompt, kept_sources, always=bool(sources)), kept_turns)
 
     if room is None:
         return FittedPrompt(assemble(sources, turns), list(sources), None)
-    quick = quick_fit(system_prompt, turns, sources, room)
+    quick = None if sources else _fitted_uncounted(assemble([], turns), room)
     if quick is not None:
         return quick
     window = room.window
@@ -227,8 +226,11 @@ def quick_fit(system_prompt: str, turns: Sequence[ChatMessage], sources: Sequenc
     Counting costs more than the rest of preparing such a prompt."""
     if sources:
         return None
-    system_prompt, turns = _own_system(system_prompt, turns)
-    messages = ([ChatMessage("system", system_prompt)] if system_prompt else []) + list(turns)
+    return _fitted_uncounted(_with_system(*_own_system(system_prompt, turns)), room)
+
+
+def _fitted_uncounted(messages: list[ChatMessage], room: PromptRoom) -> FittedPrompt | None:
+    """`messages` as they are, when they fit even at two tokens per UTF-8 byte; else None."""
     first, each = _template_tokens(room.window)
     bound = first + each * len(messages) + sum(2 * len(m.content.encode("utf-8")) for m in messages)
     if bound > _allowance(room):
@@ -243,6 +245,10 @@ def _own_system(system_prompt: str, turns: Sequence[ChatMessage]) -> tuple[str, 
         system_prompt = f"{system_prompt}\n\n{turns[0].content}".strip() if system_prompt else turns[0].content
         turns = turns[1:]
     return system_prompt, turns
+
+
+def _with_system(system: str, turns: Sequence[ChatMessage]) -> list[ChatMessage]:
+    return ([ChatMessage("system", system)] if system else []) + list(turns)
 
 
 def _allowance(room: PromptRoom) -> int:

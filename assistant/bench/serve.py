@@ -193,9 +193,8 @@ def run_benchmark(args) -> int:
 
     def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None) -> None:
         """Targets on the same server are measured in alternation, `repeats` times per level after a warm-up run
-        at that level (uncounted): the median
-        run (by tokens/s) is reported, so slow drifts of a noisy machine hit every target alike. With `vllm_url`,
-        each run also records where vLLM's time went."""
+        at that level (uncounted): the median run (by tokens/s) is reported, so slow drifts of a noisy machine hit
+        every target alike. With `vllm_url`, each run also records where vLLM's time went."""
         for c in levels:
             for target, url, name in endpoints:  # vLLM's first batch of a size, our API's first connections
                 asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
