@@ -1,10 +1,19 @@
 """The HTTP API: the OpenAI endpoints on the tiny model with the real transformers engine (`real_engine`); the
 conversation API and request errors on the fake engine (tests/fake_engine.py)."""
 
+import asyncio
 import json
+import threading
+import time
 
+import httpx
 import pytest
 
+from assistant.api.app import create_app
+from assistant.api.background import BackgroundServer
+from assistant.engines.base import Delta
+from assistant.runtime import build_service
+from tests.fake_engine import FakeEngine
 from tests.sse import read_events
 
 pytestmark = pytest.mark.usefixtures("database_url")  # every test on SQLite and on PostgreSQL
@@ -218,3 +227,48 @@ def test_a_message_sent_twice_with_its_client_id_is_stored_and_answered_once(cli
     assert [m["role"] for m in messages] == ["user", "assistant"]
     other = client.post(f"/api/conversations/{cid}/messages", json={**body, "client_message_id": "web-7f3b"}).json()
     assert other["duplicate"] is False and other["message_id"] != first["message_id"]  # a new id is a new message
+
+
+class EndlessEngine(FakeEngine):
+    """Writes a word every 20 ms for a minute, unless its stream is closed; `closed` is set when it is."""
+
+    closed: threading.Event
+
+    async def stream_chat(self, messages, params):
+        self.closed, self.words = threading.Event(), 0
+        try:
+            for _ in range(3000):
+                self.words += 1
+                yield Delta(text=" word")
+                await asyncio.sleep(0.02)
+            yield Delta(finish_reason="length", prompt_tokens=10, completion_tokens=self.words)
+        finally:
+            self.closed.set()
+
+
+@pytest.mark.parametrize("route", ["conversation", "openai"])
+def test_a_client_that_leaves_mid_answer_stops_the_model_at_once(make_settings, route):
+    """Over a real server: the connection drops after the first words, and the model stops writing within a
+    second (its capacity goes to the next customer); a conversation keeps what was shown, marked partial."""
+    service = build_service(make_settings(), make_engine=EndlessEngine.build)
+    with BackgroundServer(create_app(service, mount_views=False)) as url:
+        if route == "conversation":
+            conversation = httpx.post(f"{url}/api/conversations", json={}).json()["id"]
+            request = {"url": f"{url}/api/conversations/{conversation}/messages", "json": {"content": "Hello?"}}
+        else:
+            model = service.engine.model_names()[0]
+            request = {"url": f"{url}/v1/chat/completions",
+                       "json": {"model": model, "stream": True, "messages": [{"role": "user", "content": "Hello?"}]}}
+        with httpx.stream("POST", timeout=10, **request) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert any("wor" in line for line in lines)  # the first words arrived; the client goes
+        engine = service.engine.current
+        assert engine.closed.wait(timeout=2), "the model went on writing for a customer who left"
+        assert engine.words < 100
+        if route == "conversation":
+            deadline = time.monotonic() + 2
+            while (answer := service.store.conversations.messages(conversation)[1]).status == "streaming":
+                assert time.monotonic() < deadline, "the answer was not stored after the customer left"
+                time.sleep(0.05)
+            assert answer.status == "partial" and answer.content and (" word" * 100).startswith(answer.content)

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
 
 from assistant.api.errors import APIError
 from assistant.api.schemas import (
@@ -18,7 +17,7 @@ from assistant.api.schemas import (
     PostMessageRequest,
     RecommendationFeedbackRequest,
 )
-from assistant.api.streaming import SSE_HEADERS, sse, start_stream
+from assistant.api.streaming import EventStream, sse, start_stream
 from assistant.conversation import AnswerEvent, ConversationService, RecommendationFeedbackError
 from assistant.ownership import OPEN_API, Caller, key_caller
 
@@ -91,7 +90,7 @@ async def post_message(request: Request, conversation_id: Owned, body: PostMessa
     events = await start_stream(_service(request).answer(conversation_id, body.content, body.client_message_id))
     if not body.stream:
         return await _collect(events)
-    return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStream(_sse(events))
 
 
 @router.post("/{conversation_id}/recommendations", status_code=201)
