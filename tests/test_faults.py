@@ -171,3 +171,17 @@ def test_bench_load_counts_every_message_it_sent(tmp_path, tiny_model_dir, with_
     assert result["sent"] >= 1 and result["stored"] == result["accepted"] == result["sent"]
     assert result["errors"] == 0 and result["answer_p50_ms"] > 0
     assert list((tmp_path / "results").glob("load-*.md"))
+
+
+def test_bench_serve_reports_what_our_api_costs_per_request(tmp_path, tiny_model_dir, capsys):
+    """`assistant bench serve` end to end on the tiny model: tokens, first-token times, and the CPU our API process
+    used per request (where the time goes besides the model)."""
+    code = main(["bench", "serve", "--targets", "c", "--concurrency", "2", "--requests-per-client", "2",
+                 "--max-tokens", "4", "--repeats", "2", "--model", str(tiny_model_dir),
+                 "--home", str(tmp_path / "home"), "--out", str(tmp_path / "results"), "--json"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    (result,) = report["results"]
+    assert result["target"] == "c" and result["errors"] == 0 and result["completion_tokens"] > 0
+    assert result["ttft_p50_ms"] > 0 and result["api_cpu_ms"] > 0
+    assert "our API's CPU per request" in next((tmp_path / "results").glob("serve-*.md")).read_text()

@@ -12,11 +12,13 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from rich.console import Console
@@ -29,6 +31,7 @@ from assistant.ports import free_port
 
 # serving is measured without retrieval on our API, so (a) and (b) generate for the same prompts
 EXTRA_BODY = {"a": {"grounding": False, "repetition_penalty": 1.0}, "c": {"grounding": False}}
+OUR_API = ("a", "c")  # the targets our API process serves
 TARGETS = {
     "a": "our API over vLLM",
     "b": "vLLM direct",
@@ -37,10 +40,25 @@ TARGETS = {
 }
 
 
+class Served(NamedTuple):
+    api: str  # our API's /v1
+    vllm: str  # the managed vLLM's /v1
+    model: str  # the served model's name
+    pid: int  # the `assistant serve` process (vLLM runs in processes of its own)
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process `pid` has used so far; None where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def served(engine: str, model: str, home: Path, log_path: Path, console: Console, env: dict | None = None):
-    """Run `assistant serve --no-ui` in its own process group (extra settings in `env`); yields (api url,
-    vllm url, model name)."""
+    """Run `assistant serve --no-ui` in its own process group (extra settings in `env`); yields `Served`."""
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
            "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
@@ -64,7 +82,7 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
                     raise TimeoutError(f"assistant serve did not become healthy; see {log_path}")
                 time.sleep(1)
         name = httpx.get(f"{api}/v1/models", timeout=5).json()["data"][0]["id"]
-        yield f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1", name
+        yield Served(f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1", name, proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -128,6 +146,9 @@ def median_run(runs: list[LevelResult]) -> LevelResult:
     ttfts = [t for r in runs for t in r.ttfts_ms]
     pooled = {"ttft_p50_ms": round(percentile(ttfts, 50), 1), "ttft_p95_ms": round(percentile(ttfts, 95), 1)
               } if ttfts else {}
+    cpu = [r.api_cpu_ms for r in runs if r.api_cpu_ms is not None]
+    if cpu:
+        pooled["api_cpu_ms"] = statistics.median(cpu)
     return LevelResult(**{**median.as_dict(), "errors": errors, "first_error": first_error, "repeats": len(runs),
                           **pooled}, ttfts_ms=ttfts)
 
@@ -138,11 +159,12 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         "",
         f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
         f"per client, greedy decoding, streamed; {meta['repeats']} alternating runs per level after an uncounted "
-        "warm-up: tokens/s of the median run (requests = one run's), first-token percentiles of all runs' requests.",
+        "warm-up: tokens/s of the median run (requests = one run's), first-token percentiles of all runs' requests, "
+        "our API process's CPU per request the median of its runs (its background work included).",
         "",
         "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) | vLLM queued / prefill / "
-        "decode per request (ms) | prefix cache hits |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "decode per request (ms) | prefix cache hits | our API's CPU per request (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         split = r.get("engine_time") or {}
@@ -150,7 +172,7 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         hits = split.get("prefix_cache_hit_rate")
         lines.append(f"| ({r['target']}) {TARGETS[r['target']]} | {r['concurrency']} | {r['requests']} | "
                      f"{r['errors']} | {r['tokens_per_s']} | {r['ttft_p50_ms']} | {r['ttft_p95_ms']} | {stages} | "
-                     f"{'-' if hits is None else f'{hits:.1%}'} |")
+                     f"{'-' if hits is None else f'{hits:.1%}'} | {r.get('api_cpu_ms') or '-'} |")
     if meta.get("ratios"):
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {name} | {value} |" for name, value in meta["ratios"].items()]
@@ -191,10 +213,12 @@ def run_benchmark(args) -> int:
     log_path = out_dir / f"serve-{stamp}.log"
     results: list[LevelResult] = []
 
-    def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None) -> None:
+    def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None, api_pid: int | None = None
+                ) -> None:
         """Targets on the same server are measured in alternation, `repeats` times per level after a warm-up run
         at that level (uncounted): the median run (by tokens/s) is reported, so slow drifts of a noisy machine hit
-        every target alike. With `vllm_url`, each run also records where vLLM's time went."""
+        every target alike. With `vllm_url`, each run also records where vLLM's time went; with `api_pid`, the
+        CPU our API process used per request in the runs of the targets it serves."""
         for c in levels:
             for target, url, name in endpoints:  # vLLM's first batch of a size, our API's first connections
                 asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
@@ -203,10 +227,13 @@ def run_benchmark(args) -> int:
                 for target, url, name in endpoints:
                     console.print(f"({target}) {TARGETS[target]}: {c} clients, run {repeat + 1}/{args.repeats}")
                     before = read_vllm_metrics(vllm_url) if vllm_url else None
+                    cpu_before = process_cpu_s(api_pid) if api_pid and target in OUR_API else None
                     run = asyncio.run(run_level(target, url, name, c, args.requests_per_client, args.max_tokens,
                                                 EXTRA_BODY.get(target)))
                     if vllm_url:
                         run.engine_time = time_split(before, read_vllm_metrics(vllm_url))
+                    if cpu_before is not None and run.requests:
+                        run.api_cpu_ms = round((process_cpu_s(api_pid) - cpu_before) * 1000 / run.requests, 2)
                     runs[target].append(run)
             for target, level_runs in runs.items():
                 result = median_run(level_runs)
@@ -216,11 +243,12 @@ def run_benchmark(args) -> int:
                 results.append(result)
 
     if {"a", "b"} & set(targets):
-        with served("vllm", settings.model, settings.home_dir, log_path, console) as (api, vllm, name):
-            measure([(target, url, name) for target, url in (("a", api), ("b", vllm)) if target in targets], vllm)
+        with served("vllm", settings.model, settings.home_dir, log_path, console) as server:
+            measure([(target, url, server.model) for target, url in (("a", server.api), ("b", server.vllm))
+                     if target in targets], server.vllm, server.pid)
     if "c" in targets:
-        with served("transformers", settings.model, settings.home_dir, log_path, console) as (api, _, name):
-            measure([("c", api, name)])
+        with served("transformers", settings.model, settings.home_dir, log_path, console) as server:
+            measure([("c", server.api, server.model)], api_pid=server.pid)
     if "d" in targets:
         console.print("(d) sequential model.generate ...")
         results.append(sequential_generate(model.path, max(4, args.requests_per_client * 2), args.max_tokens))
