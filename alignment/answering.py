@@ -19,12 +19,13 @@ from assistant.runtime import with_private_vllm_port
 
 
 def answering_settings(settings: Settings, engine: str) -> Settings:
-    """Greedy decoding, and a managed vLLM of its own (a private port, so a running server is not disturbed; its
-    engine core in its API server process, which starts sooner: one client sends every request)."""
+    """Greedy decoding, and a managed vLLM server of its own (a private port, so a running server is not
+    disturbed; its engine core in its API server process, which starts sooner: one client sends every request, so
+    the in-process engine's gain under many clients does not apply)."""
     generation = settings.generation.model_copy(update={"temperature": 0.0})
     private = with_private_vllm_port(settings)
     return private.model_copy(update={"engine": engine, "generation": generation, "llm_url": None,
-                                      "vllm": private.vllm.model_copy(update={"one_process": True})})
+                                      "vllm": private.vllm.model_copy(update={"mode": "server", "one_process": True})})
 
 
 async def _answer_all(engine, prompts: Sequence[list[dict]], params: GenerationParams, concurrency: int,

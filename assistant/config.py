@@ -41,10 +41,15 @@ def validation_problems(exc: ValidationError, values: dict[str, Any], sources: d
 
 
 class VLLMSettings(SettingsSection):
-    """The managed vLLM server (ignored when `llm_url` points at an external server)."""
+    """The local vLLM engine (ignored when `llm_url` points at an external server)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8011, ge=1, le=65535)
+    mode: Literal["in_process", "server"] = Field(
+        "in_process", description="in_process: vLLM's engine client inside our API process (each question "
+                                  "tokenised and each answer detokenised once, no HTTP hop), its engine core in a "
+                                  "process of its own: first words as soon as from vLLM's own server at 16 "
+                                  "clients; server: vLLM's OpenAI server as a managed process on `port`")
+    host: str = Field("127.0.0.1", description="where the managed server listens (mode: server)")
+    port: int = Field(8011, ge=1, le=65535, description="the managed server's port (mode: server)")
     dtype: str = Field("auto", description="vLLM --dtype; auto: bfloat16 on a CPU with bfloat16 instructions "
                                             "(AVX512-BF16, AMX: answers 1.5x faster than float32, what customers "
                                             "read the same), float32 on other CPUs, vLLM's choice on a GPU")
@@ -57,7 +62,7 @@ class VLLMSettings(SettingsSection):
     cpu_threads: str = Field("all", description="the cores vLLM's CPU backend computes on: 'all' (every core this "
                                                 "process may use; measured fastest on 2 cores), 'auto' (vLLM's "
                                                 "choice: it keeps one core for its scheduler) or a list ('0-3')")
-    one_process: bool = Field(False, description="vLLM's engine core inside its API server process "
+    one_process: bool = Field(False, description="mode: server, vLLM's engine core inside its API server process "
                                                  "(VLLM_ENABLE_V1_MULTIPROCESSING=0): starts 8 s sooner on a CPU; "
                                                  "what the private engines of answer passes (align's gate, `eval "
                                                  "answers`) use, where one client sends every request")
@@ -70,7 +75,9 @@ class VLLMSettings(SettingsSection):
     enforce_eager: bool = True
     startup_timeout_s: float = Field(300.0, gt=0)
     max_restarts: int = Field(5, ge=0)
-    extra_args: list[str] = Field(default_factory=list)
+    extra_args: list[str] = Field(default_factory=list, description="more vLLM options as on its command line "
+                                                                    "('--max-num-seqs', '64'): engine options in "
+                                                                    "either mode, server options in mode: server")
 
 
 class TransformersSettings(SettingsSection):

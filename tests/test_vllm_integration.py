@@ -53,11 +53,13 @@ def test_vllm_that_cannot_start_names_the_cause_and_the_log(tmp_path):
     assert not process.is_running()
 
 
-def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leaves_nothing(tmp_path,
+@pytest.mark.parametrize("mode", ["in_process", "server"])
+def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leaves_nothing(tmp_path, mode,
                                                                                            default_model_dir):
-    """`assistant serve` as a user starts it (one vLLM start for the whole story): eight answers stream at once and
-    are stored as streamed; vLLM killed while an answer streams gives the customer an error event and keeps the
-    partial answer; the manager restarts vLLM and the next question is answered; Ctrl-C stops every vLLM process."""
+    """`assistant serve` as a user starts it (one vLLM start for the whole story), with vLLM's engine client in our
+    process or vLLM's own server managed beside it: eight answers stream at once and are stored as streamed; vLLM
+    (its engine core, or its server) killed while an answer streams gives the customer an error event and keeps the
+    partial answer; vLLM is restarted and the next question is answered; Ctrl-C stops every vLLM process."""
     import subprocess
     import sys
 
@@ -67,7 +69,8 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
 
     port, vllm_port = free_port(), free_port()
     config = tmp_path / "assistant.yaml"
-    config.write_text("generation:\n  max_new_tokens: 40\n  temperature: 0.0\nretrieval:\n  enabled: false\n")
+    config.write_text("generation:\n  max_new_tokens: 40\n  temperature: 0.0\nretrieval:\n  enabled: false\n"
+                      f"vllm:\n  mode: {mode}\n")
     store = Store(load_settings(config, {"home": str(tmp_path)}, environ={}).settings.effective_database_url)
     headers = {"Authorization": f"Bearer {store.keys.create_api_key('api', 'test')}"}  # keys on, as shipped
     proc = subprocess.Popen(
@@ -78,7 +81,11 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
     try:
         wait_until_healthy(proc, url)
         assert httpx.get(f"{url}/chat/", timeout=10).status_code == 200
-        first_vllm = _pids_with(f"--port {vllm_port}")
+
+        def vllm_pids() -> list[int]:
+            return _pids_with(f"--port {vllm_port}") if mode == "server" else _engine_cores(proc.pid)
+
+        first_vllm = vllm_pids()
         assert first_vllm, "no vLLM process found"
 
         async def first_round():
@@ -102,11 +109,15 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
             return {c.laddr.port for c in psutil.Process(proc.pid).net_connections("tcp")
                     if c.raddr and c.raddr.port == vllm_port and c.status == psutil.CONN_ESTABLISHED}
 
-        # the answers' connections to vLLM outlive a quiet spell (vLLM's default closed them after 5 s): the next
-        # answers reuse them instead of connecting again
-        idle = connections_to_vllm()
-        time.sleep(6)
-        assert idle and connections_to_vllm() == idle
+        if mode == "server":
+            # the answers' connections to vLLM outlive a quiet spell (vLLM's default closed them after 5 s): the
+            # next answers reuse them instead of connecting again
+            idle = connections_to_vllm()
+            time.sleep(6)
+            assert idle and connections_to_vllm() == idle
+        else:  # vLLM's own metrics on our /metrics: what the engine did for those answers
+            metrics = httpx.get(f"{url}/metrics", timeout=10).text
+            assert "vllm:request_prefill_time_seconds_count" in metrics and "vllm:generation_tokens_total" in metrics
 
         async def killed_mid_stream():
             async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
@@ -141,7 +152,8 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
         cid, streamed, last = asyncio.run(after_restart())
         assert last["status"] == "complete" and streamed.strip()
         assert store.conversations.messages(cid)[1].content == streamed
-        assert set(_pids_with(f"--port {vllm_port}")).isdisjoint(first_vllm), "vLLM was not restarted"
+        restarted = vllm_pids()
+        assert restarted and set(restarted).isdisjoint(first_vllm), "vLLM was not restarted"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         output, _ = proc.communicate(timeout=90)
     finally:
@@ -152,6 +164,7 @@ def test_serve_streams_concurrently_comes_back_after_a_vllm_kill_and_ctrl_c_leav
     assert proc.returncode == 0
     time.sleep(1)
     assert _pids_with(f"--port {vllm_port}") == [], "vLLM processes were left behind"
+    assert not [pid for pid in [*first_vllm, *restarted] if _alive(pid)], "vLLM's engine core was left behind"
 
 
 def wait_until_healthy(proc, url: str, after: float = 0.0, timeout_s: float = 300) -> None:
@@ -166,6 +179,29 @@ def wait_until_healthy(proc, url: str, after: float = 0.0, timeout_s: float = 30
             pass
         assert time.monotonic() < deadline, "assistant serve did not become ready"
         time.sleep(1)
+
+
+def _engine_cores(parent: int) -> list[int]:
+    """The vLLM engine core processes under `parent`."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(parent).children(recursive=True):
+        try:
+            if "EngineCore" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _pids_with(fragment: str) -> list[int]:

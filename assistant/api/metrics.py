@@ -2,10 +2,11 @@
 
 `/metrics` (text format): HTTP requests by route template, method and status; their latency; requests in flight;
 answers by how they were made (composed, written, "I don't know", fallen back), tokens and engine errors
-(`chat_serving.AnswerCounts`); answers in progress; with several LLM servers, each one's state and load. No
-conversation content and no key: let only your scraper reach it. `/healthz` stays the human-readable summary;
-`/readyz` answers 200 only while the store answers and the engine is healthy (503 with the reasons otherwise), so
-a replica that lost either is taken out of rotation.
+(`chat_serving.AnswerCounts`); answers in progress; with several LLM servers, each one's state and load; with
+vLLM's engine client in this process, vLLM's own metrics (`vllm:`). No conversation content and no key: let only
+your scraper reach it. `/healthz` stays the human-readable summary; `/readyz` answers 200 only while the store
+answers and the engine is healthy (503 with the reasons otherwise), so a replica that lost either is taken out of
+rotation.
 """
 
 from __future__ import annotations
@@ -131,6 +132,18 @@ class UpstreamCollector:
         yield in_flight
 
 
+class InProcessEngineCollector:
+    """vLLM's own metrics (its queue, prefill and decode times, prefix cache) where its engine client runs in this
+    process (`vllm.mode: in_process`): vLLM registers them in prometheus_client's default registry."""
+
+    def collect(self):
+        from prometheus_client import REGISTRY
+
+        for family in REGISTRY.collect():
+            if family.name.startswith("vllm:"):
+                yield family
+
+
 async def readiness(service) -> tuple[bool, list[str]]:
     """(ready, why not): the store answers a query and the engine says it is healthy."""
     reasons = []
@@ -157,6 +170,7 @@ def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     registry.register(AnswerCollector(service))
     registry.register(UpstreamCollector(service))
+    registry.register(InProcessEngineCollector())
     app.add_middleware(RequestMetrics, registry=registry, router=app.router)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

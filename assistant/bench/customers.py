@@ -174,8 +174,9 @@ def run_load(args) -> int:
 
 
 def _drive(args, engine, settings, out, stamp, env, tally, console) -> tuple[list[str], float, str]:
-    with served(engine, settings.model, settings.home_dir, out / f"load-{stamp}.log", console, env) as server:
-        api, vllm, name = server.api, server.vllm, server.model
+    with served(engine, settings.model, settings.home_dir, out / f"load-{stamp}.log", console, env,
+                settings.vllm.mode) as server:
+        api, vllm, name = server.api, server.engine_metrics, server.model
         base = api.removesuffix("/v1")
         before = read_vllm_metrics(vllm) if engine == "vllm" else None
         console.print(f"{args.customers} customers for {args.duration} s against {base} ({engine}, {name})")

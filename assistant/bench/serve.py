@@ -2,7 +2,9 @@
 (d) sequential `model.generate`, at several concurrency levels; JSON + markdown under bench/results/.
 
 Our API runs as its own `assistant serve` process (as in production), so the load generator in this
-process does not share an interpreter with the server it measures.
+process does not share an interpreter with the server it measures. (b) is vLLM's own OpenAI server on the same
+model and settings; (a) and (b) each run alone, in alternating phases: two vLLM engines on a small machine slow
+each other down.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from assistant.ports import free_port
 
 # serving is measured without retrieval on our API, so (a) and (b) generate for the same prompts
 EXTRA_BODY = {"a": {"grounding": False, "repetition_penalty": 1.0}, "c": {"grounding": False}}
-OUR_API = ("a", "c")  # the targets our API process serves
 TARGETS = {
     "a": "our API over vLLM",
     "b": "vLLM direct",
@@ -42,9 +43,9 @@ TARGETS = {
 
 class Served(NamedTuple):
     api: str  # our API's /v1
-    vllm: str  # the managed vLLM's /v1
+    engine_metrics: str  # where vLLM's own /metrics are: our API (vllm.mode in_process) or the managed server
     model: str  # the served model's name
-    pid: int  # the `assistant serve` process (vLLM runs in processes of its own)
+    pid: int  # the `assistant serve` process (vLLM's engine core runs in a process of its own)
 
 
 def process_cpu_s(pid: int) -> float | None:
@@ -57,13 +58,14 @@ def process_cpu_s(pid: int) -> float | None:
 
 
 @contextmanager
-def served(engine: str, model: str, home: Path, log_path: Path, console: Console, env: dict | None = None):
+def served(engine: str, model: str, home: Path, log_path: Path, console: Console, env: dict | None = None,
+           vllm_mode: str = "in_process"):
     """Run `assistant serve --no-ui` in its own process group (extra settings in `env`); yields `Served`."""
     port, vllm_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "assistant", "serve", "--no-ui", "--engine", engine, "--model", model,
            "--home", str(home), "--port", str(port), "--vllm-port", str(vllm_port), "--log-level", "warning"]
     env = dict(os.environ, ASSISTANT_GENERATION__TEMPERATURE="0", ASSISTANT_AUTH__REQUIRED="false",  # loopback
-               **(env or {}))
+               ASSISTANT_VLLM__MODE=vllm_mode, **(env or {}))
     with log_path.open("ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     api = f"http://127.0.0.1:{port}"
@@ -82,7 +84,8 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
                     raise TimeoutError(f"assistant serve did not become healthy; see {log_path}")
                 time.sleep(1)
         name = httpx.get(f"{api}/v1/models", timeout=5).json()["data"][0]["id"]
-        yield Served(f"{api}/v1", f"http://127.0.0.1:{vllm_port}/v1", name, proc.pid)
+        metrics = api if vllm_mode == "in_process" else f"http://127.0.0.1:{vllm_port}"
+        yield Served(f"{api}/v1", metrics, name, proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -91,6 +94,26 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextmanager
+def vllm_direct(model, settings, log_dir: Path, console: Console):
+    """(b): vLLM's own OpenAI server on `model` with the deployment's vLLM settings; yields its /v1."""
+    from assistant.engines.vllm_process import VLLMProcess
+
+    process = VLLMProcess(model.path, model.name, settings.vllm.model_copy(update={"port": free_port()}), log_dir)
+    with console.status(f"starting vLLM's own server (log: {process.log_path})"):
+        process.start(progress=False)
+    try:
+        yield process.base_url
+    finally:
+        process.terminate()
+
+
+def phase_repeats(repeats: int, phases: int) -> list[int]:
+    """`repeats` runs spread over `phases` phases as evenly as they go (the first phases take the rest)."""
+    phases = max(1, min(phases, repeats))
+    return [repeats // phases + (i < repeats % phases) for i in range(phases)]
 
 
 def sequential_generate(model_path: str, requests: int, max_tokens: int) -> LevelResult:
@@ -158,8 +181,9 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         f"# bench serve — {meta['model']} — {meta['date']}",
         "",
         f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
-        f"per client, greedy decoding, streamed; {meta['repeats']} alternating runs per level after an uncounted "
-        "warm-up: tokens/s of the median run (requests = one run's), first-token percentiles of all runs' requests, "
+        f"per client, greedy decoding, streamed; {meta['repeats']} runs per level after an uncounted warm-up, "
+        "(a) and (b) each alone in alternating phases: tokens/s of the median run (requests = one run's), "
+        "first-token percentiles of all runs' requests, "
         "our API process's CPU per request the median of its runs (its background work included).",
         "",
         "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) | vLLM queued / prefill / "
@@ -213,42 +237,50 @@ def run_benchmark(args) -> int:
     log_path = out_dir / f"serve-{stamp}.log"
     results: list[LevelResult] = []
 
-    def measure(endpoints: list[tuple[str, str, str]], vllm_url: str | None = None, api_pid: int | None = None
-                ) -> None:
-        """Targets on the same server are measured in alternation, `repeats` times per level after a warm-up run
-        at that level (uncounted): the median run (by tokens/s) is reported, so slow drifts of a noisy machine hit
-        every target alike. With `vllm_url`, each run also records where vLLM's time went; with `api_pid`, the
-        CPU our API process used per request in the runs of the targets it serves."""
+    runs: dict[tuple[str, int], list[LevelResult]] = {}
+
+    def measure(target: str, url: str, name: str, repeats: int, metrics: str | None = None,
+                api_pid: int | None = None) -> None:
+        """`repeats` runs of `target` per level after an uncounted warm-up run at that level (vLLM's first batch of
+        a size, our API's first connections). With `metrics`, each run also records where vLLM's time went; with
+        `api_pid`, the CPU our API process used per request."""
         for c in levels:
-            for target, url, name in endpoints:  # vLLM's first batch of a size, our API's first connections
-                asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
-            runs: dict[str, list[LevelResult]] = {target: [] for target, _, _ in endpoints}
-            for repeat in range(args.repeats):
-                for target, url, name in endpoints:
-                    console.print(f"({target}) {TARGETS[target]}: {c} clients, run {repeat + 1}/{args.repeats}")
-                    before = read_vllm_metrics(vllm_url) if vllm_url else None
-                    cpu_before = process_cpu_s(api_pid) if api_pid and target in OUR_API else None
-                    run = asyncio.run(run_level(target, url, name, c, args.requests_per_client, args.max_tokens,
-                                                EXTRA_BODY.get(target)))
-                    if vllm_url:
-                        run.engine_time = time_split(before, read_vllm_metrics(vllm_url))
-                    if cpu_before is not None and run.requests:
-                        run.api_cpu_ms = round((process_cpu_s(api_pid) - cpu_before) * 1000 / run.requests, 2)
-                    runs[target].append(run)
-            for target, level_runs in runs.items():
-                result = median_run(level_runs)
+            asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
+            for _ in range(repeats):
+                done = len(runs.setdefault((target, c), []))
+                console.print(f"({target}) {TARGETS[target]}: {c} clients, run {done + 1}/{args.repeats}")
+                before = read_vllm_metrics(metrics) if metrics else None
+                cpu_before = process_cpu_s(api_pid) if api_pid else None
+                run = asyncio.run(run_level(target, url, name, c, args.requests_per_client, args.max_tokens,
+                                            EXTRA_BODY.get(target)))
+                if metrics:
+                    run.engine_time = time_split(before, read_vllm_metrics(metrics))
+                if cpu_before is not None and run.requests:
+                    run.api_cpu_ms = round((process_cpu_s(api_pid) - cpu_before) * 1000 / run.requests, 2)
+                runs[(target, c)].append(run)
+
+    # (a) and (b) alone in turn: the runs of each spread over up to 3 phases, so a slow drift of a noisy machine
+    # hits both alike
+    both = {"a", "b"} <= set(targets)
+    for repeats in phase_repeats(args.repeats, 3 if both else 1):
+        if "a" in targets:
+            with served("vllm", settings.model, settings.home_dir, log_path, console,
+                        vllm_mode=settings.vllm.mode) as server:
+                measure("a", server.api, server.model, repeats, server.engine_metrics, server.pid)
+        if "b" in targets:
+            with vllm_direct(model, settings, out_dir / f"serve-{stamp}-vllm", console) as url:
+                measure("b", url, model.name, repeats, url)
+    if "c" in targets:
+        with served("transformers", settings.model, settings.home_dir, log_path, console) as server:
+            measure("c", server.api, server.model, args.repeats, api_pid=server.pid)
+    for c in levels:
+        for target in targets:
+            if (target, c) in runs:
+                result = median_run(runs[(target, c)])
                 console.print(f"    ({target}) {c} clients: {result.tokens_per_s} tokens/s, TTFT p50 "
                               f"{result.ttft_p50_ms} ms, errors {result.errors}"
                               + (f" (first: {result.first_error})" if result.errors else ""))
                 results.append(result)
-
-    if {"a", "b"} & set(targets):
-        with served("vllm", settings.model, settings.home_dir, log_path, console) as server:
-            measure([(target, url, server.model) for target, url in (("a", server.api), ("b", server.vllm))
-                     if target in targets], server.vllm, server.pid)
-    if "c" in targets:
-        with served("transformers", settings.model, settings.home_dir, log_path, console) as server:
-            measure([("c", server.api, server.model)], api_pid=server.pid)
     if "d" in targets:
         console.print("(d) sequential model.generate ...")
         results.append(sequential_generate(model.path, max(4, args.requests_per_client * 2), args.max_tokens))

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 
 def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
-    """The engine the settings ask for: an external URL wins, then `engine` (vllm or transformers)."""
+    """The engine the settings ask for: an external URL wins, then `engine` (vllm, in this process or as a managed
+    server by `vllm.mode`, or transformers)."""
     if settings.llm_urls:
         from assistant.engines.openai_http import OpenAIHTTPEngine
 
@@ -28,6 +29,10 @@ def build_engine(settings: Settings, model: ResolvedModel | None) -> LLMEngine:
         from assistant.engines.transformers_engine import TransformersEngine
 
         return TransformersEngine(model.path, model.name, settings.generation, settings.transformers)
+    if settings.vllm.mode == "in_process":
+        from assistant.engines.vllm_in_process import InProcessVLLMEngine
+
+        return InProcessVLLMEngine(model.path, model.name, settings.vllm, settings.logs_dir)
     from assistant.engines.vllm_engine import ManagedVLLMEngine
 
     return ManagedVLLMEngine(model.path, model.name, settings.vllm, settings.logs_dir)

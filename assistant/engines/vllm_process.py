@@ -72,6 +72,31 @@ def _is_cpu_build() -> bool:
         return True
 
 
+def engine_options(model_path: str, served_name: str, settings: VLLMSettings, extra: bool = True) -> list[str]:
+    """vLLM's engine options for `settings`, as on its command line (both modes parse these same options);
+    `extra`: with `vllm.extra_args` at the end."""
+    options = ["--model", model_path, "--served-model-name", served_name, "--dtype", served_dtype(settings.dtype),
+               "--max-model-len", str(settings.max_model_len)]
+    block = settings.block_size or (CPU_BLOCK_SIZE if _is_cpu_build() else None)
+    if block:
+        options += ["--block-size", str(block)]
+    if settings.enforce_eager:
+        options.append("--enforce-eager")
+    if not _is_cpu_build():
+        options += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
+    return options + (list(settings.extra_args) if extra else [])
+
+
+def engine_environment(settings: VLLMSettings) -> dict[str, str]:
+    """The environment vLLM's engine reads for `settings` (no hub, no usage reports, the CPU backend's cores and KV
+    cache); a variable already set in the environment wins."""
+    env = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(settings.kv_cache_gb)))}
+    if _is_cpu_build():
+        env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_threads_bind(settings.cpu_threads)
+    return env
+
+
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
 
 
@@ -109,35 +134,17 @@ class VLLMProcess:
 
     def command(self) -> list[str]:
         s = self.settings
-        cmd = [
-            sys.executable, "-m", "assistant.engines.vllm_launch",
-            "--model", self.model_path,
-            "--served-model-name", self.served_name,
-            "--host", s.host, "--port", str(s.port),
-            "--dtype", served_dtype(s.dtype),
-            "--max-model-len", str(s.max_model_len),
-            "--disable-uvicorn-access-log",
-        ]
-        block = s.block_size or (CPU_BLOCK_SIZE if _is_cpu_build() else None)
-        if block:
-            cmd += ["--block-size", str(block)]
-        if s.enforce_eager:
-            cmd.append("--enforce-eager")
-        if not _is_cpu_build():
-            cmd += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-        return cmd + list(s.extra_args)
+        return [sys.executable, "-m", "assistant.engines.vllm_launch", *engine_options(self.model_path,
+                self.served_name, s, extra=False), "--host", s.host, "--port", str(s.port),
+                "--disable-uvicorn-access-log", *s.extra_args]
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.setdefault("HF_HUB_OFFLINE", "1")
-        env.setdefault("VLLM_NO_USAGE_STATS", "1")
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gb))))
+        for name, value in engine_environment(self.settings).items():
+            env.setdefault(name, value)
         env.setdefault("VLLM_HTTP_TIMEOUT_KEEP_ALIVE", str(KEEP_ALIVE_S))
         if self.settings.one_process:
             env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        if _is_cpu_build():
-            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_threads_bind(self.settings.cpu_threads))
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
 
     def is_running(self) -> bool:
