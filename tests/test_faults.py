@@ -184,4 +184,4 @@ def test_bench_serve_reports_what_our_api_costs_per_request(tmp_path, tiny_model
     (result,) = report["results"]
     assert result["target"] == "c" and result["errors"] == 0 and result["completion_tokens"] > 0
     assert result["ttft_p50_ms"] > 0 and result["api_cpu_ms"] > 0
-    assert "our API's CPU per request" in next((tmp_path / "results").glob("serve-*.md")).read_text()
+    assert "front end's CPU per request" in next((tmp_path / "results").glob("serve-*.md")).read_text()

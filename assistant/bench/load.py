@@ -36,7 +36,7 @@ class LevelResult:
     first_error: str | None = None
     repeats: int = 1
     engine_time: dict | None = None  # vLLM's queue / prefill / decode split (assistant.bench.engine_time)
-    api_cpu_ms: float | None = None  # CPU our API process used per request (bench serve, targets it serves)
+    api_cpu_ms: float | None = None  # CPU the front end's process used per request (bench serve)
     ttfts_ms: list[float] = field(default_factory=list, repr=False)  # each request's, for pooling runs
 
     def as_dict(self) -> dict:

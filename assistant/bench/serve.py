@@ -98,14 +98,15 @@ def served(engine: str, model: str, home: Path, log_path: Path, console: Console
 
 @contextmanager
 def vllm_direct(model, settings, log_dir: Path, console: Console):
-    """(b): vLLM's own OpenAI server on `model` with the deployment's vLLM settings; yields its /v1."""
+    """(b): vLLM's own OpenAI server on `model` with the deployment's vLLM settings; yields its /v1 and the pid of
+    its API server process (its engine core runs in a child process)."""
     from assistant.engines.vllm_process import VLLMProcess
 
     process = VLLMProcess(model.path, model.name, settings.vllm.model_copy(update={"port": free_port()}), log_dir)
     with console.status(f"starting vLLM's own server (log: {process.log_path})"):
         process.start(progress=False)
     try:
-        yield process.base_url
+        yield process.base_url, process.proc.pid
     finally:
         process.terminate()
 
@@ -183,11 +184,12 @@ def markdown_table(results: list[dict], meta: dict) -> str:
         f"{meta['cpus']} CPUs, {meta['max_tokens']} tokens per answer, {meta['requests_per_client']} requests "
         f"per client, greedy decoding, streamed; {meta['repeats']} runs per level after an uncounted warm-up, "
         "(a) and (b) each alone in alternating phases: tokens/s of the median run (requests = one run's), "
-        "first-token percentiles of all runs' requests, "
-        "our API process's CPU per request the median of its runs (its background work included).",
+        "first-token percentiles of all runs' requests; the front end's CPU per request (the median of its runs, its "
+        "background work included) is our API process's, vLLM's engine client in it, for (a) and (c), and vLLM's own "
+        "API server process's for (b) (the engine core computes in a process of its own in both).",
         "",
         "| target | clients | requests | errors | tokens/s | TTFT p50 (ms) | TTFT p95 (ms) | vLLM queued / prefill / "
-        "decode per request (ms) | prefix cache hits | our API's CPU per request (ms) |",
+        "decode per request (ms) | prefix cache hits | front end's CPU per request (ms) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -243,7 +245,7 @@ def run_benchmark(args) -> int:
                 api_pid: int | None = None) -> None:
         """`repeats` runs of `target` per level after an uncounted warm-up run at that level (vLLM's first batch of
         a size, our API's first connections). With `metrics`, each run also records where vLLM's time went; with
-        `api_pid`, the CPU our API process used per request."""
+        `api_pid`, the CPU the front end's process (our API, or vLLM's own API server) used per request."""
         for c in levels:
             asyncio.run(run_level("warm-up", url, name, c, 1, args.max_tokens, EXTRA_BODY.get(target)))
             for _ in range(repeats):
@@ -268,8 +270,8 @@ def run_benchmark(args) -> int:
                         vllm_mode=settings.vllm.mode) as server:
                 measure("a", server.api, server.model, repeats, server.engine_metrics, server.pid)
         if "b" in targets:
-            with vllm_direct(model, settings, out_dir / f"serve-{stamp}-vllm", console) as url:
-                measure("b", url, model.name, repeats, url)
+            with vllm_direct(model, settings, settings.logs_dir / "bench-serve", console) as (url, pid):
+                measure("b", url, model.name, repeats, url, pid)
     if "c" in targets:
         with served("transformers", settings.model, settings.home_dir, log_path, console) as server:
             measure("c", server.api, server.model, args.repeats, api_pid=server.pid)

@@ -15,7 +15,7 @@ SETTINGS_FLAGS: dict[str, tuple[str, str]] = {
     "--port": ("port", "port of the API and the chat page"),
     "--database-url": ("database_url", "SQLAlchemy URL (default: a SQLite file under home)"),
     "--home": ("home", "folder for the model cache, database and logs"),
-    "--vllm-port": ("vllm.port", "port of the managed vLLM server"),
+    "--vllm-port": ("vllm.port", "port of the managed vLLM server (vllm.mode: server)"),
     "--encoder": ("retrieval.encoder", "sentence encoder: 'default' (all-MiniLM-L6-v2) or a model folder"),
 }
 

@@ -1,7 +1,7 @@
 """Start the assistant: prepare the model, start vLLM (or the transformers engine), serve the API and chat page.
 
 With nothing configured it runs the demo company on the packaged default model. Ctrl-C stops everything,
-the vLLM process group included.
+vLLM included (its engine core, or its managed server: `vllm.mode`).
 """
 
 from __future__ import annotations
