@@ -121,3 +121,19 @@ def test_in_process_engine_streams_answers_keeps_to_a_schema_and_refuses_a_promp
     asyncio.run(story())
     log = (tmp_path / "logs" / "vllm.log").read_text()
     assert "starting vLLM in process" in log and "vllm." in log  # vLLM's own records, not on the terminal
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(not vllm_installed(), reason="vLLM is not installed")
+def test_an_in_process_engine_that_cannot_start_names_the_cause_and_the_log(tmp_path):
+    from assistant.engines.vllm_in_process import InProcessVLLMEngine
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    engine = InProcessVLLMEngine(str(broken), "broken", VLLMSettings(startup_timeout_s=240), tmp_path / "logs")
+    with pytest.raises(VLLMStartError) as err:
+        asyncio.run(engine.start())
+    message = str(err.value)
+    assert "no-such-architecture" in message and str(tmp_path / "logs" / "vllm.log") in message
+    assert not asyncio.run(engine.health())
