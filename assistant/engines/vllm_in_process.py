@@ -27,6 +27,7 @@ from assistant.config import VLLMSettings
 from assistant.engines.base import ChatMessage, Delta, EngineError, EngineUnavailableError, GenerationParams
 from assistant.engines.constraints import json_schema_grammar
 from assistant.engines.context import folder_window
+from assistant.engines.restarts import Restarts
 from assistant.engines.vllm_process import (
     VLLMStartError,
     _last_error,
@@ -147,12 +148,10 @@ class InProcessVLLMEngine:
         self.settings = settings
         self.log_path = log_dir / "vllm.log"
         self.cores_dir = log_dir / "vllm-engine-cores"  # which engine cores this home's servers started
-        self.restarts = 0
+        self.restarts = Restarts("vLLM's engine core", settings.max_restarts, settings.startup_timeout_s,
+                                 self.log_path)
         self._llm = None  # vllm.v1.engine.async_llm.AsyncLLM, once started
         self._tokenizer = None
-        self._ready = asyncio.Event()
-        self._watchdog: asyncio.Task | None = None
-        self._stopping = False
 
     def _build(self):
         """A new `AsyncLLM` (blocks until its engine core has loaded the model: seconds to a minute)."""
@@ -192,8 +191,7 @@ class InProcessVLLMEngine:
         console = Console(stderr=True)
         console.print(f"[green]vLLM ready[/green] in {time.monotonic() - started:.0f}s (engine core pid "
                       f"{', '.join(map(str, self.engine_core_pids())) or '?'})")
-        self._ready.set()
-        self._watchdog = asyncio.create_task(self._watch())
+        self.restarts.watch(lambda: self._llm is not None and self._llm.errored, self._restart)
 
     def engine_core_pids(self, llm=None) -> list[int]:
         """The processes vLLM's engine core (of `llm`, else the running one) runs in."""
@@ -205,34 +203,15 @@ class InProcessVLLMEngine:
         for pid in self.engine_core_pids(llm):
             (self.cores_dir / f"{pid}.json").unlink(missing_ok=True)
 
-    async def _watch(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(1.0)
-            if self._stopping or self._llm is None or not self._llm.errored:
-                continue
-            self._ready.clear()
-            dead, self._llm = self._llm, None
-            self._forget(dead)
-            await asyncio.to_thread(dead.shutdown)
-            if self.restarts >= self.settings.max_restarts:
-                log.error("vLLM's engine core died and reached max_restarts=%d; see %s", self.settings.max_restarts,
-                          self.log_path)
-                return
-            self.restarts += 1
-            log.warning("vLLM's engine core died; restarting it (%d/%d)", self.restarts, self.settings.max_restarts)
-            try:
-                self._llm = await asyncio.to_thread(self._build)
-                self._ready.set()
-                log.warning("vLLM is back after restart %d", self.restarts)
-            except Exception:
-                log.exception("vLLM restart failed")
+    async def _restart(self) -> None:
+        dead, self._llm = self._llm, None
+        self._forget(dead)
+        await asyncio.to_thread(dead.shutdown)
+        self._llm = await asyncio.to_thread(self._build)
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._watchdog:
-            self._watchdog.cancel()
+        self.restarts.stop()
         llm, self._llm = self._llm, None
-        self._ready.clear()
         if llm is not None:
             self._forget(llm)
             await asyncio.to_thread(llm.shutdown)
@@ -240,7 +219,7 @@ class InProcessVLLMEngine:
             gc.collect()  # AsyncLLM sits in reference cycles: collected now, not at exit when its modules are gone
 
     async def health(self) -> bool:
-        return self._ready.is_set() and self._llm is not None and not self._llm.errored
+        return self.restarts.ready.is_set() and self._llm is not None and not self._llm.errored
 
     def model_names(self) -> list[str]:
         return [self.served_name]
@@ -267,11 +246,7 @@ class InProcessVLLMEngine:
                               stream_interval=self.settings.stream_interval)
 
     async def _running(self):
-        if not self._ready.is_set():
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout=self.settings.startup_timeout_s)
-            except TimeoutError as exc:
-                raise EngineUnavailableError("vLLM is restarting and not ready yet; try again shortly") from exc
+        await self.restarts.wait()
         if self._llm is None:
             raise EngineUnavailableError("vLLM is stopped")
         return self._llm

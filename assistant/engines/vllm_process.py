@@ -126,7 +126,6 @@ class VLLMProcess:
         self.log_dir = log_dir
         self.log_path = log_dir / "vllm.log"
         self.proc: subprocess.Popen | None = None
-        self.restarts = 0
 
     @property
     def base_url(self) -> str:
