@@ -55,12 +55,18 @@ def test_an_engine_core_left_by_a_killed_server_is_ended_at_the_next_start_and_a
     and cores; the next start finds it by its record and ends it. An engine core whose server runs is left alone."""
     import os
     import subprocess
+    import time
 
     psutil = pytest.importorskip("psutil")
     from assistant.engines.vllm_in_process import end_orphaned_engine_cores, record_engine_cores
 
     def engine_core() -> subprocess.Popen:  # a process named as vLLM names its engine core
-        return subprocess.Popen(["bash", "-c", "exec -a VLLM::EngineCore sleep 120"])
+        process = subprocess.Popen(["bash", "-c", "exec -a VLLM::EngineCore sleep 120"])
+        deadline = time.monotonic() + 10
+        while psutil.Process(process.pid).cmdline()[:1] != ["VLLM::EngineCore"]:  # until bash has exec'd
+            assert time.monotonic() < deadline, "the stand-in engine core did not start"
+            time.sleep(0.01)
+        return process
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # the killed server: its pid no longer runs
